@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages kvs needs to build and test, only those missing.
+# Usage: scripts/deps.sh [build|test|bench|all]   (default: build)
+# Does nothing (and needs no network) when everything is already installed.
+set -euo pipefail
+
+build_pkgs="build-essential pkg-config libcivetweb-dev librocksdb-dev libyaml-dev libcjson-dev
+uuid-dev libcurl4-openssl-dev libsystemd-dev libssl-dev"
+test_pkgs="libcmocka-dev python3-pytest python3-requests curl jq procps"
+bench_pkgs="wrk etcd-server etcd-client"
+
+case "${1:-build}" in
+  build) want="$build_pkgs" ;;
+  test)  want="$build_pkgs $test_pkgs" ;;
+  bench) want="$build_pkgs $test_pkgs $bench_pkgs" ;;
+  all)   want="$build_pkgs $test_pkgs $bench_pkgs" ;;
+  *) echo "usage: $0 [build|test|bench|all]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in $want; do
+  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

@@ -1,0 +1,91 @@
+/*
+ * api_cluster.c - /health, /metrics and /members/ (SPEC section 4).
+ *
+ * Runs on civetweb worker threads; reads node state only through atomics
+ * and thread-safe module calls.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "api.h"
+#include "buf.h"
+#include "http.h"
+#include "kvs.h"
+
+#define ALLOW_GET "GET, HEAD"
+
+int api_health(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
+	       const char *raw_path)
+{
+	struct buf b;
+	int rc;
+
+	(void)raw_path;
+	if (strcmp(ri->request_method, "GET") != 0 && strcmp(ri->request_method, "HEAD") != 0)
+		return http_method_not_allowed(c, ALLOW_GET);
+	buf_init(&b, 4096);
+	buf_printf(&b, "{\"status\":\"ok\",\"mode\":\"%s\",\"member_count\":%d,\"node_id\":",
+		   node_mode_name(atomic_load(&node->mode)), 1);
+	buf_json_str(&b, node->cfg.node_id, strlen(node->cfg.node_id));
+	buf_adds(&b, "}\n");
+	rc = http_send(c, 200, "application/json", NULL, b.data, b.len);
+	buf_release(&b);
+	return rc;
+}
+
+int api_metrics(struct kvs_node *node, struct mg_connection *c,
+		const struct mg_request_info *ri, const char *raw_path)
+{
+	struct store_stats st;
+	struct buf b;
+	int rc, mode = atomic_load(&node->mode);
+
+	(void)raw_path;
+	if (strcmp(ri->request_method, "GET") != 0 && strcmp(ri->request_method, "HEAD") != 0)
+		return http_method_not_allowed(c, ALLOW_GET);
+	buf_init(&b, 4 << 20);
+	metrics_render(&node->metrics, &b);
+	store_stats(node->store, &st);
+	buf_printf(&b, "# HELP kvs_keys Live keys stored.\n# TYPE kvs_keys gauge\nkvs_keys %lld\n",
+		   (long long)st.keys);
+	buf_printf(&b, "# HELP kvs_tombstones Delete markers stored.\n# TYPE kvs_tombstones gauge\n"
+		       "kvs_tombstones %lld\n", (long long)st.tombstones);
+	buf_printf(&b, "# HELP kvs_value_bytes Bytes of live JSON values stored.\n"
+		       "# TYPE kvs_value_bytes gauge\nkvs_value_bytes %lld\n",
+		   (long long)st.value_bytes);
+	buf_adds(&b, "# HELP kvs_mode Current mode (1 for the active one).\n# TYPE kvs_mode gauge\n");
+	for (int m = MODE_NORMAL; m <= MODE_READ_ONLY; m++)
+		buf_printf(&b, "kvs_mode{mode=\"%s\"} %d\n", node_mode_name(m), m == mode);
+	buf_printf(&b, "# HELP kvs_uptime_seconds Seconds since this process started.\n"
+		       "# TYPE kvs_uptime_seconds gauge\nkvs_uptime_seconds %lld\n",
+		   (long long)((version_now_ms() - node->started_ms) / 1000));
+	if (buf_failed(&b))
+		rc = http_error(c, 500, NULL, "metrics page too large");
+	else
+		rc = http_send(c, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.data,
+			       b.len);
+	buf_release(&b);
+	return rc;
+}
+
+int api_members(struct kvs_node *node, struct mg_connection *c,
+		const struct mg_request_info *ri, const char *raw_path)
+{
+	struct buf b;
+	int rc;
+
+	if (strcmp(raw_path, "/members") != 0 && strcmp(raw_path, "/members/") != 0)
+		return http_error(c, 404, NULL, "no such resource: %.200s", raw_path);
+	if (strcmp(ri->request_method, "GET") != 0 && strcmp(ri->request_method, "HEAD") != 0)
+		return http_method_not_allowed(c, ALLOW_GET);
+	buf_init(&b, 4096);
+	buf_adds(&b, "[{\"id\":");
+	buf_json_str(&b, node->cfg.node_id, strlen(node->cfg.node_id));
+	buf_adds(&b, ",\"address\":");
+	buf_json_str(&b, node->cfg.advertise_address, strlen(node->cfg.advertise_address));
+	buf_printf(&b, ",\"last_seen\":%lld,\"joined_timestamp\":%lld,\"status\":\"alive\"}]\n",
+		   (long long)version_now_ms(), (long long)node->joined_ts);
+	rc = http_send(c, 200, "application/json", NULL, b.data, b.len);
+	buf_release(&b);
+	return rc;
+}

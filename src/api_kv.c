@@ -1,0 +1,288 @@
+/*
+ * api_kv.c - the data API: /kv/{path} and /kv/{prefix}/ (SPEC section 3).
+ *
+ *   GET|HEAD /kv/{path}      the stored JSON, byte for byte, ETag = UUID
+ *   PUT /kv/{path}           store a JSON value (strict RFC 8259)
+ *   DELETE /kv/{path}        write a tombstone
+ *   GET|HEAD /kv/{prefix}/   sorted, paginated listing (limit, after, values)
+ *
+ * Writes go through store_apply(STORE_LOCAL), the one write door; the
+ * mode (read-only, syncing) is checked first.  Runs on civetweb worker
+ * threads; all state is in node.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "buf.h"
+#include "http.h"
+#include "json.h"
+#include "kvs.h"
+#include "log.h"
+#include "path.h"
+
+#define LIST_DEFAULT_LIMIT 1000
+#define LIST_MAX_LIMIT 10000
+#define LIST_MAX_BYTES (32u << 20) /* a page stops early rather than pass this */
+#define ALLOW_KEY "GET, HEAD, PUT, DELETE"
+#define ALLOW_LIST "GET, HEAD"
+#define JSON "application/json"
+
+/* ------------------------------------------------------------------ reads */
+
+static int kv_get(struct kvs_node *node, struct mg_connection *c, const char *key, size_t klen)
+{
+	struct store_value v;
+	char uuid[VERSION_UUID_STR], extra[160];
+	int rc = store_get(node->store, key, klen, &v);
+
+	if (rc == KVS_ENOTFOUND || (rc == 0 && v.rec.tombstone)) {
+		if (rc == 0)
+			store_value_release(&v);
+		return http_error(c, 404, NULL, "key not found: %.200s", key);
+	}
+	if (rc != 0)
+		return http_error(c, 500, NULL, "storage failure reading %.200s", key);
+	version_uuid_str(&v.rec.v, uuid);
+	snprintf(extra, sizeof(extra), "ETag: \"%s\"\r\nX-Kvs-Timestamp: %lld\r\n", uuid,
+		 (long long)v.rec.v.ts);
+	http_send(c, 200, JSON, extra, v.rec.value, v.rec.value_len);
+	store_value_release(&v);
+	return 200;
+}
+
+struct list_ctx {
+	struct buf keys;    /* "k1","k2",... */
+	struct buf items;   /* {"key":..},... when values=true */
+	bool values;
+	size_t count;
+	const char *last;   /* last key given, borrowed from `lastbuf` */
+	char lastbuf[PATH_KEY_MAX + 1];
+	size_t lastlen;
+	bool cut;           /* stopped early at LIST_MAX_BYTES */
+};
+
+static int list_item(void *arg, const char *key, size_t klen, const struct kvs_record *r)
+{
+	struct list_ctx *lc = arg;
+	char uuid[VERSION_UUID_STR];
+
+	if (lc->keys.len + lc->items.len > LIST_MAX_BYTES) {
+		lc->cut = true;
+		return 1;
+	}
+	if (lc->count)
+		buf_add(&lc->keys, ",", 1);
+	buf_json_str(&lc->keys, key, klen);
+	if (lc->values) {
+		version_uuid_str(&r->v, uuid);
+		if (lc->count)
+			buf_add(&lc->items, ",", 1);
+		buf_adds(&lc->items, "{\"key\":");
+		buf_json_str(&lc->items, key, klen);
+		buf_adds(&lc->items, ",\"value\":");
+		buf_add(&lc->items, r->value, r->value_len);
+		buf_printf(&lc->items, ",\"uuid\":\"%s\",\"timestamp\":%lld}", uuid,
+			   (long long)r->v.ts);
+	}
+	lc->count++;
+	klen = klen > PATH_KEY_MAX ? PATH_KEY_MAX : klen;
+	memcpy(lc->lastbuf, key, klen);
+	lc->lastbuf[klen] = '\0';
+	lc->lastlen = klen;
+	lc->last = lc->lastbuf;
+	return 0;
+}
+
+/* Parses ?limit=, ?after=, ?values= ; answers 400 itself on a bad one. */
+static int list_params(struct mg_connection *c, const char *qs, size_t *limit, char *after,
+		       size_t afterlen, bool *values)
+{
+	char v[32];
+	bool found;
+
+	*limit = LIST_DEFAULT_LIMIT;
+	if (path_query_get(qs, "limit", v, sizeof(v), &found) != 0)
+		return http_error(c, 400, NULL, "bad limit");
+	if (found) {
+		char *end;
+		long n = strtol(v, &end, 10);
+		if (!v[0] || *end || n < 1 || n > LIST_MAX_LIMIT)
+			return http_error(c, 400, NULL, "limit must be an integer from 1 to %d",
+					  LIST_MAX_LIMIT);
+		*limit = (size_t)n;
+	}
+	if (path_query_get(qs, "after", after, afterlen, &found) != 0)
+		return http_error(c, 400, NULL, "bad after: malformed or longer than %d bytes",
+				  PATH_KEY_MAX);
+	if (!found)
+		after[0] = '\0';
+	*values = false;
+	if (path_query_get(qs, "values", v, sizeof(v), &found) != 0)
+		return http_error(c, 400, NULL, "bad values");
+	if (found) {
+		if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+			*values = true;
+		else if (strcmp(v, "false") != 0 && strcmp(v, "0") != 0)
+			return http_error(c, 400, NULL, "values must be true or false");
+	}
+	return 0;
+}
+
+static int kv_list(struct kvs_node *node, struct mg_connection *c,
+		   const struct mg_request_info *ri, const char *prefix, size_t plen)
+{
+	struct list_ctx *lc;
+	char after[PATH_KEY_MAX + 2];
+	size_t limit;
+	bool values, more = false;
+	struct buf out;
+	int rc;
+
+	if ((rc = list_params(c, ri->query_string, &limit, after, sizeof(after), &values)) != 0)
+		return rc;
+	if (!(lc = calloc(1, sizeof(*lc))))
+		return http_error(c, 500, NULL, "out of memory");
+	buf_init(&lc->keys, LIST_MAX_BYTES * 2);
+	buf_init(&lc->items, LIST_MAX_BYTES * 2);
+	lc->values = values;
+
+	rc = store_list(node->store, prefix, plen, after, strlen(after), limit, list_item, lc,
+			&more);
+	if (rc < 0) {
+		rc = http_error(c, 500, NULL, "storage failure listing %.200s", prefix);
+		goto out_free;
+	}
+	if (lc->cut)
+		more = true;
+
+	buf_init(&out, (size_t)LIST_MAX_BYTES * 3);
+	buf_adds(&out, "{\"prefix\":");
+	buf_json_str(&out, prefix, plen);
+	buf_adds(&out, ",\"keys\":[");
+	buf_add(&out, lc->keys.data ? lc->keys.data : "", lc->keys.len);
+	buf_printf(&out, "],\"count\":%zu,\"next\":", lc->count);
+	if (more && lc->last)
+		buf_json_str(&out, lc->last, lc->lastlen);
+	else
+		buf_adds(&out, "null");
+	if (values) {
+		buf_adds(&out, ",\"items\":[");
+		buf_add(&out, lc->items.data ? lc->items.data : "", lc->items.len);
+		buf_adds(&out, "]");
+	}
+	buf_adds(&out, "}\n");
+	if (buf_failed(&out) || buf_failed(&lc->keys) || buf_failed(&lc->items))
+		rc = http_error(c, 500, NULL, "listing too large or out of memory");
+	else
+		rc = http_send(c, 200, JSON, NULL, out.data, out.len);
+	buf_release(&out);
+out_free:
+	buf_release(&lc->keys);
+	buf_release(&lc->items);
+	free(lc);
+	return rc;
+}
+
+/* ----------------------------------------------------------------- writes */
+
+/* Answers 403/503 when the node's mode refuses client writes; else 0. */
+static int writable(struct kvs_node *node, struct mg_connection *c)
+{
+	int mode = atomic_load(&node->mode);
+
+	if (mode == MODE_READ_ONLY)
+		return http_error(c, 403, NULL, "node is read-only: writes are refused");
+	if (mode == MODE_SYNCING)
+		return http_error(c, 503, "Retry-After: 5\r\n",
+				  "node is syncing with the cluster: retry shortly");
+	return 0;
+}
+
+static int kv_put(struct kvs_node *node, struct mg_connection *c, const char *key, size_t klen)
+{
+	struct kvs_record rec = { 0 };
+	char uuid[VERSION_UUID_STR], reply[128];
+	const char *why = NULL;
+	size_t len, off = 0;
+	char *body;
+	int rc;
+
+	if ((rc = writable(node, c)) != 0)
+		return rc;
+	rc = http_read_body(c, (size_t)node->cfg.max_value_bytes, &body, &len);
+	switch (rc) {
+	case 0:
+		break;
+	case 411:
+		return http_error(c, 411, NULL, "Content-Length required");
+	case 413:
+		mg_disable_keep_alive(c); /* the unread body must not be parsed as a request */
+		return http_error(c, 413, "Connection: close\r\n",
+				  "value larger than max_value_bytes (%lld)",
+				  (long long)node->cfg.max_value_bytes);
+	default:
+		return http_error(c, rc, NULL, "could not read the request body");
+	}
+	if (!json_valid(body, len, &why, &off)) {
+		rc = http_error(c, 400, NULL, "invalid JSON at byte %zu: %s", off, why);
+		goto out_free;
+	}
+	rec.value = body;
+	rec.value_len = len;
+	rc = store_apply(node->store, key, klen, &rec, STORE_LOCAL, NULL, NULL);
+	if (rc != 0) {
+		rc = http_error(c, 500, NULL, "storage failure: %s", kvs_strerror(rc));
+		goto out_free;
+	}
+	version_uuid_str(&rec.v, uuid);
+	int n = snprintf(reply, sizeof(reply), "{\"uuid\":\"%s\",\"timestamp\":%lld}\n", uuid,
+			 (long long)rec.v.ts);
+	rc = http_send(c, 200, JSON, NULL, reply, (size_t)n);
+out_free:
+	free(body);
+	return rc;
+}
+
+static int kv_delete(struct kvs_node *node, struct mg_connection *c, const char *key,
+		     size_t klen)
+{
+	struct kvs_record rec = { .tombstone = true };
+	int rc;
+
+	if ((rc = writable(node, c)) != 0)
+		return rc;
+	rc = store_apply(node->store, key, klen, &rec, STORE_LOCAL, NULL, NULL);
+	if (rc == KVS_ENOTFOUND)
+		return http_error(c, 404, NULL, "key not found: %.200s", key);
+	if (rc != 0)
+		return http_error(c, 500, NULL, "storage failure: %s", kvs_strerror(rc));
+	return http_send(c, 204, JSON, NULL, NULL, 0);
+}
+
+/* ---------------------------------------------------------------- handler */
+
+int api_kv(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
+	   const char *raw_path)
+{
+	char key[PATH_KEY_MAX + 2];
+	const char *m = ri->request_method, *why = "bad path";
+	enum path_kind kind;
+	size_t klen;
+
+	if (path_decode(raw_path, key, sizeof(key), &klen, &kind, &why) != 0)
+		return http_error(c, 400, NULL, "%s", why);
+	if (kind == PATH_PREFIX) {
+		if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
+			return kv_list(node, c, ri, key, klen);
+		return http_method_not_allowed(c, ALLOW_LIST);
+	}
+	if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
+		return kv_get(node, c, key, klen);
+	if (strcmp(m, "PUT") == 0)
+		return kv_put(node, c, key, klen);
+	if (strcmp(m, "DELETE") == 0)
+		return kv_delete(node, c, key, klen);
+	return http_method_not_allowed(c, ALLOW_KEY);
+}

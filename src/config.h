@@ -1,0 +1,97 @@
+/*
+ * config.h - the node's YAML configuration (SPEC section 2).
+ *
+ * config_load() parses a YAML mapping with libyaml into struct kvs_config,
+ * starting from the defaults, and validates every key: unknown keys, wrong
+ * types and out-of-range values are refused with a message of the form
+ * "FILE:LINE: KEY: REASON".  The struct is filled once at start-up and is
+ * read-only afterwards, so any thread may read it without a lock.
+ */
+#ifndef KVS_CONFIG_H
+#define KVS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_MAX_SEEDS 64
+#define CONFIG_ADDR_MAX 256   /* "host:port" or "https://host:port" */
+#define CONFIG_ID_MAX 128     /* node_id */
+#define CONFIG_PATH_MAX 1024  /* data_dir and file paths */
+#define CONFIG_MAX_TOKENS 32
+
+enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
+
+struct kvs_config {
+	/* identity and network */
+	char node_id[CONFIG_ID_MAX];               /* default: hostname */
+	char bind_address[64];                     /* default 127.0.0.1 */
+	int port;                                  /* 1..65535, default 8080 */
+	char advertise_address[CONFIG_ADDR_MAX];   /* default bind_address:port */
+	char seed_nodes[CONFIG_MAX_SEEDS][CONFIG_ADDR_MAX];
+	int seed_count;                            /* entries used in seed_nodes */
+
+	/* storage */
+	char data_dir[CONFIG_PATH_MAX];            /* default ./data */
+	bool sync_writes;                          /* fsync each write */
+	bool read_only;                            /* refuse client writes */
+	int64_t max_value_bytes;                   /* default 1048576 */
+	int64_t tombstone_grace;                   /* seconds, default 604800 */
+
+	/* HTTP server */
+	int http_threads;                          /* default 128 */
+
+	/* logging */
+	enum log_level log_level;                  /* default info */
+	enum log_format log_format;                /* default text */
+
+	/* cluster timing (seconds unless _ms) */
+	int gossip_interval_min;                   /* default 60 */
+	int gossip_interval_max;                   /* default 120 */
+	int sync_interval;                         /* default 300 */
+	int sync_items;                            /* default 15 */
+	int catchup_interval;                      /* default 120 */
+	int bootstrap_max_age_hours;               /* default 720 */
+	int throttle_delay_ms;                     /* default 100 */
+	int fetch_delay_ms;                        /* default 50 */
+	int failure_timeout;                       /* default 300 */
+	int removal_timeout;                       /* default 600 */
+	int probe_interval;                        /* default 1 */
+	int anti_entropy_interval;                 /* default 30 */
+	int peer_timeout_ms;                       /* total timeout of one peer request, default 2000 */
+
+	/* security */
+	char cluster_secret[256];                  /* empty = none */
+};
+
+/* Fills cfg with every default (node_id = hostname). */
+void config_defaults(struct kvs_config *cfg);
+
+/*
+ * Reads and validates the YAML file at path into cfg (which it first resets
+ * to the defaults).  Returns 0, or KVS_EINVAL/KVS_EIO with a one-line
+ * "FILE:LINE: KEY: REASON" (or "FILE: REASON") written into err.
+ * On failure cfg holds unspecified values.
+ */
+int config_load(struct kvs_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Same, from an in-memory buffer; name is used in messages. */
+int config_parse(struct kvs_config *cfg, const char *name, const char *text, size_t len,
+		 char *err, size_t errlen);
+
+/*
+ * Writes the commented default config (every key, its default, one comment
+ * line each) to path, refusing to overwrite an existing file.
+ * Returns 0 or KVS_EIO with a message in err.
+ */
+int config_write_default(const char *path, char *err, size_t errlen);
+
+/* The text config_write_default() writes (static, never NULL). */
+const char *config_default_text(void);
+
+/* Prints the effective settings as YAML to f (used by --check-config). */
+void config_print(const struct kvs_config *cfg, FILE *f);
+
+#endif

@@ -1,0 +1,330 @@
+/*
+ * http.c - civetweb server, route table, one-write replies (see http.h).
+ *
+ * civetweb is started with one catch-all handler; http_dispatch() looks the
+ * raw path up in `routes` (the one place routes are registered), times the
+ * handler and counts the result in /metrics.  URL decoding in civetweb is
+ * turned off (decode_url=no) so that path.c sees the raw path and can
+ * refuse an encoded '/' inside a segment.
+ *
+ * Performance notes, measured on this kind of machine (DESIGN/issue 2):
+ * tcp_nodelay off costs ~40 ms per request (Nagle + delayed ACK) and a reply
+ * split over several writes runs ~3x slower, so both are avoided here.
+ */
+#include "http.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "api.h"
+#include "buf.h"
+#include "kvs.h"
+#include "log.h"
+
+/* ------------------------------------------------------------------ types */
+
+typedef int (*handler_fn)(struct kvs_node *, struct mg_connection *,
+			  const struct mg_request_info *, const char *raw_path);
+
+struct route {
+	const char *path;         /* exact path, or prefix when prefix is true */
+	bool prefix;              /* match path as a prefix */
+	enum metrics_route metric;
+	handler_fn fn;
+};
+
+struct http_server {
+	struct mg_context *ctx;
+	struct kvs_node *node;
+};
+
+#define RAW_PATH_MAX 8192
+#define HEADER_MAX 1024
+
+/* ------------------------------------------------------------------ routes */
+
+/* Looked up in order: the first match wins. */
+static const struct route routes[] = {
+	{ "/kv", false, ROUTE_KV_LIST, api_kv },
+	{ "/kv/", true, ROUTE_KV, api_kv },
+	{ "/health", false, ROUTE_HEALTH, api_health },
+	{ "/metrics", false, ROUTE_METRICS, api_metrics },
+	{ "/members", false, ROUTE_MEMBERS, api_members },
+	{ "/members/", false, ROUTE_MEMBERS, api_members },
+	{ "/members/", true, ROUTE_PEER, api_members },
+};
+
+static const struct route *route_find(const char *path)
+{
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct route *r = &routes[i];
+
+		if (r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0
+			      : strcmp(path, r->path) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+/* ----------------------------------------------------------------- replies */
+
+static const char *status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 413: return "Payload Too Large";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	}
+	return "Unknown";
+}
+
+int http_send(struct mg_connection *c, int status, const char *ctype, const char *extra,
+	      const char *body, size_t len)
+{
+	const struct mg_request_info *ri = mg_get_request_info(c);
+	bool head = strcmp(ri->request_method, "HEAD") == 0;
+	char hdr[HEADER_MAX + 512];
+	int n;
+
+	n = snprintf(hdr, sizeof(hdr),
+		     "HTTP/1.1 %d %s\r\n"
+		     "Content-Type: %s\r\n"
+		     "Content-Length: %zu\r\n"
+		     "%s\r\n",
+		     status, status_text(status), ctype, status == 204 ? 0 : len,
+		     extra ? extra : "");
+	if (n < 0 || (size_t)n >= sizeof(hdr))
+		n = snprintf(hdr, sizeof(hdr), "HTTP/1.1 500 Internal Server Error\r\n"
+					       "Content-Length: 0\r\n\r\n");
+	if (head || status == 204 || len == 0) {
+		mg_write(c, hdr, (size_t)n);
+		return status;
+	}
+	if (len <= 64 * 1024) {
+		/* the common case: headers and body in one write */
+		char stackbuf[8192], *out = stackbuf;
+		size_t total = (size_t)n + len;
+
+		if (total > sizeof(stackbuf) && !(out = malloc(total))) {
+			mg_write(c, hdr, (size_t)n);
+			mg_write(c, body, len);
+			return status;
+		}
+		memcpy(out, hdr, (size_t)n);
+		memcpy(out + n, body, len);
+		mg_write(c, out, total);
+		if (out != stackbuf)
+			free(out);
+		return status;
+	}
+	/* large bodies: two writes cost less than copying a megabyte */
+	mg_write(c, hdr, (size_t)n);
+	mg_write(c, body, len);
+	return status;
+}
+
+int http_error(struct mg_connection *c, int status, const char *extra, const char *fmt, ...)
+{
+	char msg[512];
+	struct buf b;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	buf_init(&b, 4096);
+	buf_adds(&b, "{\"error\":");
+	buf_json_str(&b, msg, strlen(msg));
+	buf_adds(&b, "}\n");
+	if (buf_failed(&b))
+		http_send(c, status, "application/json", extra, "{\"error\":\"error\"}\n", 18);
+	else
+		http_send(c, status, "application/json", extra, b.data, b.len);
+	buf_release(&b);
+	return status;
+}
+
+int http_method_not_allowed(struct mg_connection *c, const char *allow)
+{
+	char extra[128];
+	const char *m = mg_get_request_info(c)->request_method;
+
+	snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
+	return http_error(c, 405, extra, "method %.16s not allowed here; allowed: %s", m, allow);
+}
+
+int http_read_body(struct mg_connection *c, size_t max, char **body, size_t *len)
+{
+	const struct mg_request_info *ri = mg_get_request_info(c);
+	long long cl = ri->content_length;
+	const char *te = mg_get_header(c, "Transfer-Encoding");
+	bool chunked = te && strcasecmp(te, "chunked") == 0;
+	size_t want, got = 0;
+	char *p;
+
+	if (cl < 0 && !chunked)
+		return 411;
+	if (cl > (long long)max)
+		return 413;
+	want = chunked ? max + 1 : (size_t)cl; /* chunked: read until EOF or past max */
+	if (!(p = malloc(want + 1)))
+		return 500;
+	while (got < want) {
+		int n = mg_read(c, p + got, want - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (chunked && got > max) {
+		free(p);
+		return 413;
+	}
+	if (!chunked && got != want) {
+		free(p);
+		return 400;
+	}
+	p[got] = '\0';
+	*body = p;
+	*len = got;
+	return 0;
+}
+
+bool http_raw_path(struct mg_connection *c, char *out, size_t outlen)
+{
+	const struct mg_request_info *ri = mg_get_request_info(c);
+	const char *u = ri->local_uri_raw ? ri->local_uri_raw : ri->request_uri;
+	size_t n;
+
+	if (!u)
+		return false;
+	n = strcspn(u, "?");
+	if (n >= outlen)
+		return false;
+	memcpy(out, u, n);
+	out[n] = '\0';
+	return true;
+}
+
+/* --------------------------------------------------------------- dispatch */
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static int http_dispatch(struct mg_connection *c, void *cbdata)
+{
+	struct http_server *hs = cbdata;
+	const struct mg_request_info *ri = mg_get_request_info(c);
+	uint64_t start = now_us();
+	char path[RAW_PATH_MAX];
+	enum metrics_route metric = ROUTE_OTHER;
+	int status;
+
+	if (!http_raw_path(c, path, sizeof(path))) {
+		status = http_error(c, 400, "Connection: close\r\n", "request path too long");
+	} else {
+		const struct route *r = route_find(path);
+
+		if (r) {
+			metric = r->metric;
+			if (r->fn == api_kv)
+				metric = path[strlen(path) - 1] == '/' || strcmp(path, "/kv") == 0
+						 ? ROUTE_KV_LIST
+						 : ROUTE_KV;
+			status = r->fn(hs->node, c, ri, path);
+		} else {
+			status = http_error(c, 404, NULL, "no such resource: %.200s", path);
+		}
+	}
+	metrics_request(&hs->node->metrics, metric, ri->request_method, status,
+			now_us() - start);
+	return status;
+}
+
+static int log_civetweb(const struct mg_connection *c, const char *msg)
+{
+	(void)c;
+	log_warn("http_error", "msg=\"%s\"", msg);
+	return 1;
+}
+
+/* ------------------------------------------------------------- start/stop */
+
+struct http_server *http_start(struct kvs_node *node, char *err, size_t errlen)
+{
+	struct http_server *hs = calloc(1, sizeof(*hs));
+	struct mg_callbacks cb;
+	struct mg_init_data init;
+	struct mg_error_data errd;
+	char ports[128], threads[16], errtext[256] = "";
+
+	if (!hs) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	hs->node = node;
+	snprintf(ports, sizeof(ports), "%s:%d", node->cfg.bind_address, node->cfg.port);
+	snprintf(threads, sizeof(threads), "%d", node->cfg.http_threads);
+	const char *options[] = {
+		"listening_ports", ports,
+		"num_threads", threads,
+		"enable_keep_alive", "yes",
+		"tcp_nodelay", "1",
+		"decode_url", "no",
+		"keep_alive_timeout_ms", "60000",
+		"request_timeout_ms", "30000",
+		"max_request_size", "16384",
+		"listen_backlog", "1024",
+		"connection_queue", "1024",
+		NULL, NULL,
+	};
+
+	memset(&cb, 0, sizeof(cb));
+	cb.log_message = log_civetweb;
+	memset(&init, 0, sizeof(init));
+	init.callbacks = &cb;
+	init.user_data = node;
+	init.configuration_options = options;
+	memset(&errd, 0, sizeof(errd));
+	errd.text = errtext;
+	errd.text_buffer_size = sizeof(errtext);
+
+	mg_init_library(0);
+	hs->ctx = mg_start2(&init, &errd);
+	if (!hs->ctx) {
+		snprintf(err, errlen, "cannot start HTTP server on %s: %s", ports,
+			 errtext[0] ? errtext : "unknown error");
+		free(hs);
+		mg_exit_library();
+		return NULL;
+	}
+	mg_set_request_handler(hs->ctx, "/", http_dispatch, hs);
+	return hs;
+}
+
+void http_stop(struct http_server *hs)
+{
+	if (!hs)
+		return;
+	mg_stop(hs->ctx);
+	mg_exit_library();
+	free(hs);
+}

@@ -1,0 +1,138 @@
+/*
+ * log.c - one line per event on stderr, as text or JSON (see log.h).
+ *
+ * Threads: the settings are written once by log_init() before threads
+ * start; each line is formatted in a stack buffer and written with a single
+ * write(2), which POSIX keeps whole for pipes up to PIPE_BUF and which in
+ * practice never interleaves for regular files opened O_APPEND.
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_LINE_MAX 4096
+
+static struct {
+	enum log_level level;
+	enum log_format format;
+	char node[CONFIG_ID_MAX];
+} log_settings = { LOG_INFO, LOG_FORMAT_TEXT, "kvs" };
+
+static const char *const level_names[] = { "debug", "info", "warn", "error" };
+static const char *const level_upper[] = { "DEBUG", "INFO", "WARN", "ERROR" };
+
+void log_init(enum log_level level, enum log_format format, const char *node_id)
+{
+	log_settings.level = level;
+	log_settings.format = format;
+	snprintf(log_settings.node, sizeof(log_settings.node), "%s", node_id);
+}
+
+bool log_enabled(enum log_level level)
+{
+	return level >= log_settings.level;
+}
+
+/* Appends s as JSON string content (no quotes) to out; returns new position. */
+static size_t json_escape(char *out, size_t pos, size_t cap, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n && pos + 7 < cap; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\') {
+			out[pos++] = '\\';
+			out[pos++] = (char)c;
+		} else if (c < 0x20) {
+			pos += (size_t)snprintf(out + pos, cap - pos, "\\u%04x", c);
+		} else {
+			out[pos++] = (char)c;
+		}
+	}
+	return pos;
+}
+
+/*
+ * Turns "k1=v1 k2=\"v 2\"" into ,"k1":"v1","k2":"v 2".  Text without '='
+ * becomes a "msg" field.
+ */
+static size_t json_fields(char *out, size_t pos, size_t cap, const char *f)
+{
+	while (*f && pos + 16 < cap) {
+		while (*f == ' ')
+			f++;
+		if (!*f)
+			break;
+		const char *eq = strchr(f, '=');
+		const char *sp = strchr(f, ' ');
+		if (!eq || (sp && sp < eq)) {
+			pos += (size_t)snprintf(out + pos, cap - pos, ",\"msg\":\"");
+			pos = json_escape(out, pos, cap, f, strlen(f));
+			pos += (size_t)snprintf(out + pos, cap - pos, "\"");
+			break;
+		}
+		pos += (size_t)snprintf(out + pos, cap - pos, ",\"");
+		pos = json_escape(out, pos, cap, f, (size_t)(eq - f));
+		pos += (size_t)snprintf(out + pos, cap - pos, "\":\"");
+		const char *v = eq + 1, *end;
+		if (*v == '"') {
+			v++;
+			end = strchr(v, '"');
+			if (!end)
+				end = v + strlen(v);
+			pos = json_escape(out, pos, cap, v, (size_t)(end - v));
+			f = *end ? end + 1 : end;
+		} else {
+			end = strchr(v, ' ');
+			if (!end)
+				end = v + strlen(v);
+			pos = json_escape(out, pos, cap, v, (size_t)(end - v));
+			f = end;
+		}
+		if (pos + 2 < cap)
+			out[pos++] = '"';
+	}
+	return pos;
+}
+
+void log_event(enum log_level level, const char *event, const char *fmt, ...)
+{
+	char fields[LOG_LINE_MAX / 2], line[LOG_LINE_MAX], when[96];
+	struct timespec ts;
+	struct tm tm;
+	size_t pos;
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(fields, sizeof(fields), fmt, ap);
+	va_end(ap);
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+
+	if (log_settings.format == LOG_FORMAT_JSON) {
+		pos = (size_t)snprintf(line, sizeof(line),
+				       "{\"time\":\"%s\",\"level\":\"%s\",\"node\":\"", when,
+				       level_names[level]);
+		pos = json_escape(line, pos, sizeof(line), log_settings.node,
+				  strlen(log_settings.node));
+		pos += (size_t)snprintf(line + pos, sizeof(line) - pos, "\",\"event\":\"%s\"", event);
+		pos = json_fields(line, pos, sizeof(line) - 3, fields);
+		line[pos++] = '}';
+	} else {
+		pos = (size_t)snprintf(line, sizeof(line), "%s %-5s %s %s %s", when,
+				       level_upper[level], log_settings.node, event, fields);
+		if (pos >= sizeof(line) - 1)
+			pos = sizeof(line) - 2;
+	}
+	line[pos++] = '\n';
+	ssize_t rc = write(STDERR_FILENO, line, pos);
+	(void)rc; /* nowhere to report a failed log write */
+}

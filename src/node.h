@@ -1,0 +1,59 @@
+/*
+ * node.h - struct kvs_node, the one holder of a node's shared state.
+ *
+ * main.c creates one kvs_node and hands it to every module: to HTTP
+ * handlers through civetweb's user data, to background threads as their
+ * argument.  There is no other global mutable state but the signal flag in
+ * main.c.  Fields are grouped by subsystem; each lock sits beside what it
+ * guards.
+ *
+ * Modes (SPEC section 5): normal <-> syncing (bootstrap, then normal);
+ * read-only is fixed by the config for the node's lifetime.
+ */
+#ifndef KVS_NODE_H
+#define KVS_NODE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "metrics.h"
+#include "store.h"
+
+enum node_mode { MODE_NORMAL, MODE_SYNCING, MODE_READ_ONLY };
+
+struct http_server;
+
+struct kvs_node {
+	/* configuration: written before threads start, read-only afterwards */
+	struct kvs_config cfg;
+	const char *config_path;        /* the file cfg came from */
+
+	/* identity */
+	int64_t joined_ts;              /* first start of this data dir, ms; from meta */
+	int64_t started_ms;             /* this process's start */
+
+	/* data */
+	struct store *store;            /* thread-safe on its own */
+	struct metrics metrics;         /* atomics */
+	_Atomic int mode;               /* enum node_mode */
+
+	/* lifecycle: stop_lock guards the wait on stop_cond; stopping is read
+	 * without it by loops that poll */
+	atomic_bool stopping;
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+
+	/* services */
+	struct http_server *http;
+};
+
+/* "normal", "syncing" or "read-only". */
+static inline const char *node_mode_name(int mode)
+{
+	return mode == MODE_SYNCING ? "syncing" : mode == MODE_READ_ONLY ? "read-only" : "normal";
+}
+
+#endif

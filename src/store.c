@@ -1,0 +1,661 @@
+/*
+ * store.c - RocksDB storage behind one write door (see store.h).
+ *
+ * Invariants, all kept by store_apply() under the path's lock:
+ *   - records[path] holds the current version of path;
+ *   - by_time holds exactly one entry per path: (current ts, path);
+ *   - by_bucket holds exactly one entry per path, with the current version;
+ *   - digest[bucket(path)] is the XOR of item_hash(path, version, tombstone)
+ *     over the paths of the bucket;
+ *   - the counters match the records (up to concurrent updates in flight).
+ * The record and both index entries change in one WriteBatch, so a crash
+ * never leaves them disagreeing.  Digests and counters live in memory only
+ * and are rebuilt by one scan of `records` at open.
+ *
+ * Locks: path_locks[hash(path) % PATH_LOCKS] serialises writers of a path
+ * (two paths may share a lock; that only costs concurrency).  Readers take
+ * no lock: RocksDB gives each read a consistent snapshot of one key.
+ */
+#include "store.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rocksdb/c.h>
+
+#include "kvs.h"
+#include "log.h"
+
+/* ------------------------------------------------------------------ types */
+
+#define PATH_LOCKS 1024
+
+enum cf_index { CF_DEFAULT, CF_RECORDS, CF_BY_TIME, CF_BY_BUCKET, CF_META, CF_COUNT };
+
+static const char *const cf_names[CF_COUNT] = {
+	"default", "records", "by_time", "by_bucket", "meta",
+};
+
+struct store {
+	rocksdb_t *db;
+	rocksdb_options_t *opts;
+	rocksdb_block_based_table_options_t *table_opts;
+	rocksdb_cache_t *cache;
+	rocksdb_filterpolicy_t *bloom;
+	rocksdb_column_family_handle_t *cf[CF_COUNT];
+	rocksdb_writeoptions_t *wopts;           /* sync per config */
+	rocksdb_readoptions_t *ropts;
+	pthread_mutex_t path_locks[PATH_LOCKS];  /* writers of one path */
+	_Atomic uint64_t digest[STORE_BUCKETS];  /* XOR of item hashes per bucket */
+	_Atomic int64_t keys, tombstones, value_bytes;
+	_Atomic int64_t latest_ts;               /* newest ts in by_time */
+	store_listener_fn listener;              /* set before writes start */
+	void *listener_ctx;
+};
+
+/* --------------------------------------------------------------- hashing */
+
+/* FNV-1a over bytes, continuing from h. */
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* splitmix64 finaliser: spreads FNV's weak high bits. */
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+static uint64_t path_hash(const char *path, size_t len)
+{
+	return mix64(fnv1a(0xcbf29ce484222325ULL, path, len));
+}
+
+unsigned store_bucket_of(const char *path, size_t len)
+{
+	return (unsigned)(path_hash(path, len) % STORE_BUCKETS);
+}
+
+/* Hash of one item as the digests see it: path, version and tombstone flag. */
+static uint64_t item_hash(const char *path, size_t len, const struct kvs_record *r)
+{
+	uint8_t tail[8 + 16 + 1];
+
+	record_put_be64(tail, (uint64_t)r->v.ts);
+	memcpy(tail + 8, r->v.id, 16);
+	tail[24] = r->tombstone;
+	return mix64(fnv1a(fnv1a(0xcbf29ce484222325ULL, path, len), tail, sizeof(tail)));
+}
+
+/* ------------------------------------------------------------- open/close */
+
+/* Adds or removes one record's share of the digests and counters. */
+static void account(struct store *s, const char *path, size_t len, const struct kvs_record *r,
+		    int sign)
+{
+	atomic_fetch_xor(&s->digest[store_bucket_of(path, len)], item_hash(path, len, r));
+	if (r->tombstone) {
+		atomic_fetch_add(&s->tombstones, sign);
+	} else {
+		atomic_fetch_add(&s->keys, sign);
+		atomic_fetch_add(&s->value_bytes, sign * (int64_t)r->value_len);
+	}
+}
+
+/* Rebuilds digests, counters and latest_ts with one scan at open. */
+static int rebuild(struct store *s)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_RECORDS]);
+	char *err = NULL;
+
+	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t klen, vlen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		const char *v = rocksdb_iter_value(it, &vlen);
+		struct kvs_record r;
+
+		if (record_decode((const uint8_t *)v, vlen, &r) != 0) {
+			log_error("store_corrupt", "key=\"%.*s\" reason=\"undecodable record\"",
+				  (int)klen, k);
+			continue;
+		}
+		account(s, k, klen, &r, +1);
+		if (r.v.ts > s->latest_ts)
+			s->latest_ts = r.v.ts;
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (err) {
+		log_error("store_error", "op=rebuild error=\"%s\"", err);
+		free(err);
+		return KVS_EIO;
+	}
+	return 0;
+}
+
+struct store *store_open(const char *dir, bool sync_writes, char *errbuf, size_t errlen)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	const rocksdb_options_t *cf_opts[CF_COUNT];
+	char *err = NULL;
+
+	if (!s) {
+		snprintf(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	for (int i = 0; i < PATH_LOCKS; i++)
+		pthread_mutex_init(&s->path_locks[i], NULL);
+
+	s->opts = rocksdb_options_create();
+	rocksdb_options_set_create_if_missing(s->opts, 1);
+	rocksdb_options_set_create_missing_column_families(s->opts, 1);
+	rocksdb_options_increase_parallelism(s->opts, 2);
+	rocksdb_options_set_keep_log_file_num(s->opts, 3);
+	rocksdb_options_set_max_total_wal_size(s->opts, 64 << 20);
+	s->table_opts = rocksdb_block_based_options_create();
+	s->cache = rocksdb_cache_create_lru(32 << 20);
+	s->bloom = rocksdb_filterpolicy_create_bloom_full(10);
+	rocksdb_block_based_options_set_block_cache(s->table_opts, s->cache);
+	rocksdb_block_based_options_set_filter_policy(s->table_opts, s->bloom);
+	rocksdb_options_set_block_based_table_factory(s->opts, s->table_opts);
+	for (int i = 0; i < CF_COUNT; i++)
+		cf_opts[i] = s->opts;
+
+	s->db = rocksdb_open_column_families(s->opts, dir, CF_COUNT, cf_names, cf_opts, s->cf,
+					     &err);
+	if (err) {
+		snprintf(errbuf, errlen, "cannot open RocksDB in %s: %s", dir, err);
+		free(err);
+		s->db = NULL;
+		store_close(s);
+		return NULL;
+	}
+	s->wopts = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(s->wopts, sync_writes);
+	s->ropts = rocksdb_readoptions_create();
+	if (rebuild(s) != 0) {
+		snprintf(errbuf, errlen, "cannot scan RocksDB in %s", dir);
+		store_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	if (s->db) {
+		rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+		char *err = NULL;
+
+		rocksdb_flushoptions_set_wait(fo, 1);
+		for (int i = 0; i < CF_COUNT; i++) {
+			rocksdb_flush_cf(s->db, fo, s->cf[i], &err);
+			if (err) {
+				log_warn("store_error", "op=flush error=\"%s\"", err);
+				free(err);
+				err = NULL;
+			}
+		}
+		rocksdb_flushoptions_destroy(fo);
+		for (int i = 0; i < CF_COUNT; i++)
+			rocksdb_column_family_handle_destroy(s->cf[i]);
+		rocksdb_close(s->db);
+	}
+	if (s->wopts)
+		rocksdb_writeoptions_destroy(s->wopts);
+	if (s->ropts)
+		rocksdb_readoptions_destroy(s->ropts);
+	if (s->opts)
+		rocksdb_options_destroy(s->opts);
+	if (s->table_opts)
+		rocksdb_block_based_options_destroy(s->table_opts); /* owns the bloom policy */
+	if (s->cache)
+		rocksdb_cache_destroy(s->cache);
+	for (int i = 0; i < PATH_LOCKS; i++)
+		pthread_mutex_destroy(&s->path_locks[i]);
+	free(s);
+}
+
+void store_set_listener(struct store *s, store_listener_fn fn, void *ctx)
+{
+	s->listener = fn;
+	s->listener_ctx = ctx;
+}
+
+/* ------------------------------------------------------------------ reads */
+
+int store_get(struct store *s, const char *path, size_t len, struct store_value *out)
+{
+	char *err = NULL;
+	size_t vlen = 0;
+	char *v = rocksdb_get_cf(s->db, s->ropts, s->cf[CF_RECORDS], path, len, &vlen, &err);
+	struct kvs_record r;
+
+	if (err) {
+		log_error("store_error", "op=get error=\"%s\"", err);
+		free(err);
+		return KVS_EIO;
+	}
+	if (!v)
+		return KVS_ENOTFOUND;
+	if (record_decode((const uint8_t *)v, vlen, &r) != 0) {
+		log_error("store_corrupt", "key=\"%.*s\"", (int)len, path);
+		rocksdb_free(v);
+		return KVS_EIO;
+	}
+	out->rec = r;
+	out->raw = v;
+	return 0;
+}
+
+void store_value_release(struct store_value *v)
+{
+	if (v->raw)
+		rocksdb_free(v->raw);
+	v->raw = NULL;
+}
+
+/* ------------------------------------------------------------------ write */
+
+/* by_time key: ts (8 BE) + path, into a caller buffer of len + 8 bytes. */
+static size_t time_key(char *out, int64_t ts, const char *path, size_t len)
+{
+	record_put_be64((uint8_t *)out, (uint64_t)ts);
+	memcpy(out + 8, path, len);
+	return len + 8;
+}
+
+static size_t bucket_key(char *out, const char *path, size_t len)
+{
+	unsigned b = store_bucket_of(path, len);
+
+	out[0] = (char)(b >> 8);
+	out[1] = (char)(b & 0xff);
+	memcpy(out + 2, path, len);
+	return len + 2;
+}
+
+/* Decides whether rec replaces cur (NULL = absent) for origin. */
+static int decide(struct kvs_record *rec, const struct kvs_record *cur, enum store_origin origin,
+		  const struct kvs_version *expect)
+{
+	switch (origin) {
+	case STORE_LOCAL:
+		if (rec->tombstone && (!cur || cur->tombstone))
+			return KVS_ENOTFOUND;
+		version_new_local(&rec->v, cur ? &cur->v : NULL);
+		return 0;
+	case STORE_REMOTE:
+		if (!cur)
+			return 0;
+		if (version_conflicts(&rec->v, &cur->v))
+			return KVS_ECONFLICT;
+		return version_cmp_ts(&rec->v, &cur->v) > 0 ? 0 : KVS_ESTALE;
+	case STORE_RESOLVE:
+		if (!cur || version_cmp_ts(&rec->v, &cur->v) > 0)
+			return 0;
+		if (expect && version_equal(&cur->v, expect) && !version_equal(&cur->v, &rec->v))
+			return 0;
+		return KVS_ESTALE;
+	}
+	return KVS_EINVAL;
+}
+
+int store_apply(struct store *s, const char *path, size_t len, struct kvs_record *rec,
+		enum store_origin origin, const struct kvs_version *expect,
+		struct kvs_version *current)
+{
+	pthread_mutex_t *lock = &s->path_locks[path_hash(path, len) % PATH_LOCKS];
+	struct store_value cur = { 0 };
+	char small[512], *kbuf = small, *vbuf = NULL;
+	uint8_t bval[24];
+	char *err = NULL;
+	int rc, have;
+
+	if (len + 8 > sizeof(small) && !(kbuf = malloc(len + 8)))
+		return KVS_ENOMEM;
+	pthread_mutex_lock(lock);
+	have = store_get(s, path, len, &cur);
+	if (have != 0 && have != KVS_ENOTFOUND) {
+		rc = have;
+		goto out_unlock;
+	}
+	rc = decide(rec, have == 0 ? &cur.rec : NULL, origin, expect);
+	if (rc != 0) {
+		if (current && have == 0)
+			*current = cur.rec.v;
+		goto out_unlock;
+	}
+
+	size_t vlen = record_size(rec);
+	if (!(vbuf = malloc(vlen))) {
+		rc = KVS_ENOMEM;
+		goto out_unlock;
+	}
+	record_encode(rec, (uint8_t *)vbuf);
+
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	rocksdb_writebatch_put_cf(wb, s->cf[CF_RECORDS], path, len, vbuf, vlen);
+	if (have == 0)
+		rocksdb_writebatch_delete_cf(wb, s->cf[CF_BY_TIME], kbuf,
+					     time_key(kbuf, cur.rec.v.ts, path, len));
+	rocksdb_writebatch_put_cf(wb, s->cf[CF_BY_TIME], kbuf, time_key(kbuf, rec->v.ts, path, len),
+				  (const char *)rec->v.id, 16);
+	record_put_be64(bval, (uint64_t)rec->v.ts);
+	memcpy(bval + 8, rec->v.id, 16);
+	rocksdb_writebatch_put_cf(wb, s->cf[CF_BY_BUCKET], kbuf, bucket_key(kbuf, path, len),
+				  (const char *)bval, sizeof(bval));
+	rocksdb_write(s->db, s->wopts, wb, &err);
+	rocksdb_writebatch_destroy(wb);
+	if (err) {
+		log_error("store_error", "op=write key=\"%.*s\" error=\"%s\"", (int)len, path, err);
+		free(err);
+		rc = KVS_EIO;
+		goto out_unlock;
+	}
+
+	if (have == 0)
+		account(s, path, len, &cur.rec, -1);
+	account(s, path, len, rec, +1);
+	int64_t latest = atomic_load(&s->latest_ts);
+	while (rec->v.ts > latest && !atomic_compare_exchange_weak(&s->latest_ts, &latest, rec->v.ts))
+		;
+	if (s->listener)
+		s->listener(s->listener_ctx, path, len, rec, origin);
+out_unlock:
+	pthread_mutex_unlock(lock);
+	store_value_release(&cur);
+	free(vbuf);
+	if (kbuf != small)
+		free(kbuf);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- walking */
+
+/* memcmp order for byte strings of different lengths (RocksDB's default). */
+static int bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
+int store_list(struct store *s, const char *prefix, size_t plen, const char *after,
+	       size_t alen, size_t limit, store_item_fn fn, void *ctx, bool *more)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_RECORDS]);
+	size_t given = 0;
+	char *err = NULL;
+	int rc = 0;
+
+	*more = false;
+	/* start at the larger of prefix and after, bytewise */
+	if (after && alen && bytes_cmp(after, alen, prefix, plen) > 0)
+		rocksdb_iter_seek(it, after, alen);
+	else
+		rocksdb_iter_seek(it, prefix, plen);
+
+	for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t klen, vlen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		const char *v;
+		struct kvs_record r;
+
+		if (klen < plen || memcmp(k, prefix, plen) != 0)
+			break;
+		if (after && klen == alen && memcmp(k, after, alen) == 0)
+			continue;
+		v = rocksdb_iter_value(it, &vlen);
+		if (record_decode((const uint8_t *)v, vlen, &r) != 0 || r.tombstone)
+			continue;
+		if (given == limit) {
+			*more = true;
+			break;
+		}
+		given++;
+		if ((rc = fn(ctx, k, klen, &r)) != 0)
+			break;
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (err) {
+		log_error("store_error", "op=list error=\"%s\"", err);
+		free(err);
+		return KVS_EIO;
+	}
+	return rc;
+}
+
+/* Reads the record of a path found through an index and hands it to fn. */
+static int visit_indexed(struct store *s, const char *path, size_t len, store_item_fn fn,
+			 void *ctx)
+{
+	struct store_value v;
+	int rc = store_get(s, path, len, &v);
+
+	if (rc == KVS_ENOTFOUND)
+		return 0; /* changed under us: the index entry is being replaced */
+	if (rc != 0)
+		return rc;
+	rc = fn(ctx, path, len, &v.rec);
+	store_value_release(&v);
+	return rc;
+}
+
+int store_scan_time(struct store *s, int64_t from_ts, const char *from_key, size_t fklen,
+		    bool descending, size_t limit, store_item_fn fn, void *ctx)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_BY_TIME]);
+	char small[512], *seek = small;
+	size_t given = 0;
+	char *err = NULL;
+	int rc = 0;
+
+	if (fklen + 8 > sizeof(small) && !(seek = malloc(fklen + 8))) {
+		rocksdb_iter_destroy(it);
+		return KVS_ENOMEM;
+	}
+	size_t slen = time_key(seek, from_ts, from_key ? from_key : "", from_key ? fklen : 0);
+	if (descending)
+		rocksdb_iter_seek_to_last(it);
+	else
+		rocksdb_iter_seek(it, seek, slen);
+
+	for (; rocksdb_iter_valid(it) && given < limit;
+	     descending ? rocksdb_iter_prev(it) : rocksdb_iter_next(it)) {
+		size_t klen;
+		const char *k = rocksdb_iter_key(it, &klen);
+
+		if (klen < 8)
+			continue;
+		/* skip the exact starting point: the walk is exclusive */
+		if (!descending && klen == slen && memcmp(k, seek, slen) == 0)
+			continue;
+		given++;
+		if ((rc = visit_indexed(s, k + 8, klen - 8, fn, ctx)) != 0)
+			break;
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (seek != small)
+		free(seek);
+	if (err) {
+		log_error("store_error", "op=scan_time error=\"%s\"", err);
+		free(err);
+		return KVS_EIO;
+	}
+	return rc;
+}
+
+void store_digests(struct store *s, uint64_t out[STORE_BUCKETS])
+{
+	for (int i = 0; i < STORE_BUCKETS; i++)
+		out[i] = atomic_load(&s->digest[i]);
+}
+
+int store_scan_bucket(struct store *s, unsigned bucket, store_item_fn fn, void *ctx)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_BY_BUCKET]);
+	char start[2] = { (char)(bucket >> 8), (char)(bucket & 0xff) };
+	char *err = NULL;
+	int rc = 0;
+
+	for (rocksdb_iter_seek(it, start, 2); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t klen;
+		const char *k = rocksdb_iter_key(it, &klen);
+
+		if (klen < 2 || memcmp(k, start, 2) != 0)
+			break;
+		if ((rc = visit_indexed(s, k + 2, klen - 2, fn, ctx)) != 0)
+			break;
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (err) {
+		log_error("store_error", "op=scan_bucket error=\"%s\"", err);
+		free(err);
+		return KVS_EIO;
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------------ purge */
+
+/* Removes path's tombstone if it is still the current version v. */
+static int purge_one(struct store *s, const char *path, size_t len, const struct kvs_version *v)
+{
+	pthread_mutex_t *lock = &s->path_locks[path_hash(path, len) % PATH_LOCKS];
+	struct store_value cur;
+	char small[512], *kbuf = small;
+	char *err = NULL;
+	int rc;
+
+	if (len + 8 > sizeof(small) && !(kbuf = malloc(len + 8)))
+		return KVS_ENOMEM;
+	pthread_mutex_lock(lock);
+	rc = store_get(s, path, len, &cur);
+	if (rc != 0)
+		goto out_unlock;
+	if (!cur.rec.tombstone || !version_equal(&cur.rec.v, v)) {
+		rc = KVS_ESTALE;
+		goto out_release;
+	}
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	rocksdb_writebatch_delete_cf(wb, s->cf[CF_RECORDS], path, len);
+	rocksdb_writebatch_delete_cf(wb, s->cf[CF_BY_TIME], kbuf, time_key(kbuf, v->ts, path, len));
+	rocksdb_writebatch_delete_cf(wb, s->cf[CF_BY_BUCKET], kbuf, bucket_key(kbuf, path, len));
+	rocksdb_write(s->db, s->wopts, wb, &err);
+	rocksdb_writebatch_destroy(wb);
+	if (err) {
+		log_error("store_error", "op=purge error=\"%s\"", err);
+		free(err);
+		rc = KVS_EIO;
+		goto out_release;
+	}
+	account(s, path, len, &cur.rec, -1);
+out_release:
+	store_value_release(&cur);
+out_unlock:
+	pthread_mutex_unlock(lock);
+	if (kbuf != small)
+		free(kbuf);
+	return rc;
+}
+
+int64_t store_purge_tombstones(struct store *s, int64_t before_ts)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_BY_TIME]);
+	int64_t purged = 0;
+	char *err = NULL;
+
+	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t klen, vlen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		const char *v = rocksdb_iter_value(it, &vlen);
+		struct kvs_version ver;
+
+		if (klen < 8 || vlen != 16)
+			continue;
+		ver.ts = (int64_t)record_get_be64((const uint8_t *)k);
+		if (ver.ts >= before_ts)
+			break;
+		memcpy(ver.id, v, 16);
+		if (purge_one(s, k + 8, klen - 8, &ver) == 0)
+			purged++;
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (err) {
+		log_error("store_error", "op=purge_scan error=\"%s\"", err);
+		free(err);
+		return KVS_EIO;
+	}
+	return purged;
+}
+
+/* ------------------------------------------------------------ stats, meta */
+
+void store_stats(struct store *s, struct store_stats *out)
+{
+	out->keys = atomic_load(&s->keys);
+	out->tombstones = atomic_load(&s->tombstones);
+	out->value_bytes = atomic_load(&s->value_bytes);
+}
+
+int64_t store_latest_ts(struct store *s)
+{
+	return atomic_load(&s->latest_ts);
+}
+
+int store_meta_get(struct store *s, const char *name, void *out, size_t cap, size_t *len)
+{
+	char *err = NULL;
+	size_t vlen = 0;
+	char *v = rocksdb_get_cf(s->db, s->ropts, s->cf[CF_META], name, strlen(name), &vlen, &err);
+
+	if (err) {
+		log_error("store_error", "op=meta_get error=\"%s\"", err);
+		free(err);
+		return KVS_EIO;
+	}
+	if (!v)
+		return KVS_ENOTFOUND;
+	memcpy(out, v, vlen < cap ? vlen : cap);
+	*len = vlen < cap ? vlen : cap;
+	rocksdb_free(v);
+	return 0;
+}
+
+int store_meta_put(struct store *s, const char *name, const void *val, size_t len)
+{
+	char *err = NULL;
+	rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+
+	rocksdb_writeoptions_set_sync(wo, 1); /* rare and must survive */
+	rocksdb_put_cf(s->db, wo, s->cf[CF_META], name, strlen(name), val, len, &err);
+	rocksdb_writeoptions_destroy(wo);
+	if (err) {
+		log_error("store_error", "op=meta_put error=\"%s\"", err);
+		free(err);
+		return KVS_EIO;
+	}
+	return 0;
+}

@@ -1,0 +1,153 @@
+/*
+ * store.h - the RocksDB store and its one write door, store_apply().
+ *
+ * Column families (DESIGN.md, "Storage layout"):
+ *   records    path -> record (record.h): version, tombstone flag, JSON bytes
+ *   by_time    ts (8 bytes BE) + path -> UUID (16 bytes): time order of the
+ *              current version of every path, tombstones included
+ *   by_bucket  bucket (2 bytes BE) + path -> ts (8 BE) + UUID: the paths of
+ *              one anti-entropy bucket, listed without a full scan
+ *   meta       node facts that survive restarts (joined_timestamp, ...)
+ *
+ * Every change to the data goes through store_apply(): it takes a per-path
+ * lock, reads the current version, decides, and writes the record and its
+ * index entries in one WriteBatch, then updates the digests and counters
+ * and calls the listener (the replicate queue) while still holding the path
+ * lock, so listeners see the writes to one path in order.
+ *
+ * Threads: every function may be called from any thread once store_open()
+ * has returned; store_close() must run after all other calls have ended.
+ * RocksDB lives behind this module only.
+ */
+#ifndef KVS_STORE_H
+#define KVS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "record.h"
+
+#define STORE_BUCKETS 4096 /* anti-entropy digest buckets */
+
+struct store;
+
+enum store_origin {
+	STORE_LOCAL,   /* a client write: gets a new version above the current one */
+	STORE_REMOTE,  /* a peer's version: applied only if newer */
+	STORE_RESOLVE, /* a conflict's winner: replaces only the expected loser */
+};
+
+/*
+ * Called after each successful apply, with the path lock held: must be
+ * quick and must not call store_apply() for the same path.  rec is borrowed
+ * for the call only.
+ */
+typedef void (*store_listener_fn)(void *ctx, const char *path, size_t len,
+				  const struct kvs_record *rec, enum store_origin origin);
+
+/* Counters kept by the store (approximate under concurrent writes). */
+struct store_stats {
+	int64_t keys;        /* live values */
+	int64_t tombstones;  /* delete markers not yet purged */
+	int64_t value_bytes; /* bytes of live JSON values */
+};
+
+/*
+ * Opens (creating if missing) the store in dir.  sync_writes makes every
+ * write fsync the WAL.  Scans the records once to rebuild the digests and
+ * counters.  Returns NULL with a message in err on failure.
+ */
+struct store *store_open(const char *dir, bool sync_writes, char *err, size_t errlen);
+
+/* Flushes and closes; s may be NULL. */
+void store_close(struct store *s);
+
+/* Sets the one listener (NULL to clear).  Call before writes start. */
+void store_set_listener(struct store *s, store_listener_fn fn, void *ctx);
+
+/*
+ * The one write door.
+ *   STORE_LOCAL:   rec->v is overwritten with a fresh version whose
+ *                  timestamp is above the current one.  A local delete
+ *                  (rec->tombstone) of an absent or deleted path returns
+ *                  KVS_ENOTFOUND.
+ *   STORE_REMOTE:  written only if rec->v is newer than the current
+ *                  version (or the path is absent); the very same or an
+ *                  older version returns KVS_ESTALE; same timestamp with
+ *                  another UUID returns KVS_ECONFLICT.
+ *   STORE_RESOLVE: written only if the current version equals *expect
+ *                  (or rec->v is newer than it); else KVS_ESTALE.
+ * On KVS_ESTALE and KVS_ECONFLICT, *current (if not NULL) receives the
+ * stored version.  Returns 0 when written, KVS_EIO on a storage failure
+ * (nothing written).
+ */
+int store_apply(struct store *s, const char *path, size_t len, struct kvs_record *rec,
+		enum store_origin origin, const struct kvs_version *expect,
+		struct kvs_version *current);
+
+/* A record read from the store: rec points into raw, which the caller
+ * releases with store_value_release(). */
+struct store_value {
+	struct kvs_record rec;
+	char *raw;
+};
+
+/*
+ * Reads the current record of path, tombstones included (check
+ * out->rec.tombstone).  Returns 0, KVS_ENOTFOUND, or KVS_EIO.
+ */
+int store_get(struct store *s, const char *path, size_t len, struct store_value *out);
+void store_value_release(struct store_value *v);
+
+/* Called once per listed item; key and rec are borrowed for the call.
+ * Returning non-zero stops the walk and is passed back. */
+typedef int (*store_item_fn)(void *ctx, const char *key, size_t klen,
+			     const struct kvs_record *rec);
+
+/*
+ * Walks live values (no tombstones) whose key starts with prefix, in
+ * bytewise key order, starting after the key `after` (exclusive; NULL or
+ * empty for the first), at most limit of them.  *more is set to true if
+ * another live key under the prefix follows the last one given.
+ * Returns 0, the callback's non-zero value, or KVS_EIO.
+ */
+int store_list(struct store *s, const char *prefix, size_t plen, const char *after,
+	       size_t alen, size_t limit, store_item_fn fn, void *ctx, bool *more);
+
+/*
+ * Walks the time index: current versions of all paths (tombstones
+ * included) with (ts, path) > (from_ts, from_key), ascending; or, when
+ * descending, the newest first starting from the end (from_* ignored).
+ * At most limit items.  The callback gets the full record.
+ */
+int store_scan_time(struct store *s, int64_t from_ts, const char *from_key, size_t fklen,
+		    bool descending, size_t limit, store_item_fn fn, void *ctx);
+
+/* Copies the STORE_BUCKETS digests (XOR of item hashes) into out. */
+void store_digests(struct store *s, uint64_t out[STORE_BUCKETS]);
+
+/* The digest bucket a path falls in. */
+unsigned store_bucket_of(const char *path, size_t len);
+
+/* Walks every path in one digest bucket (tombstones included), in key
+ * order; the callback gets the full record. */
+int store_scan_bucket(struct store *s, unsigned bucket, store_item_fn fn, void *ctx);
+
+/*
+ * Deletes tombstones whose timestamp is older than before_ts (through the
+ * time index).  Returns the number purged, or KVS_EIO.
+ */
+int64_t store_purge_tombstones(struct store *s, int64_t before_ts);
+
+void store_stats(struct store *s, struct store_stats *out);
+
+/* Newest timestamp in the time index, 0 if empty. */
+int64_t store_latest_ts(struct store *s);
+
+/* meta column family: small named values.  store_meta_get copies at most
+ * cap bytes into out and sets *len; returns 0, KVS_ENOTFOUND or KVS_EIO. */
+int store_meta_get(struct store *s, const char *name, void *out, size_t cap, size_t *len);
+int store_meta_put(struct store *s, const char *name, const void *val, size_t len);
+
+#endif

@@ -1,0 +1,676 @@
+/*
+ * test_config.c - unit tests for config.c: defaults, a full valid file,
+ * every class of error (with its line), the default text and file, and
+ * config_write_default()/config_print().  Run from the repository root
+ * (test_default_file_matches reads config/kvs.yaml).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "kvs.h"
+
+/* ------------------------------------------------------------------ */
+/* helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Parses text as "t.yaml"; err receives the message. */
+static int parse(struct kvs_config *cfg, const char *text, char *err, size_t errlen)
+{
+	err[0] = '\0';
+	return config_parse(cfg, "t.yaml", text, strlen(text), err, errlen);
+}
+
+/* Asserts that text is refused with exactly the message want. */
+static void expect_error(const char *text, const char *want)
+{
+	struct kvs_config cfg;
+	char err[512];
+	int rc;
+
+	rc = parse(&cfg, text, err, sizeof(err));
+	if (rc != KVS_EINVAL || strcmp(err, want) != 0)
+		print_error("input:\n%s\nrc %d, err '%s', want '%s'\n", text, rc, err, want);
+	assert_int_equal(rc, KVS_EINVAL);
+	assert_string_equal(err, want);
+}
+
+/* Asserts that text is refused and the message starts with prefix. */
+static void expect_error_prefix(const char *text, const char *prefix)
+{
+	struct kvs_config cfg;
+	char err[512];
+	int rc;
+
+	rc = parse(&cfg, text, err, sizeof(err));
+	if (rc != KVS_EINVAL || strncmp(err, prefix, strlen(prefix)) != 0)
+		print_error("input:\n%s\nrc %d, err '%s', want prefix '%s'\n", text, rc, err,
+			    prefix);
+	assert_int_equal(rc, KVS_EINVAL);
+	assert_true(strncmp(err, prefix, strlen(prefix)) == 0);
+	assert_null(strchr(err, '\n'));
+}
+
+static void expect_ok(const char *text, struct kvs_config *cfg)
+{
+	char err[512];
+	int rc;
+
+	rc = parse(cfg, text, err, sizeof(err));
+	if (rc != 0)
+		print_error("input:\n%s\nrc %d, err '%s'\n", text, rc, err);
+	assert_int_equal(rc, 0);
+}
+
+/* Whole file into a malloc'd, NUL-terminated buffer; NULL if unreadable. */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	if (buf)
+		buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* tests                                                               */
+/* ------------------------------------------------------------------ */
+
+static void test_defaults(void **state)
+{
+	struct kvs_config cfg;
+	char host[256] = "";
+
+	(void)state;
+	config_defaults(&cfg);
+	gethostname(host, sizeof(host) - 1);
+	assert_true(cfg.node_id[0] != '\0');
+	if (strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+	    strlen(host) && host[0] && strlen(host) < CONFIG_ID_MAX)
+		assert_string_equal(cfg.node_id, host);
+	assert_string_equal(cfg.bind_address, "127.0.0.1");
+	assert_int_equal(cfg.port, 8080);
+	assert_string_equal(cfg.advertise_address, "127.0.0.1:8080");
+	assert_string_equal(cfg.data_dir, "./data");
+	assert_int_equal(cfg.seed_count, 0);
+	assert_false(cfg.read_only);
+	assert_int_equal(cfg.log_level, LOG_INFO);
+	assert_int_equal(cfg.log_format, LOG_FORMAT_TEXT);
+	assert_int_equal(cfg.gossip_interval_min, 60);
+	assert_int_equal(cfg.gossip_interval_max, 120);
+	assert_int_equal(cfg.sync_interval, 300);
+	assert_int_equal(cfg.sync_items, 15);
+	assert_int_equal(cfg.catchup_interval, 120);
+	assert_int_equal(cfg.bootstrap_max_age_hours, 720);
+	assert_int_equal(cfg.throttle_delay_ms, 100);
+	assert_int_equal(cfg.fetch_delay_ms, 50);
+	assert_int_equal(cfg.failure_timeout, 300);
+	assert_int_equal(cfg.removal_timeout, 600);
+	assert_int_equal(cfg.max_value_bytes, 1048576);
+	assert_int_equal(cfg.http_threads, 128);
+	assert_false(cfg.sync_writes);
+	assert_int_equal(cfg.probe_interval, 1);
+	assert_int_equal(cfg.anti_entropy_interval, 30);
+	assert_int_equal(cfg.tombstone_grace, 604800);
+	assert_int_equal(cfg.peer_timeout_ms, 2000);
+	assert_string_equal(cfg.cluster_secret, "");
+}
+
+static void test_empty_is_defaults(void **state)
+{
+	static const char *const texts[] = {
+		"", "\n", "# only a comment\n", "---\n", "~\n", "--- {}\n",
+	};
+	struct kvs_config def, cfg;
+	size_t i;
+
+	(void)state;
+	config_defaults(&def);
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		memset(&cfg, 0xa5, sizeof(cfg));
+		expect_ok(texts[i], &cfg);
+		assert_memory_equal(&cfg, &def, sizeof(cfg));
+	}
+}
+
+static void test_full_valid(void **state)
+{
+	static const char text[] =
+		"node_id: node-1.a_b\n"
+		"bind_address: 0.0.0.0\n"
+		"port: 9001\n"
+		"advertise_address: \"10.1.2.3:9001\"\n"
+		"data_dir: /var/lib/kvs\n"
+		"seed_nodes:\n"
+		"  - 10.1.2.4:9001\n"
+		"  - http://node3.example:9001\n"
+		"  - HTTPS://node4:443\n"
+		"  - \"[::1]:9002\"\n"
+		"read_only: true\n"
+		"log_level: debug\n"
+		"log_format: json\n"
+		"gossip_interval_min: 5\n"
+		"gossip_interval_max: 5\n"
+		"sync_interval: 10\n"
+		"sync_items: 100\n"
+		"catchup_interval: 7\n"
+		"bootstrap_max_age_hours: 24\n"
+		"throttle_delay_ms: 0\n"
+		"fetch_delay_ms: 60000\n"
+		"failure_timeout: 3\n"
+		"removal_timeout: 9\n"
+		"max_value_bytes: 67108864\n"
+		"http_threads: 2\n"
+		"sync_writes: true\n"
+		"probe_interval: 2\n"
+		"anti_entropy_interval: 11\n"
+		"tombstone_grace: 60\n"
+		"peer_timeout_ms: 100\n"
+		"cluster_secret: 's3cret: with colon'\n";
+	struct kvs_config cfg;
+
+	(void)state;
+	expect_ok(text, &cfg);
+	assert_string_equal(cfg.node_id, "node-1.a_b");
+	assert_string_equal(cfg.bind_address, "0.0.0.0");
+	assert_int_equal(cfg.port, 9001);
+	assert_string_equal(cfg.advertise_address, "10.1.2.3:9001");
+	assert_string_equal(cfg.data_dir, "/var/lib/kvs");
+	assert_int_equal(cfg.seed_count, 4);
+	assert_string_equal(cfg.seed_nodes[0], "10.1.2.4:9001");
+	assert_string_equal(cfg.seed_nodes[1], "http://node3.example:9001");
+	assert_string_equal(cfg.seed_nodes[2], "HTTPS://node4:443");
+	assert_string_equal(cfg.seed_nodes[3], "[::1]:9002");
+	assert_true(cfg.read_only);
+	assert_int_equal(cfg.log_level, LOG_DEBUG);
+	assert_int_equal(cfg.log_format, LOG_FORMAT_JSON);
+	assert_int_equal(cfg.gossip_interval_min, 5);
+	assert_int_equal(cfg.gossip_interval_max, 5);
+	assert_int_equal(cfg.sync_interval, 10);
+	assert_int_equal(cfg.sync_items, 100);
+	assert_int_equal(cfg.catchup_interval, 7);
+	assert_int_equal(cfg.bootstrap_max_age_hours, 24);
+	assert_int_equal(cfg.throttle_delay_ms, 0);
+	assert_int_equal(cfg.fetch_delay_ms, 60000);
+	assert_int_equal(cfg.failure_timeout, 3);
+	assert_int_equal(cfg.removal_timeout, 9);
+	assert_int_equal(cfg.max_value_bytes, 67108864);
+	assert_int_equal(cfg.http_threads, 2);
+	assert_true(cfg.sync_writes);
+	assert_int_equal(cfg.probe_interval, 2);
+	assert_int_equal(cfg.anti_entropy_interval, 11);
+	assert_int_equal(cfg.tombstone_grace, 60);
+	assert_int_equal(cfg.peer_timeout_ms, 100);
+	assert_string_equal(cfg.cluster_secret, "s3cret: with colon");
+}
+
+static void test_flow_mapping_and_seeds(void **state)
+{
+	struct kvs_config cfg;
+
+	(void)state;
+	expect_ok("{port: 1, seed_nodes: [a:1, 'b:2'], log_level: warn}", &cfg);
+	assert_int_equal(cfg.port, 1);
+	assert_int_equal(cfg.seed_count, 2);
+	assert_string_equal(cfg.seed_nodes[1], "b:2");
+	assert_int_equal(cfg.log_level, LOG_WARN);
+	expect_ok("seed_nodes:\n", &cfg);
+	assert_int_equal(cfg.seed_count, 0);
+	expect_ok("seed_nodes: ~\n", &cfg);
+	assert_int_equal(cfg.seed_count, 0);
+	expect_ok("seed_nodes: []\n", &cfg);
+	assert_int_equal(cfg.seed_count, 0);
+	expect_ok("cluster_secret: \"\"\n", &cfg);
+	assert_string_equal(cfg.cluster_secret, "");
+	expect_ok("port: +8080\n", &cfg);
+	assert_int_equal(cfg.port, 8080);
+}
+
+static void test_advertise_default(void **state)
+{
+	struct kvs_config cfg;
+
+	(void)state;
+	/* advertise_address follows bind_address and port wherever they appear. */
+	expect_ok("port: 9000\nbind_address: 10.0.0.1\n", &cfg);
+	assert_string_equal(cfg.advertise_address, "10.0.0.1:9000");
+	expect_ok("bind_address: \"::1\"\nport: 9000\n", &cfg);
+	assert_string_equal(cfg.advertise_address, "[::1]:9000");
+	expect_ok("advertise_address: kvs1.example:80\nport: 9000\n", &cfg);
+	assert_string_equal(cfg.advertise_address, "kvs1.example:80");
+}
+
+static void test_unknown_key(void **state)
+{
+	(void)state;
+	expect_error("port: 8080\n\n# comment\nbogus: 1\n", "t.yaml:4: bogus: unknown key");
+	expect_error("port: 8080\nsync_intervall: 5\n", "t.yaml:2: sync_intervall: unknown key");
+	expect_error("seed_nodes: []\nPort: 1\n", "t.yaml:2: Port: unknown key");
+}
+
+static void test_wrong_type(void **state)
+{
+	(void)state;
+	expect_error("port: abc\n", "t.yaml:1: port: expected an integer, got \"abc\"");
+	expect_error("port: \"8080\"\n", "t.yaml:1: port: expected an integer, got \"8080\"");
+	expect_error("port: 80.5\n", "t.yaml:1: port: expected an integer, got \"80.5\"");
+	expect_error("port: 0x50\n", "t.yaml:1: port: expected an integer, got \"0x50\"");
+	expect_error("port:\n  a: 1\n", "t.yaml:1: port: expected a scalar, got a mapping");
+	expect_error("data_dir: [a]\n", "t.yaml:1: data_dir: expected a scalar, got a sequence");
+	expect_error("read_only: yes\n",
+		     "t.yaml:1: read_only: expected true or false, got \"yes\"");
+	expect_error("sync_writes: 1\n",
+		     "t.yaml:1: sync_writes: expected true or false, got \"1\"");
+	expect_error("sync_writes: \"true\"\n",
+		     "t.yaml:1: sync_writes: expected true or false, got \"true\"");
+	expect_error("log_level: verbose\n",
+		     "t.yaml:1: log_level: expected debug, info, warn or error, got \"verbose\"");
+	expect_error("log_format: xml\n",
+		     "t.yaml:1: log_format: expected text or json, got \"xml\"");
+	expect_error("seed_nodes: a:1\n",
+		     "t.yaml:1: seed_nodes: expected a sequence of \"host:port\" strings, "
+		     "got a scalar");
+	expect_error("seed_nodes:\n  - [a]\n",
+		     "t.yaml:2: seed_nodes: entries must be \"host:port\" strings");
+	expect_error("port:\n", "t.yaml:1: port: missing value");
+	expect_error("node_id: ~\n", "t.yaml:1: node_id: missing value");
+	expect_error("cluster_secret:\n", "t.yaml:1: cluster_secret: missing value");
+	expect_error("[a, b]: 1\n", "t.yaml:1: keys must be scalars, got a sequence");
+	expect_error("data_dir: \"\"\n", "t.yaml:1: data_dir: must not be empty");
+	expect_error("node_id: \"a\\0b\"\n", "t.yaml:1: node_id: contains a NUL byte");
+}
+
+static void test_out_of_range(void **state)
+{
+	(void)state;
+	expect_error("port: 0\n", "t.yaml:1: port: must be between 1 and 65535, got \"0\"");
+	expect_error("port: 65536\n",
+		     "t.yaml:1: port: must be between 1 and 65535, got \"65536\"");
+	expect_error("port: -1\n", "t.yaml:1: port: must be between 1 and 65535, got \"-1\"");
+	expect_error("port: 99999999999999999999999\n",
+		     "t.yaml:1: port: must be between 1 and 65535, "
+		     "got \"99999999999999999999999\"");
+	expect_error("http_threads: 1\n",
+		     "t.yaml:1: http_threads: must be between 2 and 4096, got \"1\"");
+	expect_error("max_value_bytes: 67108865\n",
+		     "t.yaml:1: max_value_bytes: must be between 1 and 67108864, "
+		     "got \"67108865\"");
+	expect_error("sync_items: 10001\n",
+		     "t.yaml:1: sync_items: must be between 1 and 10000, got \"10001\"");
+	expect_error("throttle_delay_ms: 60001\n",
+		     "t.yaml:1: throttle_delay_ms: must be between 0 and 60000, got \"60001\"");
+	expect_error("tombstone_grace: 59\n",
+		     "t.yaml:1: tombstone_grace: must be between 60 and 315360000, got \"59\"");
+	expect_error("peer_timeout_ms: 99\n",
+		     "t.yaml:1: peer_timeout_ms: must be between 100 and 60000, got \"99\"");
+	expect_error("sync_interval: 0\n",
+		     "t.yaml:1: sync_interval: must be between 1 and 86400, got \"0\"");
+	expect_error("node_id: a b\n",
+		     "t.yaml:1: node_id: may only contain A-Z a-z 0-9 . _ -, got \"a b\"");
+	expect_error("bind_address: \"1.2.3.4 \"\n",
+		     "t.yaml:1: bind_address: expected an IP address or host name, "
+		     "got \"1.2.3.4 \"");
+	expect_error("advertise_address: host\n",
+		     "t.yaml:1: advertise_address: expected \"host:port\", got \"host\"");
+	expect_error("advertise_address: host:0\n",
+		     "t.yaml:1: advertise_address: port must be a number 1..65535, "
+		     "got \"host:0\"");
+	expect_error("advertise_address: http://host:80\n",
+		     "t.yaml:1: advertise_address: expected \"host:port\" without a scheme, "
+		     "got \"http://host:80\"");
+}
+
+static void test_cross_key_rules(void **state)
+{
+	(void)state;
+	/* The key set later in the file is the one named. */
+	expect_error("gossip_interval_min: 200\n",
+		     "t.yaml:1: gossip_interval_min: gossip_interval_min (200) exceeds "
+		     "gossip_interval_max (120)");
+	expect_error("gossip_interval_max: 10\n",
+		     "t.yaml:1: gossip_interval_max: gossip_interval_min (60) exceeds "
+		     "gossip_interval_max (10)");
+	expect_error("gossip_interval_max: 10\nport: 1\ngossip_interval_min: 11\n",
+		     "t.yaml:3: gossip_interval_min: gossip_interval_min (11) exceeds "
+		     "gossip_interval_max (10)");
+	expect_error("failure_timeout: 600\n",
+		     "t.yaml:1: failure_timeout: failure_timeout (600) must be below "
+		     "removal_timeout (600)");
+	expect_error("failure_timeout: 5\nremoval_timeout: 4\n",
+		     "t.yaml:2: removal_timeout: failure_timeout (5) must be below "
+		     "removal_timeout (4)");
+}
+
+static void test_bad_syntax(void **state)
+{
+	(void)state;
+	expect_error_prefix("port: 8080\nseed_nodes: [a:1\nread_only: true\n",
+			    "t.yaml:");
+	expect_error_prefix("port: 8080\n  bad: 1\n", "t.yaml:2: invalid YAML: ");
+	expect_error_prefix("port: \"8080\n", "t.yaml:");
+	expect_error_prefix("a: *nothere\n", "t.yaml:1: invalid YAML: ");
+	expect_error_prefix("port: 1\n\t\n- x\n", "t.yaml:");
+	/* Invalid UTF-8 on line 2: a reader error, located by byte offset. */
+	expect_error_prefix("port: 1\nnode_id: \xff\xfe\n", "t.yaml:2: invalid YAML: ");
+	/* A second document would be ignored silently: refused. */
+	expect_error("port: 1\n---\nport: 2\n", "t.yaml:3: more than one YAML document");
+}
+
+static void test_not_mapping(void **state)
+{
+	(void)state;
+	expect_error("- port\n- 8080\n",
+		     "t.yaml:1: top level must be a mapping of keys, got a sequence");
+	expect_error("\n\nhello\n", "t.yaml:3: top level must be a mapping of keys, got a scalar");
+	expect_error("\"\"\n", "t.yaml:1: top level must be a mapping of keys, got a scalar");
+}
+
+static void test_duplicate_key(void **state)
+{
+	(void)state;
+	expect_error("port: 1\nsync_items: 3\nport: 2\n",
+		     "t.yaml:3: port: duplicate key (first set on line 1)");
+	expect_error("seed_nodes: []\nseed_nodes: [a:1]\n",
+		     "t.yaml:2: seed_nodes: duplicate key (first set on line 1)");
+}
+
+static void test_bad_seed(void **state)
+{
+	struct kvs_config cfg;
+	char text[64 * 16 + 64];
+	size_t used;
+	int i;
+
+	(void)state;
+	expect_error("seed_nodes:\n  - a:1\n  - nohost\n",
+		     "t.yaml:3: seed_nodes: expected \"host:port\", got \"nohost\"");
+	expect_error("seed_nodes: [\"a:99999\"]\n",
+		     "t.yaml:1: seed_nodes: port must be a number 1..65535, got \"a:99999\"");
+	expect_error("seed_nodes: [\"a:\"]\n",
+		     "t.yaml:1: seed_nodes: missing port in \"host:port\", got \"a:\"");
+	expect_error("seed_nodes: [\":80\"]\n",
+		     "t.yaml:1: seed_nodes: missing host in \"host:port\", got \":80\"");
+	expect_error("seed_nodes: [\"::1:80\"]\n",
+		     "t.yaml:1: seed_nodes: IPv6 hosts need brackets, as in \"[::1]:8080\", "
+		     "got \"::1:80\"");
+	expect_error("seed_nodes: [\"ftp://a:21\"]\n",
+		     "t.yaml:1: seed_nodes: scheme must be http:// or https://, "
+		     "got \"ftp://a:21\"");
+	expect_error("seed_nodes: [\"http://a:80/path\"]\n",
+		     "t.yaml:1: seed_nodes: port must be a number 1..65535, "
+		     "got \"http://a:80/path\"");
+	expect_error("seed_nodes: [\"a b:80\"]\n",
+		     "t.yaml:1: seed_nodes: invalid character in host, got \"a b:80\"");
+	expect_error("seed_nodes: [a:1, ~]\n",
+		     "t.yaml:1: seed_nodes: entries must be \"host:port\" strings");
+
+	/* CONFIG_MAX_SEEDS entries are fine, one more is not. */
+	used = (size_t)snprintf(text, sizeof(text), "seed_nodes:\n");
+	for (i = 0; i < CONFIG_MAX_SEEDS; i++)
+		used += (size_t)snprintf(text + used, sizeof(text) - used, "- h%d:1\n", i);
+	expect_ok(text, &cfg);
+	assert_int_equal(cfg.seed_count, CONFIG_MAX_SEEDS);
+	snprintf(text + used, sizeof(text) - used, "- extra:1\n");
+	expect_error(text, "t.yaml:66: seed_nodes: more than 64 entries");
+}
+
+static void test_too_long(void **state)
+{
+	struct kvs_config cfg;
+	char text[2 * CONFIG_PATH_MAX + 64], want[256];
+
+	(void)state;
+	/* node_id: 127 characters fit, 128 do not. */
+	snprintf(text, sizeof(text), "node_id: %0127d\n", 7);
+	expect_ok(text, &cfg);
+	assert_int_equal(strlen(cfg.node_id), CONFIG_ID_MAX - 1);
+	snprintf(text, sizeof(text), "port: 1\nnode_id: %0128d\n", 7);
+	expect_error(text, "t.yaml:2: node_id: longer than 127 bytes");
+
+	snprintf(text, sizeof(text), "data_dir: /%01023d\n", 1);
+	expect_error(text, "t.yaml:1: data_dir: longer than 1023 bytes");
+	snprintf(text, sizeof(text), "bind_address: %064d\n", 1);
+	expect_error(text, "t.yaml:1: bind_address: longer than 63 bytes");
+	snprintf(text, sizeof(text), "cluster_secret: %0256d\n", 1);
+	expect_error(text, "t.yaml:1: cluster_secret: longer than 255 bytes");
+	snprintf(text, sizeof(text), "seed_nodes:\n  - %0251d:8080\n", 1);
+	snprintf(want, sizeof(want), "t.yaml:2: seed_nodes: entry longer than %d bytes",
+		 CONFIG_ADDR_MAX - 1);
+	expect_error(text, want);
+}
+
+static void test_error_is_one_line(void **state)
+{
+	struct kvs_config cfg;
+	char err[512];
+
+	(void)state;
+	/* A key holding a newline must not split the message. */
+	assert_int_equal(parse(&cfg, "\"bad\\nkey\": 1\n", err, sizeof(err)), KVS_EINVAL);
+	assert_string_equal(err, "t.yaml:1: bad?key: unknown key");
+	/* A tiny buffer still gets a terminated (truncated) message. */
+	assert_int_equal(parse(&cfg, "bogus: 1\n", err, 8), KVS_EINVAL);
+	assert_string_equal(err, "t.yaml:");
+	/* NULL err is allowed. */
+	assert_int_equal(config_parse(&cfg, "t.yaml", "bogus: 1\n", 9, NULL, 0), KVS_EINVAL);
+}
+
+static void test_failed_parse_leaves_cfg(void **state)
+{
+	struct kvs_config cfg, before;
+	char err[256];
+
+	(void)state;
+	memset(&cfg, 0x5a, sizeof(cfg));
+	memcpy(&before, &cfg, sizeof(cfg));
+	assert_int_equal(parse(&cfg, "port: 1\nsync_items: 0\n", err, sizeof(err)),
+			 KVS_EINVAL);
+	assert_memory_equal(&cfg, &before, sizeof(cfg));
+}
+
+static void test_default_text_parses_to_defaults(void **state)
+{
+	const char *text = config_default_text();
+	struct kvs_config def, cfg;
+
+	(void)state;
+	assert_non_null(text);
+	config_defaults(&def);
+	memset(&cfg, 0xa5, sizeof(cfg));
+	expect_ok(text, &cfg);
+	assert_memory_equal(&cfg, &def, sizeof(cfg));
+	/* Every key is documented, commented-out ones included. */
+	assert_non_null(strstr(text, "\n# node_id: "));
+	assert_non_null(strstr(text, "\n# advertise_address: "));
+	assert_non_null(strstr(text, "\n# cluster_secret: "));
+	assert_non_null(strstr(text, "\npeer_timeout_ms: 2000\n"));
+	assert_non_null(strstr(text, "\nseed_nodes: []\n"));
+}
+
+static void test_default_file_matches(void **state)
+{
+	char *file = slurp("config/kvs.yaml");
+
+	(void)state;
+	if (!file)
+		fail_msg("cannot read config/kvs.yaml (run from the repository root)");
+	assert_string_equal(file, config_default_text());
+	free(file);
+}
+
+static void test_write_default(void **state)
+{
+	char dir[] = "/tmp/kvs_test_config_XXXXXX", path[64], err[256];
+	struct kvs_config def, cfg;
+	struct stat st;
+	mode_t old_mask;
+	char *text;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/config.yaml", dir);
+
+	old_mask = umask(022);
+	assert_int_equal(config_write_default(path, err, sizeof(err)), 0);
+	umask(old_mask);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644);
+	text = slurp(path);
+	assert_non_null(text);
+	assert_string_equal(text, config_default_text());
+	free(text);
+
+	/* config_load() reads it back to the defaults. */
+	config_defaults(&def);
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+	assert_memory_equal(&cfg, &def, sizeof(cfg));
+
+	/* Never overwrites: the file is left as it is. */
+	assert_int_equal(truncate(path, 3), 0);
+	err[0] = '\0';
+	assert_int_equal(config_write_default(path, err, sizeof(err)), KVS_EIO);
+	assert_true(strncmp(err, path, strlen(path)) == 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 3);
+
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_load_errors(void **state)
+{
+	char dir[] = "/tmp/kvs_test_config_XXXXXX", path[64], err[256], want[128];
+	struct kvs_config cfg;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/missing.yaml", dir);
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), KVS_EIO);
+	snprintf(want, sizeof(want), "%s: cannot open: ", path);
+	assert_true(strncmp(err, want, strlen(want)) == 0);
+
+	/* A directory is unreadable, not an empty config. */
+	assert_int_equal(config_load(&cfg, dir, err, sizeof(err)), KVS_EIO);
+
+	/* Errors in a file name the file. */
+	snprintf(path, sizeof(path), "%s/bad.yaml", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("port: 8080\nbogus: 1\n", f);
+	fclose(f);
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), KVS_EINVAL);
+	snprintf(want, sizeof(want), "%s:2: bogus: unknown key", path);
+	assert_string_equal(err, want);
+
+	/* Over the size cap. */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	for (int i = 0; i < 100000; i++)
+		fputs("# padding...\n", f);
+	fclose(f);
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), KVS_EINVAL);
+	snprintf(want, sizeof(want), "%s: larger than ", path);
+	assert_true(strncmp(err, want, strlen(want)) == 0);
+
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_print_round_trip(void **state)
+{
+	static const char text[] =
+		"node_id: n1\n"
+		"bind_address: \"::\"\n"
+		"advertise_address: \"[2001:db8::1]:8081\"\n"
+		"data_dir: \"/tmp/odd \\\"dir\\\"\"\n"
+		"seed_nodes: [a:1, \"https://b:2\"]\n"
+		"log_level: error\n"
+		"log_format: json\n"
+		"read_only: true\n"
+		"max_value_bytes: 5000\n"
+		"cluster_secret: topsecret\n";
+	struct kvs_config cfg, back;
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *f;
+
+	(void)state;
+	expect_ok(text, &cfg);
+	f = open_memstream(&out, &outlen);
+	assert_non_null(f);
+	config_print(&cfg, f);
+	fclose(f);
+
+	assert_null(strstr(out, "topsecret"));
+	assert_non_null(strstr(out, "# cluster_secret: (set, not shown)\n"));
+	assert_non_null(strstr(out, "\npeer_timeout_ms: 2000\n"));
+	assert_non_null(strstr(out, "\nlog_level: error\n"));
+	expect_ok(out, &back);
+	memset(cfg.cluster_secret, 0, sizeof(cfg.cluster_secret));
+	assert_memory_equal(&back, &cfg, sizeof(cfg));
+	free(out);
+
+	/* Defaults print too, secret shown as absent. */
+	config_defaults(&cfg);
+	out = NULL;
+	f = open_memstream(&out, &outlen);
+	config_print(&cfg, f);
+	fclose(f);
+	assert_non_null(strstr(out, "\nseed_nodes: []\n"));
+	assert_non_null(strstr(out, "# cluster_secret: (none)\n"));
+	expect_ok(out, &back);
+	assert_memory_equal(&back, &cfg, sizeof(cfg));
+	free(out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_empty_is_defaults),
+		cmocka_unit_test(test_full_valid),
+		cmocka_unit_test(test_flow_mapping_and_seeds),
+		cmocka_unit_test(test_advertise_default),
+		cmocka_unit_test(test_unknown_key),
+		cmocka_unit_test(test_wrong_type),
+		cmocka_unit_test(test_out_of_range),
+		cmocka_unit_test(test_cross_key_rules),
+		cmocka_unit_test(test_bad_syntax),
+		cmocka_unit_test(test_not_mapping),
+		cmocka_unit_test(test_duplicate_key),
+		cmocka_unit_test(test_bad_seed),
+		cmocka_unit_test(test_too_long),
+		cmocka_unit_test(test_error_is_one_line),
+		cmocka_unit_test(test_failed_parse_leaves_cfg),
+		cmocka_unit_test(test_default_text_parses_to_defaults),
+		cmocka_unit_test(test_default_file_matches),
+		cmocka_unit_test(test_write_default),
+		cmocka_unit_test(test_load_errors),
+		cmocka_unit_test(test_print_round_trip),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
