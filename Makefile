@@ -16,7 +16,7 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcivetweb -pthread -l
 
 # Every module of the node, in include order (STYLE.md, "Include direction").
 CORE_OBJS := kvs log metrics version path json record buf config store
-NODE_OBJS := $(CORE_OBJS) http api_kv api_cluster
+NODE_OBJS := $(CORE_OBJS) notify http api_kv api_cluster
 CORE := $(patsubst %,$(BUILD)/%.o,$(CORE_OBJS))
 NODE := $(patsubst %,$(BUILD)/%.o,$(NODE_OBJS))
 
@@ -58,12 +58,32 @@ unit: $(UNIT_BINS)
 integration: $(BUILD)/kvs
 	KVS_BIN=$(abspath $(BUILD)/kvs) $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
+# install: $(PREFIX)/bin/kvs; the systemd unit, its ExecStart pointed at
+# that binary; the default config as an example under $(DOCDIR); and
+# /etc/kvs/kvs.yaml (data_dir set to the unit's state directory) only when
+# no such file exists, so a user's config is never overwritten.
+# uninstall removes the binary, the unit and the example; /etc/kvs/kvs.yaml
+# and the data in /var/lib/kvs stay.  Both honour DESTDIR (staged installs).
+UNITDIR ?= /lib/systemd/system
+DOCDIR  ?= /usr/share/doc/kvs
+
 install: $(BUILD)/kvs
 	install -D -m 0755 $(BUILD)/kvs $(DESTDIR)$(PREFIX)/bin/kvs
-	install -D -m 0644 config/kvs.yaml $(DESTDIR)/etc/kvs/kvs.yaml.example
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)/etc/kvs
+	sed 's|^ExecStart=[^ ]*|ExecStart=$(PREFIX)/bin/kvs|' config/kvs.service \
+		> $(DESTDIR)$(UNITDIR)/kvs.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/kvs.service
+	install -m 0644 config/kvs.yaml $(DESTDIR)$(DOCDIR)/kvs.yaml.example
+	test -e $(DESTDIR)/etc/kvs/kvs.yaml || { \
+		sed 's|^data_dir: .*|data_dir: /var/lib/kvs/data|' config/kvs.yaml \
+			> $(DESTDIR)/etc/kvs/kvs.yaml && \
+		chmod 0644 $(DESTDIR)/etc/kvs/kvs.yaml; }
+	@echo "kvs: installed; then: systemctl daemon-reload && systemctl enable --now kvs"
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/kvs $(DESTDIR)/etc/kvs/kvs.yaml.example
+	rm -f $(DESTDIR)$(PREFIX)/bin/kvs $(DESTDIR)$(UNITDIR)/kvs.service \
+		$(DESTDIR)$(DOCDIR)/kvs.yaml.example
+	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 clean:
 	rm -rf $(BUILD)

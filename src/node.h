@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "members.h"
 #include "metrics.h"
 #include "store.h"
 
@@ -46,9 +47,42 @@ struct kvs_node {
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
 
+	/* cluster */
+	struct member self;             /* this node's own member record */
+	struct members *members;        /* thread-safe on its own */
+	atomic_bool left;               /* left the cluster: no gossip, no pushes */
+	_Atomic int join_state;         /* enum join_state (gossip.h) */
+	int64_t stale_before_ts;        /* after an absence longer than tombstone_grace:
+	                                 * never hand peers records older than this
+	                                 * (0 = no restriction) */
+
 	/* services */
 	struct http_server *http;
+	struct replicate *replicate;    /* push queue, see replicate.h */
+	struct conflict *conflict;      /* resolver queue, see conflict.h */
+	pthread_t threads[8];           /* background threads, joined at stop */
+	int thread_count;
 };
+
+/*
+ * Sleeps up to ms, waking early when the node stops.  Returns false if the
+ * node is stopping.  Any thread.
+ */
+bool node_sleep_ms(struct kvs_node *node, int64_t ms);
+
+/* Asks every thread to stop and wakes those in node_sleep_ms(). */
+void node_request_stop(struct kvs_node *node);
+
+/* Starts fn(node) as a background thread joined by node_join_threads(). */
+int node_spawn(struct kvs_node *node, void *(*fn)(void *));
+
+/* Joins every thread started with node_spawn(). */
+void node_join_threads(struct kvs_node *node);
+
+static inline bool node_stopping(struct kvs_node *node)
+{
+	return atomic_load(&node->stopping);
+}
 
 /* "normal", "syncing" or "read-only". */
 static inline const char *node_mode_name(int mode)

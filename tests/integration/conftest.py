@@ -349,7 +349,7 @@ class Node:
         except subprocess.TimeoutExpired:
             return None
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         if self.running():
             os.kill(self.proc.pid, sig)
 

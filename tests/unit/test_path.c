@@ -346,7 +346,7 @@ static void test_decode_length(void **state)
 	expect_long("ab/", 100000, "", PATH_KEY, NULL, NULL, false);
 	/* Other errors found before the length is exhausted still win. */
 	{
-		char *raw = make_raw("a", max - 1, "/./");
+		char *raw = make_raw("a", max - 2, "/./");
 
 		expect_decode(raw, PATH_KEY, NULL, 0, DOT);
 		free(raw);

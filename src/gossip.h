@@ -1,0 +1,40 @@
+/*
+ * gossip.h - membership threads: join through seeds, gossip rounds,
+ * failure detection by probes, and leave announcements.
+ *
+ * Threads started by gossip_start():
+ *   gossip  joins through seed_nodes (retrying with backoff while none
+ *           answers, the node serving standalone meanwhile), then every
+ *           random interval in [gossip_interval_min, gossip_interval_max]
+ *           exchanges member lists with 1 to 3 random live peers;
+ *   probe   every probe_interval pings the next member in a shuffled
+ *           round, and every suspect; a failed ping asks up to 3 others to
+ *           probe (indirect probe); failing both makes the member suspect,
+ *           which is broadcast so every node watches it; a suspect that
+ *           stays silent for the suspicion timeout becomes unhealthy.
+ */
+#ifndef KVS_GOSSIP_H
+#define KVS_GOSSIP_H
+
+#include <cjson/cJSON.h>
+
+#include "node.h"
+
+enum join_state { JOIN_PENDING, JOIN_DONE, JOIN_STANDALONE };
+
+/* Starts the gossip and probe threads (and the join).  Returns 0 or KVS_ENOMEM. */
+int gossip_start(struct kvs_node *node);
+
+/* Marks this node left and tells every live member.  Any thread; idempotent. */
+void gossip_leave(struct kvs_node *node);
+
+/* This node's member record as JSON (last_seen = now); caller frees. */
+cJSON *gossip_self_json(struct kvs_node *node);
+
+/* Suspicion timeout in ms for the node's probe_interval. */
+int64_t gossip_suspicion_ms(const struct kvs_config *cfg);
+
+/* Pings address directly; returns 0 if it answered within the probe timeout. */
+int gossip_ping(struct kvs_node *node, const char *address, char *id_out, size_t idlen);
+
+#endif

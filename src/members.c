@@ -1,0 +1,435 @@
+/*
+ * members.c - the member table (states and merge rules in members.h).
+ *
+ * A small array under one mutex: clusters here have tens of members, so a
+ * linear search is cheaper than anything cleverer.  Status changes are
+ * logged with their own event names (member_join, member_suspect,
+ * member_unhealthy, member_alive, member_left, member_removed).
+ */
+#include "members.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvs.h"
+#include "log.h"
+#include "version.h"
+
+struct members {
+	pthread_mutex_t lock;           /* guards everything below */
+	struct member *list;            /* list[0] is self */
+	size_t count, alloc;
+	struct members_timeouts t;
+};
+
+/* ------------------------------------------------------------- lifecycle */
+
+struct members *members_new(const struct member *self, const struct members_timeouts *t)
+{
+	struct members *m = calloc(1, sizeof(*m));
+
+	if (!m || !(m->list = calloc(8, sizeof(*m->list)))) {
+		free(m);
+		return NULL;
+	}
+	pthread_mutex_init(&m->lock, NULL);
+	m->alloc = 8;
+	m->count = 1;
+	m->list[0] = *self;
+	m->list[0].self = true;
+	m->list[0].status = MEMBER_ALIVE;
+	m->t = *t;
+	return m;
+}
+
+void members_free(struct members *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_destroy(&m->lock);
+	free(m->list);
+	free(m);
+}
+
+const char *members_status_name(enum member_status s)
+{
+	switch (s) {
+	case MEMBER_ALIVE:
+	case MEMBER_SUSPECT:
+		return "alive";
+	case MEMBER_UNHEALTHY:
+		return "unhealthy";
+	case MEMBER_LEFT:
+		return "left";
+	}
+	return "unknown";
+}
+
+/* -------------------------------------------------------------- internals */
+
+static struct member *find(struct members *m, const char *id)
+{
+	for (size_t i = 0; i < m->count; i++)
+		if (strcmp(m->list[i].id, id) == 0)
+			return &m->list[i];
+	return NULL;
+}
+
+static struct member *add(struct members *m, const struct member *in)
+{
+	if (m->count == m->alloc) {
+		struct member *p = realloc(m->list, m->alloc * 2 * sizeof(*p));
+		if (!p)
+			return NULL;
+		m->list = p;
+		m->alloc *= 2;
+	}
+	struct member *e = &m->list[m->count++];
+	*e = *in;
+	e->self = false;
+	e->suspect_since = 0;
+	if (e->status == MEMBER_SUSPECT || e->status == MEMBER_UNHEALTHY)
+		e->status = MEMBER_ALIVE; /* judged by our own probes from here on */
+	log_info("member_join", "id=%s address=%s status=%s", e->id, e->address,
+		 members_status_name(e->status));
+	return e;
+}
+
+static void set_alive(struct member *e, const char *why)
+{
+	if (e->status == MEMBER_UNHEALTHY)
+		log_info("member_alive", "id=%s address=%s reason=%s", e->id, e->address, why);
+	else if (e->status == MEMBER_SUSPECT)
+		log_info("member_unsuspect", "id=%s address=%s reason=%s", e->id, e->address, why);
+	e->status = MEMBER_ALIVE;
+	e->suspect_since = 0;
+}
+
+/* --------------------------------------------------------------- updates */
+
+int members_join(struct members *m, const struct member *in, char *err, size_t errlen)
+{
+	struct member *e;
+	int rc = 0;
+
+	pthread_mutex_lock(&m->lock);
+	e = find(m, in->id);
+	if (e && strcmp(e->address, in->address) != 0 &&
+	    (e->self || e->status == MEMBER_ALIVE || e->status == MEMBER_SUSPECT) &&
+	    !(in->incarnation > e->incarnation && !e->self &&
+	      version_now_ms() - e->last_seen > m->t.suspicion_ms)) {
+		snprintf(err, errlen, "node_id %s is already held by %s", in->id, e->address);
+		rc = KVS_ECONFLICT;
+	} else if (e) {
+		if (in->incarnation >= e->incarnation) {
+			bool was_left = e->status == MEMBER_LEFT;
+			snprintf(e->address, sizeof(e->address), "%s", in->address);
+			e->incarnation = in->incarnation;
+			e->joined_ts = in->joined_ts;
+			if (in->last_seen > e->last_seen)
+				e->last_seen = in->last_seen;
+			if (was_left)
+				log_info("member_join", "id=%s address=%s status=alive", e->id,
+					 e->address);
+			set_alive(e, "joined");
+		}
+	} else if (!add(m, in)) {
+		snprintf(err, errlen, "out of memory");
+		rc = KVS_ENOMEM;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+void members_merge(struct members *m, const struct member *in, size_t n)
+{
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct member *e = find(m, in[i].id);
+
+		if (!e) {
+			if (in[i].status != MEMBER_LEFT)
+				add(m, &in[i]);
+			continue;
+		}
+		if (e->self)
+			continue; /* our own record is authoritative */
+		if (in[i].incarnation > e->incarnation) {
+			bool was_left = e->status == MEMBER_LEFT;
+			snprintf(e->address, sizeof(e->address), "%s", in[i].address);
+			e->incarnation = in[i].incarnation;
+			e->joined_ts = in[i].joined_ts;
+			e->last_seen = in[i].last_seen > e->last_seen ? in[i].last_seen : e->last_seen;
+			if (in[i].status == MEMBER_LEFT) {
+				if (!was_left)
+					log_info("member_left", "id=%s address=%s", e->id, e->address);
+				e->status = MEMBER_LEFT;
+			} else {
+				if (was_left)
+					log_info("member_join", "id=%s address=%s status=alive",
+						 e->id, e->address);
+				set_alive(e, "restarted");
+			}
+			continue;
+		}
+		if (in[i].incarnation < e->incarnation)
+			continue;
+		if (in[i].status == MEMBER_LEFT && e->status != MEMBER_LEFT) {
+			e->status = MEMBER_LEFT;
+			log_info("member_left", "id=%s address=%s", e->id, e->address);
+			continue;
+		}
+		if (in[i].last_seen > e->last_seen) {
+			e->last_seen = in[i].last_seen;
+			/* someone heard from it after we began to doubt it */
+			if (e->status == MEMBER_SUSPECT && e->last_seen > e->suspect_since)
+				set_alive(e, "gossip");
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+void members_heard(struct members *m, const char *id, int64_t now)
+{
+	pthread_mutex_lock(&m->lock);
+	struct member *e = find(m, id);
+	if (e && !e->self) {
+		if (now > e->last_seen)
+			e->last_seen = now;
+		if (e->status == MEMBER_SUSPECT || e->status == MEMBER_UNHEALTHY)
+			set_alive(e, "answered");
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+bool members_suspect(struct members *m, const char *id, int64_t now)
+{
+	bool changed = false;
+
+	pthread_mutex_lock(&m->lock);
+	struct member *e = find(m, id);
+	if (e && !e->self && e->status == MEMBER_ALIVE) {
+		e->status = MEMBER_SUSPECT;
+		e->suspect_since = now;
+		changed = true;
+		log_info("member_suspect", "id=%s address=%s", e->id, e->address);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return changed;
+}
+
+void members_left(struct members *m, const char *id, int64_t incarnation)
+{
+	pthread_mutex_lock(&m->lock);
+	struct member *e = find(m, id);
+	if (e && !e->self && e->incarnation <= incarnation && e->status != MEMBER_LEFT) {
+		e->status = MEMBER_LEFT;
+		log_info("member_left", "id=%s address=%s", e->id, e->address);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+void members_self_left(struct members *m)
+{
+	pthread_mutex_lock(&m->lock);
+	m->list[0].status = MEMBER_LEFT;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void members_tick(struct members *m, int64_t now)
+{
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 1; i < m->count;) {
+		struct member *e = &m->list[i];
+		int64_t unheard = now - e->last_seen;
+
+		if (unheard > m->t.removal_ms) {
+			log_info("member_removed", "id=%s address=%s unheard_s=%lld", e->id,
+				 e->address, (long long)(unheard / 1000));
+			m->list[i] = m->list[--m->count];
+			continue;
+		}
+		if (e->status == MEMBER_ALIVE && unheard > m->t.failure_ms) {
+			e->status = MEMBER_UNHEALTHY;
+			log_warn("member_unhealthy", "id=%s address=%s reason=failure_timeout", e->id,
+				 e->address);
+		} else if (e->status == MEMBER_SUSPECT && now - e->suspect_since > m->t.suspicion_ms) {
+			e->status = MEMBER_UNHEALTHY;
+			log_warn("member_unhealthy", "id=%s address=%s reason=probes_failed", e->id,
+				 e->address);
+		}
+		i++;
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* ---------------------------------------------------------------- queries */
+
+size_t members_snapshot(struct members *m, struct member **out)
+{
+	size_t n;
+
+	pthread_mutex_lock(&m->lock);
+	n = m->count;
+	*out = malloc(n * sizeof(**out));
+	if (*out) {
+		memcpy(*out, m->list, n * sizeof(**out));
+		(*out)[0].last_seen = version_now_ms();
+	}
+	pthread_mutex_unlock(&m->lock);
+	return *out ? n : 0;
+}
+
+size_t members_random(struct members *m, unsigned mask, struct member *out, size_t n)
+{
+	size_t got = 0, cand = 0;
+	size_t idx[1024];
+
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 1; i < m->count && cand < 1024; i++)
+		if (mask & (1u << m->list[i].status))
+			idx[cand++] = i;
+	/* partial Fisher-Yates: the first n of a shuffle */
+	for (size_t i = 0; i < cand && got < n; i++) {
+		size_t j = i + (size_t)random() % (cand - i);
+		size_t t = idx[i];
+		idx[i] = idx[j];
+		idx[j] = t;
+		out[got++] = m->list[idx[i]];
+	}
+	pthread_mutex_unlock(&m->lock);
+	return got;
+}
+
+bool members_get(struct members *m, const char *id, struct member *out)
+{
+	pthread_mutex_lock(&m->lock);
+	struct member *e = find(m, id);
+	if (e)
+		*out = *e;
+	pthread_mutex_unlock(&m->lock);
+	return e != NULL;
+}
+
+int members_alive_count(struct members *m)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->count; i++)
+		n += m->list[i].status == MEMBER_ALIVE || m->list[i].status == MEMBER_SUSPECT;
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
+void members_counts(struct members *m, int counts[4])
+{
+	memset(counts, 0, 4 * sizeof(int));
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->count; i++)
+		counts[m->list[i].status]++;
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* ------------------------------------------------------------------- JSON */
+
+cJSON *members_to_json(const struct member *list, size_t n)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	for (size_t i = 0; arr && i < n; i++) {
+		const struct member *e = &list[i];
+		cJSON *o = cJSON_CreateObject();
+
+		if (!o) {
+			cJSON_Delete(arr);
+			return NULL;
+		}
+		cJSON_AddStringToObject(o, "id", e->id);
+		cJSON_AddStringToObject(o, "address", e->address);
+		cJSON_AddNumberToObject(o, "last_seen", (double)e->last_seen);
+		cJSON_AddNumberToObject(o, "joined_timestamp", (double)e->joined_ts);
+		cJSON_AddStringToObject(o, "status", members_status_name(e->status));
+		cJSON_AddNumberToObject(o, "incarnation", (double)e->incarnation);
+		if (e->status == MEMBER_SUSPECT)
+			cJSON_AddBoolToObject(o, "suspect", 1);
+		cJSON_AddItemToArray(arr, o);
+	}
+	return arr;
+}
+
+static bool id_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= CONFIG_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static bool address_valid(const char *s)
+{
+	size_t n = strlen(s);
+	const char *colon = strrchr(s, ':');
+
+	if (n == 0 || n >= CONFIG_ADDR_MAX || !colon || colon == s)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= ' ' || s[i] == '"' || s[i] == '\\' || s[i] == 0x7f)
+			return false;
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	return *end == '\0' && port >= 1 && port <= 65535;
+}
+
+/* A JSON number that is a non-negative integer fitting int64 exactly. */
+static bool get_i64(const cJSON *o, const char *name, int64_t *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9007199254740992.0 ||
+	    v->valuedouble != (double)(int64_t)v->valuedouble)
+		return false;
+	*out = (int64_t)v->valuedouble;
+	return true;
+}
+
+int members_from_json(const cJSON *o, struct member *out)
+{
+	struct member e;
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
+	const cJSON *addr = cJSON_GetObjectItemCaseSensitive(o, "address");
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "status");
+
+	memset(&e, 0, sizeof(e));
+	if (!cJSON_IsObject(o) || !cJSON_IsString(id) || !cJSON_IsString(addr) ||
+	    !id_valid(id->valuestring) || !address_valid(addr->valuestring))
+		return KVS_EINVAL;
+	snprintf(e.id, sizeof(e.id), "%s", id->valuestring);
+	snprintf(e.address, sizeof(e.address), "%s", addr->valuestring);
+	if (!get_i64(o, "last_seen", &e.last_seen) || !get_i64(o, "joined_timestamp", &e.joined_ts) ||
+	    !get_i64(o, "incarnation", &e.incarnation))
+		return KVS_EINVAL;
+	if (!st)
+		e.status = MEMBER_ALIVE;
+	else if (!cJSON_IsString(st))
+		return KVS_EINVAL;
+	else if (strcmp(st->valuestring, "alive") == 0)
+		e.status = MEMBER_ALIVE;
+	else if (strcmp(st->valuestring, "unhealthy") == 0)
+		e.status = MEMBER_UNHEALTHY;
+	else if (strcmp(st->valuestring, "left") == 0)
+		e.status = MEMBER_LEFT;
+	else
+		return KVS_EINVAL;
+	*out = e;
+	return 0;
+}

@@ -1,0 +1,122 @@
+/*
+ * members.h - the member table: who is in the cluster and how they are.
+ *
+ * States of a member, as this node sees it:
+ *
+ *     alive --probe and indirect probes fail--> suspect
+ *     suspect --answers--> alive
+ *     suspect --suspicion timeout--> unhealthy --heard from again--> alive
+ *     any --unheard for failure_timeout--> unhealthy
+ *     any --leave announced--> left (sticky until a new incarnation)
+ *     any --unheard for removal_timeout--> dropped from the table
+ *
+ * "suspect" is reported as status "alive" with "suspect": true, so that a
+ * member that pauses for a moment is never reported unhealthy.
+ *
+ * Merging gossip: a record with a higher incarnation (the member's process
+ * start time) replaces ours wholesale: a restarted member is alive again.
+ * With the same incarnation, last_seen takes the newest value and "left"
+ * is sticky; other nodes' unhealthy opinions are not adopted (each node
+ * decides from its own probes and the suspicion broadcasts).
+ *
+ * Threads: every function takes the table's one mutex; any thread.
+ */
+#ifndef KVS_MEMBERS_H
+#define KVS_MEMBERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+
+enum member_status { MEMBER_ALIVE, MEMBER_SUSPECT, MEMBER_UNHEALTHY, MEMBER_LEFT };
+
+struct member {
+	char id[CONFIG_ID_MAX];            /* node_id */
+	char address[CONFIG_ADDR_MAX];     /* advertise_address */
+	int64_t joined_ts;                 /* first start of its data dir, ms */
+	int64_t incarnation;               /* its process start, ms */
+	int64_t last_seen;                 /* newest direct contact anyone had, ms */
+	enum member_status status;
+	int64_t suspect_since;             /* local: when suspicion began, ms */
+	bool self;                         /* this node's own entry */
+};
+
+struct members;
+
+/* Timeouts (ms) the table applies in members_tick(). */
+struct members_timeouts {
+	int64_t suspicion_ms;   /* suspect -> unhealthy */
+	int64_t failure_ms;     /* unheard -> unhealthy */
+	int64_t removal_ms;     /* unheard -> dropped */
+};
+
+/* Creates the table holding only self.  NULL on OOM. */
+struct members *members_new(const struct member *self, const struct members_timeouts *t);
+void members_free(struct members *m);
+
+/* "alive", "unhealthy" or "left" as SPEC section 4 reports them. */
+const char *members_status_name(enum member_status s);
+
+/*
+ * A join request.  Adds or refreshes in; refuses (KVS_ECONFLICT, message in
+ * err) when another live member holds the same id at another address.
+ */
+int members_join(struct members *m, const struct member *in, char *err, size_t errlen);
+
+/* Merges gossiped records (see the rules above). */
+void members_merge(struct members *m, const struct member *in, size_t n);
+
+/* Direct contact with a member (it sent us a request or answered one). */
+void members_heard(struct members *m, const char *id, int64_t now);
+
+/* Marks id suspect (unless already suspect/unhealthy/left); true if it changed. */
+bool members_suspect(struct members *m, const char *id, int64_t now);
+
+/* Marks id left (if its incarnation is not newer than incarnation). */
+void members_left(struct members *m, const char *id, int64_t incarnation);
+
+/* Marks this node left (before it announces its departure). */
+void members_self_left(struct members *m);
+
+/* Applies the timeouts; logs every status change. */
+void members_tick(struct members *m, int64_t now);
+
+/*
+ * Copies the table into a malloc'd array (caller frees), self included,
+ * self's last_seen set to now.  Returns the count; *out NULL on OOM.
+ */
+size_t members_snapshot(struct members *m, struct member **out);
+
+/*
+ * Fills out with up to n distinct random members other than self whose
+ * status is in the mask (1 << MEMBER_*).  Returns how many.
+ */
+size_t members_random(struct members *m, unsigned mask, struct member *out, size_t n);
+
+/* Looks a member up by id; true and *out filled if found. */
+bool members_get(struct members *m, const char *id, struct member *out);
+
+/* Members counted as alive (alive or suspect), self included. */
+int members_alive_count(struct members *m);
+
+/* Counts per status (index enum member_status), self included. */
+void members_counts(struct members *m, int counts[4]);
+
+/* JSON form: {"id","address","last_seen","joined_timestamp","status",
+ * "incarnation"[,"suspect":true]}.  Caller frees with cJSON_Delete. */
+cJSON *members_to_json(const struct member *list, size_t n);
+
+/*
+ * Parses one member object (from a peer) strictly: id as node_id rules,
+ * address host:port, integers non-negative, status known.  Returns 0 or
+ * KVS_EINVAL.
+ */
+int members_from_json(const cJSON *obj, struct member *out);
+
+#define MEMBER_MASK_LIVE ((1u << MEMBER_ALIVE) | (1u << MEMBER_SUSPECT))
+
+#endif

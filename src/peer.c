@@ -1,0 +1,149 @@
+/*
+ * peer.c - libcurl client for node-to-node requests (see peer.h).
+ *
+ * Threads: one CURL easy handle per thread, in a pthread key whose
+ * destructor cleans it up when the thread exits; no locks.  curl's own
+ * connection cache inside the handle keeps connections to peers alive.
+ */
+#include "peer.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "kvs.h"
+#include "log.h"
+
+static pthread_key_t curl_key;
+static pthread_once_t curl_key_once = PTHREAD_ONCE_INIT;
+
+static void curl_handle_free(void *h)
+{
+	curl_easy_cleanup(h);
+}
+
+static void curl_key_make(void)
+{
+	pthread_key_create(&curl_key, curl_handle_free);
+}
+
+void peer_global_init(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	pthread_once(&curl_key_once, curl_key_make);
+}
+
+void peer_global_cleanup(void)
+{
+	curl_global_cleanup();
+}
+
+/* The calling thread's handle, reset for a new request; NULL on OOM. */
+static CURL *thread_handle(void)
+{
+	CURL *h;
+
+	pthread_once(&curl_key_once, curl_key_make);
+	h = pthread_getspecific(curl_key);
+	if (h) {
+		curl_easy_reset(h); /* keeps live connections and caches */
+		return h;
+	}
+	h = curl_easy_init();
+	if (h)
+		pthread_setspecific(curl_key, h);
+	return h;
+}
+
+static size_t on_data(char *p, size_t size, size_t n, void *arg)
+{
+	struct buf *b = arg;
+
+	buf_add(b, p, size * n);
+	return buf_failed(b) ? 0 : size * n; /* 0 aborts the transfer */
+}
+
+int peer_request(struct kvs_node *node, const char *address, const char *method,
+		 const char *path, const char *body, size_t len, long timeout_ms,
+		 struct buf *reply, long *status)
+{
+	CURL *h = thread_handle();
+	struct curl_slist *hdrs = NULL;
+	char url[CONFIG_ADDR_MAX + 2048], hdr[400];
+	CURLcode cc;
+
+	*status = 0;
+	if (!h)
+		return KVS_ENOMEM;
+	bool has_scheme = strncmp(address, "http://", 7) == 0 || strncmp(address, "https://", 8) == 0;
+	if ((size_t)snprintf(url, sizeof(url), "%s%s%s", has_scheme ? "" : "http://", address,
+			     path) >= sizeof(url))
+		return KVS_EINVAL;
+	if (!timeout_ms)
+		timeout_ms = node->cfg.peer_timeout_ms;
+
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 1000 ? timeout_ms : 1000L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 32L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, reply);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
+	if (node->cfg.cluster_secret[0]) {
+		snprintf(hdr, sizeof(hdr), "%s: %s", PEER_SECRET_HEADER, node->cfg.cluster_secret);
+		hdrs = curl_slist_append(hdrs, hdr);
+	}
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	if (body) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+
+	cc = curl_easy_perform(h);
+	curl_slist_free_all(hdrs);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+	if (cc != CURLE_OK || *status < 200 || *status > 299) {
+		atomic_fetch_add(&node->metrics.peer_requests_failed, 1);
+		log_debug("peer_request_failed", "peer=%s method=%s path=\"%.120s\" status=%ld error=\"%s\"",
+			  address, method, path, *status,
+			  cc != CURLE_OK ? curl_easy_strerror(cc) : "HTTP error");
+		return KVS_EPEER;
+	}
+	return 0;
+}
+
+int peer_json(struct kvs_node *node, const char *address, const char *method, const char *path,
+	      const cJSON *body, long timeout_ms, cJSON **out, long *status)
+{
+	struct buf reply;
+	char *text = NULL;
+	int rc;
+
+	*out = NULL;
+	if (body && !(text = cJSON_PrintUnformatted(body)))
+		return KVS_ENOMEM;
+	buf_init(&reply, PEER_REPLY_MAX);
+	rc = peer_request(node, address, method, path, text, text ? strlen(text) : 0, timeout_ms,
+			  &reply, status);
+	cJSON_free(text);
+	if (rc == 0 && reply.len) {
+		*out = cJSON_ParseWithLength(reply.data, reply.len);
+		if (!*out) {
+			log_warn("peer_bad_reply", "peer=%s path=\"%.120s\" reason=\"not JSON\"",
+				 address, path);
+			rc = KVS_EPEER;
+		}
+	}
+	buf_release(&reply);
+	return rc;
+}

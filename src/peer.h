@@ -1,0 +1,52 @@
+/*
+ * peer.h - the HTTP client every node-to-node request goes through.
+ *
+ * libcurl lives behind this module only.  Each calling thread gets its own
+ * reused easy handle (created on first use, freed at thread exit), so
+ * keep-alive connections to peers are reused without locks.  Every request
+ * has a connect timeout and a total timeout, CURLOPT_NOSIGNAL, a cap on the
+ * reply size, and sends the cluster secret header when one is configured.
+ * A failure is logged once (event peer_request_failed) and counted.
+ *
+ * Addresses are "host:port", "http://host:port" or "https://host:port".
+ */
+#ifndef KVS_PEER_H
+#define KVS_PEER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "buf.h"
+#include "node.h"
+
+#define PEER_REPLY_MAX (64u << 20)  /* bytes of one reply */
+#define PEER_SECRET_HEADER "X-Kvs-Cluster-Secret"
+#define PEER_CLUSTER_HEADER "X-Kvs-Cluster-Id"
+
+/* Once per process, before any thread uses peer_*. */
+void peer_global_init(void);
+void peer_global_cleanup(void);
+
+/*
+ * Sends method path (with query) to address with an optional body.
+ * timeout_ms 0 means the configured peer_timeout_ms.  On return *status is
+ * the HTTP status (0 if no answer) and reply holds the body (caller
+ * initialised it; capped at PEER_REPLY_MAX).  Returns 0 for any 2xx,
+ * KVS_EPEER otherwise (no answer, non-2xx, or reply over the cap).
+ */
+int peer_request(struct kvs_node *node, const char *address, const char *method,
+		 const char *path, const char *body, size_t len, long timeout_ms,
+		 struct buf *reply, long *status);
+
+/*
+ * Like peer_request with a JSON body (NULL for none) and a JSON reply:
+ * *out receives the parsed reply (caller frees with cJSON_Delete), or NULL
+ * if the reply was empty.  Returns 0, or KVS_EPEER (also for a reply that
+ * is not JSON).
+ */
+int peer_json(struct kvs_node *node, const char *address, const char *method, const char *path,
+	      const cJSON *body, long timeout_ms, cJSON **out, long *status);
+
+#endif
