@@ -15,8 +15,9 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP \
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcivetweb -pthread -lm
 
 # Every module of the node, in include order (STYLE.md, "Include direction").
-CORE_OBJS := kvs log metrics version path json record buf config store
-NODE_OBJS := $(CORE_OBJS) notify http api_kv api_cluster
+CORE_OBJS := kvs log metrics version path json record buf config store wire members
+NODE_OBJS := $(CORE_OBJS) notify node peer conflict gossip replicate sync http api_kv \
+             api_cluster api_peer
 CORE := $(patsubst %,$(BUILD)/%.o,$(CORE_OBJS))
 NODE := $(patsubst %,$(BUILD)/%.o,$(NODE_OBJS))
 

@@ -24,4 +24,8 @@ int api_metrics(struct kvs_node *node, struct mg_connection *c,
 int api_members(struct kvs_node *node, struct mg_connection *c,
 		const struct mg_request_info *ri, const char *raw_path);
 
+/* the node-to-node endpoints under /members/ (api_peer.c) */
+int api_peer(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
+	     const char *raw_path);
+
 #endif

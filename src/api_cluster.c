@@ -5,7 +5,10 @@
  * and thread-safe module calls.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "api.h"
 #include "buf.h"
@@ -25,7 +28,7 @@ int api_health(struct kvs_node *node, struct mg_connection *c, const struct mg_r
 		return http_method_not_allowed(c, ALLOW_GET);
 	buf_init(&b, 4096);
 	buf_printf(&b, "{\"status\":\"ok\",\"mode\":\"%s\",\"member_count\":%d,\"node_id\":",
-		   node_mode_name(atomic_load(&node->mode)), 1);
+		   node_mode_name(atomic_load(&node->mode)), members_alive_count(node->members));
 	buf_json_str(&b, node->cfg.node_id, strlen(node->cfg.node_id));
 	buf_adds(&b, "}\n");
 	rc = http_send(c, 200, "application/json", NULL, b.data, b.len);
@@ -56,6 +59,14 @@ int api_metrics(struct kvs_node *node, struct mg_connection *c,
 	buf_adds(&b, "# HELP kvs_mode Current mode (1 for the active one).\n# TYPE kvs_mode gauge\n");
 	for (int m = MODE_NORMAL; m <= MODE_READ_ONLY; m++)
 		buf_printf(&b, "kvs_mode{mode=\"%s\"} %d\n", node_mode_name(m), m == mode);
+	int counts[4];
+	members_counts(node->members, counts);
+	buf_adds(&b, "# HELP kvs_members Members of the cluster by status, as this node sees "
+		     "them.\n# TYPE kvs_members gauge\n");
+	buf_printf(&b, "kvs_members{status=\"alive\"} %d\nkvs_members{status=\"suspect\"} %d\n"
+		       "kvs_members{status=\"unhealthy\"} %d\nkvs_members{status=\"left\"} %d\n",
+		   counts[MEMBER_ALIVE], counts[MEMBER_SUSPECT], counts[MEMBER_UNHEALTHY],
+		   counts[MEMBER_LEFT]);
 	buf_printf(&b, "# HELP kvs_uptime_seconds Seconds since this process started.\n"
 		       "# TYPE kvs_uptime_seconds gauge\nkvs_uptime_seconds %lld\n",
 		   (long long)((version_now_ms() - node->started_ms) / 1000));
@@ -71,21 +82,25 @@ int api_metrics(struct kvs_node *node, struct mg_connection *c,
 int api_members(struct kvs_node *node, struct mg_connection *c,
 		const struct mg_request_info *ri, const char *raw_path)
 {
-	struct buf b;
+	struct member *list;
+	size_t n;
+	cJSON *arr;
+	char *text;
 	int rc;
 
-	if (strcmp(raw_path, "/members") != 0 && strcmp(raw_path, "/members/") != 0)
-		return http_error(c, 404, NULL, "no such resource: %.200s", raw_path);
+	(void)raw_path;
 	if (strcmp(ri->request_method, "GET") != 0 && strcmp(ri->request_method, "HEAD") != 0)
 		return http_method_not_allowed(c, ALLOW_GET);
-	buf_init(&b, 4096);
-	buf_adds(&b, "[{\"id\":");
-	buf_json_str(&b, node->cfg.node_id, strlen(node->cfg.node_id));
-	buf_adds(&b, ",\"address\":");
-	buf_json_str(&b, node->cfg.advertise_address, strlen(node->cfg.advertise_address));
-	buf_printf(&b, ",\"last_seen\":%lld,\"joined_timestamp\":%lld,\"status\":\"alive\"}]\n",
-		   (long long)version_now_ms(), (long long)node->joined_ts);
-	rc = http_send(c, 200, "application/json", NULL, b.data, b.len);
-	buf_release(&b);
+	n = members_snapshot(node->members, &list);
+	if (n)
+		list[0].status = atomic_load(&node->left) ? MEMBER_LEFT : MEMBER_ALIVE;
+	arr = n ? members_to_json(list, n) : NULL;
+	free(list);
+	text = arr ? cJSON_PrintUnformatted(arr) : NULL;
+	cJSON_Delete(arr);
+	if (!text)
+		return http_error(c, 500, NULL, "out of memory");
+	rc = http_send(c, 200, "application/json", NULL, text, strlen(text));
+	cJSON_free(text);
 	return rc;
 }

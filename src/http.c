@@ -55,7 +55,7 @@ static const struct route routes[] = {
 	{ "/metrics", false, ROUTE_METRICS, api_metrics },
 	{ "/members", false, ROUTE_MEMBERS, api_members },
 	{ "/members/", false, ROUTE_MEMBERS, api_members },
-	{ "/members/", true, ROUTE_PEER, api_members },
+	{ "/members/", true, ROUTE_PEER, api_peer },
 };
 
 static const struct route *route_find(const char *path)

@@ -21,11 +21,16 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "conflict.h"
+#include "gossip.h"
 #include "http.h"
 #include "kvs.h"
 #include "log.h"
 #include "node.h"
+#include "peer.h"
+#include "replicate.h"
 #include "store.h"
+#include "sync.h"
 
 #define EXIT_CONFIG 2
 
@@ -103,13 +108,61 @@ static void node_init(struct kvs_node *node, const char *config_path)
 	pthread_cond_init(&node->stop_cond, NULL);
 }
 
-/* Asks every thread to stop and wakes those waiting on stop_cond. */
-static void node_request_stop(struct kvs_node *node)
+/*
+ * Reads the previous run's last heartbeat.  After an absence longer than
+ * tombstone_grace, peers may have purged delete markers this node never
+ * saw: it then refuses to hand peers records older than the grace, so it
+ * cannot bring deleted values back (the README says to wipe such a node).
+ */
+static void check_absence(struct kvs_node *node)
 {
-	pthread_mutex_lock(&node->stop_lock);
-	atomic_store(&node->stopping, true);
-	pthread_cond_broadcast(&node->stop_cond);
-	pthread_mutex_unlock(&node->stop_lock);
+	uint8_t buf[8];
+	size_t len = 0;
+	int64_t grace_ms = node->cfg.tombstone_grace * 1000;
+
+	if (store_meta_get(node->store, "last_alive", buf, sizeof(buf), &len) != 0 || len != 8)
+		return;
+	node->last_alive_ts = (int64_t)record_get_be64(buf);
+	if (node->started_ms - node->last_alive_ts > grace_ms) {
+		node->stale_before_ts = node->started_ms - grace_ms;
+		log_warn("stale_node", "away_s=%lld tombstone_grace_s=%lld note=\"records older than "
+			 "the grace are not shared with peers; wipe data_dir to rejoin cleanly\"",
+			 (long long)((node->started_ms - node->last_alive_ts) / 1000),
+			 (long long)node->cfg.tombstone_grace);
+	}
+}
+
+/* The member record peers see for this node. */
+static void self_init(struct kvs_node *node)
+{
+	struct member *me = &node->self;
+
+	snprintf(me->id, sizeof(me->id), "%s", node->cfg.node_id);
+	snprintf(me->address, sizeof(me->address), "%s", node->cfg.advertise_address);
+	me->joined_ts = node->joined_ts;
+	me->incarnation = node->started_ms;
+	me->last_seen = node->started_ms;
+	me->status = MEMBER_ALIVE;
+	me->self = true;
+}
+
+/* Starts the cluster threads: replication, conflicts, gossip, sync. */
+static int cluster_start(struct kvs_node *node)
+{
+	struct members_timeouts t = {
+		.suspicion_ms = gossip_suspicion_ms(&node->cfg),
+		.failure_ms = 1000LL * node->cfg.failure_timeout,
+		.removal_ms = 1000LL * node->cfg.removal_timeout,
+	};
+
+	self_init(node);
+	if (!(node->members = members_new(&node->self, &t)) ||
+	    !(node->replicate = replicate_new(node)) || !(node->conflict = conflict_new(node)))
+		return KVS_ENOMEM;
+	if (replicate_start(node) != 0 || conflict_start(node) != 0 || gossip_start(node) != 0 ||
+	    sync_start(node) != 0)
+		return KVS_ENOMEM;
+	return 0;
 }
 
 /* Waits for SIGTERM or SIGINT; returns the signal. */
@@ -157,11 +210,19 @@ static int run_node(const char *config_path)
 		store_close(node.store);
 		return 1;
 	}
-	atomic_store(&node.mode, node.cfg.read_only ? MODE_READ_ONLY : MODE_NORMAL);
+	check_absence(&node);
+	/* with seeds, client writes wait (503) until the bootstrap has run */
+	atomic_store(&node.mode, node.cfg.seed_count > 0 ? MODE_SYNCING
+				 : node.cfg.read_only ? MODE_READ_ONLY : MODE_NORMAL);
+	atomic_store(&node.join_state, node.cfg.seed_count > 0 ? JOIN_PENDING : JOIN_DONE);
+	peer_global_init();
 
 	node.http = http_start(&node, err, sizeof(err));
-	if (!node.http) {
-		log_error("start_failed", "error=\"%s\"", err);
+	if (!node.http || cluster_start(&node) != 0) {
+		log_error("start_failed", "error=\"%s\"", node.http ? "out of memory" : err);
+		node_request_stop(&node);
+		http_stop(node.http);
+		node_join_threads(&node);
 		store_close(node.store);
 		return 1;
 	}
@@ -175,9 +236,17 @@ static int run_node(const char *config_path)
 
 	int sig = wait_for_signal(&set);
 	log_info("node_stopping", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	http_stop(node.http);           /* no new requests */
+	gossip_leave(&node);            /* peers show us left at once */
 	node_request_stop(&node);
-	http_stop(node.http);
-	store_close(node.store);
+	replicate_wake(node.replicate);
+	conflict_wake(node.conflict);
+	node_join_threads(&node);
+	replicate_free(node.replicate);
+	conflict_free(node.conflict);
+	members_free(node.members);
+	store_close(node.store);        /* flushes */
+	peer_global_cleanup();
 	log_info("node_stopped", "exit=0");
 	return 0;
 }

@@ -52,6 +52,7 @@ struct kvs_node {
 	struct members *members;        /* thread-safe on its own */
 	atomic_bool left;               /* left the cluster: no gossip, no pushes */
 	_Atomic int join_state;         /* enum join_state (gossip.h) */
+	int64_t last_alive_ts;          /* previous run's last heartbeat (meta), 0 if none */
 	int64_t stale_before_ts;        /* after an absence longer than tombstone_grace:
 	                                 * never hand peers records older than this
 	                                 * (0 = no restriction) */

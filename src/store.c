@@ -474,8 +474,10 @@ int store_scan_time(struct store *s, int64_t from_ts, const char *from_key, size
 		return KVS_ENOMEM;
 	}
 	size_t slen = time_key(seek, from_ts, from_key ? from_key : "", from_key ? fklen : 0);
-	if (descending)
+	if (descending && from_ts <= 0)
 		rocksdb_iter_seek_to_last(it);
+	else if (descending)
+		rocksdb_iter_seek_for_prev(it, seek, slen);
 	else
 		rocksdb_iter_seek(it, seek, slen);
 
@@ -487,7 +489,7 @@ int store_scan_time(struct store *s, int64_t from_ts, const char *from_key, size
 		if (klen < 8)
 			continue;
 		/* skip the exact starting point: the walk is exclusive */
-		if (!descending && klen == slen && memcmp(k, seek, slen) == 0)
+		if (from_ts > 0 && klen == slen && memcmp(k, seek, slen) == 0)
 			continue;
 		given++;
 		if ((rc = visit_indexed(s, k + 8, klen - 8, fn, ctx)) != 0)

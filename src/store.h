@@ -118,8 +118,9 @@ int store_list(struct store *s, const char *prefix, size_t plen, const char *aft
 /*
  * Walks the time index: current versions of all paths (tombstones
  * included) with (ts, path) > (from_ts, from_key), ascending; or, when
- * descending, the newest first starting from the end (from_* ignored).
- * At most limit items.  The callback gets the full record.
+ * descending, those with (ts, path) < (from_ts, from_key), newest first
+ * (from_ts <= 0: from the newest of all).  At most limit items.  The
+ * callback gets the full record.
  */
 int store_scan_time(struct store *s, int64_t from_ts, const char *from_key, size_t fklen,
 		    bool descending, size_t limit, store_item_fn fn, void *ctx);

@@ -535,7 +535,16 @@ class NodeFactory:
         return nodes
 
     def stop_all(self):
+        """SIGTERM to every running node at once, then reap; SIGKILL after 10 s."""
         for n in self.nodes:
+            try:
+                n.send_signal(signal.SIGTERM)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 10.0
+        for n in self.nodes:
+            if n.wait_exit(max(0.0, deadline - time.monotonic())) is None:
+                n.kill()
             n.cleanup()
             if n in _live_nodes:
                 _live_nodes.remove(n)

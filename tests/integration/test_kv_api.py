@@ -234,3 +234,76 @@ def test_keepalive_many_requests_one_session(kv):
     for i in range(200):
         check_put_reply(kv.put("/kv/" + key, str(i)))
         assert kv.get("/kv/" + key).content == str(i).encode()
+
+
+def test_concurrent_writers_same_key(kv):
+    """Writes racing on one key: every one acknowledged with a distinct timestamp,
+    and the value left is the one with the largest timestamp."""
+    import threading
+
+    import requests
+
+    key = fresh_key("race")
+    results, errors = [], []
+
+    def writer(t):
+        s = requests.Session()
+        try:
+            for i in range(40):
+                body = f'{{"t":{t},"i":{i}}}'
+                r = s.put(kv.url("/kv/" + key), data=body, timeout=10)
+                if r.status_code != 200:
+                    errors.append((r.status_code, r.text))
+                    continue
+                d = r.json()
+                results.append((d["timestamp"], d["uuid"], body))
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert not errors, errors[:5]
+    assert len(results) == 320
+    stamps = [r[0] for r in results]
+    assert len(set(stamps)) == len(stamps), "each write replaces a version: timestamps distinct"
+    assert len({r[1] for r in results}) == 320
+    ts, uuid, body = max(results)
+    r = kv.get("/kv/" + key)
+    assert r.headers["ETag"] == f'"{uuid}"'
+    assert r.headers["X-Kvs-Timestamp"] == str(ts)
+    assert r.content == body.encode()
+
+
+def test_concurrent_writers_many_keys(kv):
+    import threading
+
+    import requests
+
+    stem = fresh_key("many")
+    errors = []
+
+    def writer(t):
+        s = requests.Session()
+        try:
+            for i in range(50):
+                r = s.put(kv.url(f"/kv/{stem}/t{t}/k{i:02d}"), data=str(i), timeout=10)
+                if r.status_code != 200:
+                    errors.append((r.status_code, r.text))
+        except Exception as e:  # noqa: BLE001
+            errors.append(repr(e))
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert not errors, errors[:5]
+    keys = kv.list_all(prefix=f"{stem}/")
+    assert keys == sorted(f"{stem}/t{t}/k{i:02d}" for t in range(8) for i in range(50))

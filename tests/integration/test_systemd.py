@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import REPO, wait_until
+from conftest import REPO
 
 UNIT = REPO / "config" / "kvs.service"
 EXAMPLE_CONFIG = REPO / "config" / "kvs.yaml"
@@ -201,7 +201,8 @@ def test_notify_read_only_mode_in_status(node_factory, notify_socket):
 def test_notify_socket_missing_is_harmless(node_factory, tmp_path):
     """A NOTIFY_SOCKET nobody listens on: the node serves and stops as usual."""
     n = node_factory.create("n1")
-    n.env.pop("WATCHDOG_USEC", None)
+    for k in ("WATCHDOG_USEC", "WATCHDOG_PID"):
+        n.env.pop(k, None)
     n.env["NOTIFY_SOCKET"] = str(tmp_path / "nobody-listens")
     n.start()
     n.put_json("a", 1)

@@ -1,0 +1,549 @@
+/*
+ * api_peer.c - the endpoints nodes use to talk to each other, all under
+ * /members/ (listed in gossip.h and sync.h), plus DELETE /members/leave.
+ *
+ * Every peer endpoint first checks the cluster secret (when configured,
+ * compared in constant time), then validates its input as strictly as a
+ * client endpoint: a malformed message is refused whole with 400 and
+ * changes nothing.  A message's "from" member record counts as direct
+ * contact with its sender.  Runs on civetweb worker threads.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "api.h"
+#include "buf.h"
+#include "conflict.h"
+#include "gossip.h"
+#include "http.h"
+#include "kvs.h"
+#include "log.h"
+#include "path.h"
+#include "peer.h"
+#include "sync.h"
+#include "version.h"
+#include "wire.h"
+
+#define JSON "application/json"
+#define PAGE_MAX_BYTES (8u << 20)   /* a listing page stops early past this */
+#define FETCH_MAX_KEYS 1000
+
+typedef int (*peer_fn)(struct kvs_node *, struct mg_connection *,
+		       const struct mg_request_info *, cJSON *body);
+
+struct peer_route {
+	const char *path;
+	const char *method;
+	bool has_body;      /* POST with a JSON object body */
+	peer_fn fn;
+};
+
+/* ------------------------------------------------------------------ helpers */
+
+/* Constant-time comparison of the presented secret with ours. */
+static bool secret_ok(struct kvs_node *node, struct mg_connection *c)
+{
+	const char *want = node->cfg.cluster_secret;
+	const char *got = mg_get_header(c, PEER_SECRET_HEADER);
+	size_t wl = strlen(want), gl = got ? strlen(got) : 0;
+	unsigned char diff = (unsigned char)(wl != gl);
+
+	if (!wl)
+		return true;
+	for (size_t i = 0; i < wl; i++)
+		diff |= (unsigned char)want[i] ^ (unsigned char)(i < gl ? got[i] : 0);
+	return diff == 0;
+}
+
+static int send_buf(struct mg_connection *c, struct buf *b)
+{
+	int rc;
+
+	if (buf_failed(b))
+		rc = http_error(c, 500, NULL, "reply too large or out of memory");
+	else
+		rc = http_send(c, 200, JSON, NULL, b->data, b->len);
+	buf_release(b);
+	return rc;
+}
+
+static int send_json(struct mg_connection *c, cJSON *o)
+{
+	char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+	int rc;
+
+	if (!text)
+		rc = http_error(c, 500, NULL, "out of memory");
+	else
+		rc = http_send(c, 200, JSON, NULL, text, strlen(text));
+	cJSON_free(text);
+	cJSON_Delete(o);
+	return rc;
+}
+
+/* Takes the message's "from" record as contact with its sender. */
+static int take_from(struct kvs_node *node, cJSON *body, struct member *from)
+{
+	if (members_from_json(cJSON_GetObjectItemCaseSensitive(body, "from"), from) != 0)
+		return KVS_EINVAL;
+	if (strcmp(from->id, node->cfg.node_id) == 0)
+		return 0;
+	members_merge(node->members, from, 1);
+	if (from->status != MEMBER_LEFT)
+		members_heard(node->members, from->id, version_now_ms());
+	return 0;
+}
+
+static cJSON *member_list(struct kvs_node *node)
+{
+	struct member *list;
+	size_t n = members_snapshot(node->members, &list);
+	cJSON *arr;
+
+	if (!n)
+		return NULL;
+	list[0].status = atomic_load(&node->left) ? MEMBER_LEFT : MEMBER_ALIVE;
+	arr = members_to_json(list, n);
+	free(list);
+	return arr;
+}
+
+static cJSON *reply_with_members(struct kvs_node *node)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *arr = member_list(node);
+
+	if (!o || !arr) {
+		cJSON_Delete(o);
+		cJSON_Delete(arr);
+		return NULL;
+	}
+	cJSON_AddItemToObject(o, "members", arr);
+	return o;
+}
+
+/* Reads an integer query parameter within [min, max]; default if absent. */
+static int query_i64(const char *qs, const char *name, int64_t min, int64_t max, int64_t def,
+		     int64_t *out)
+{
+	char v[32], *end;
+	bool found;
+
+	if (path_query_get(qs, name, v, sizeof(v), &found) != 0)
+		return KVS_EINVAL;
+	if (!found) {
+		*out = def;
+		return 0;
+	}
+	long long n = strtoll(v, &end, 10);
+	if (!v[0] || *end || n < min || n > max)
+		return KVS_EINVAL;
+	*out = n;
+	return 0;
+}
+
+/* --------------------------------------------------------------- membership */
+
+static int peer_join(struct kvs_node *node, struct mg_connection *c,
+		     const struct mg_request_info *ri, cJSON *body)
+{
+	struct member in;
+	char err[256];
+
+	(void)ri;
+	if (members_from_json(cJSON_GetObjectItemCaseSensitive(body, "member"), &in) != 0)
+		return http_error(c, 400, NULL, "join needs a valid \"member\" record");
+	if (strcmp(in.id, node->cfg.node_id) == 0 &&
+	    strcmp(in.address, node->cfg.advertise_address) != 0) {
+		log_warn("join_refused", "id=%s address=%s reason=\"same node_id as this node\"",
+			 in.id, in.address);
+		return http_error(c, 409, NULL, "node_id %s is already held by %s", in.id,
+				  node->cfg.advertise_address);
+	}
+	in.status = MEMBER_ALIVE;
+	in.last_seen = version_now_ms();
+	if (members_join(node->members, &in, err, sizeof(err)) != 0) {
+		log_warn("join_refused", "id=%s address=%s reason=\"%s\"", in.id, in.address, err);
+		return http_error(c, 409, NULL, "%s", err);
+	}
+	return send_json(c, reply_with_members(node));
+}
+
+static int peer_gossip(struct kvs_node *node, struct mg_connection *c,
+		       const struct mg_request_info *ri, cJSON *body)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "members"), *it;
+	struct member from, *list;
+	size_t n = 0;
+
+	(void)ri;
+	if (take_from(node, body, &from) != 0 || !cJSON_IsArray(arr) ||
+	    cJSON_GetArraySize(arr) > 4096)
+		return http_error(c, 400, NULL, "gossip needs \"from\" and a \"members\" array");
+	list = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(*list));
+	if (!list)
+		return http_error(c, 500, NULL, "out of memory");
+	cJSON_ArrayForEach(it, arr) {
+		if (members_from_json(it, &list[n]) != 0) {
+			free(list);
+			return http_error(c, 400, NULL, "invalid member record in gossip");
+		}
+		n++;
+	}
+	members_merge(node->members, list, n);
+	free(list);
+	return send_json(c, reply_with_members(node));
+}
+
+static int peer_ping(struct kvs_node *node, struct mg_connection *c,
+		     const struct mg_request_info *ri, cJSON *body)
+{
+	struct member from;
+	cJSON *o = cJSON_CreateObject();
+
+	(void)ri;
+	if (take_from(node, body, &from) != 0) {
+		cJSON_Delete(o);
+		return http_error(c, 400, NULL, "ping needs a valid \"from\" record");
+	}
+	if (o)
+		cJSON_AddItemToObject(o, "member", gossip_self_json(node));
+	return send_json(c, o);
+}
+
+static int peer_probe(struct kvs_node *node, struct mg_connection *c,
+		      const struct mg_request_info *ri, cJSON *body)
+{
+	const cJSON *addr = cJSON_GetObjectItemCaseSensitive(body, "address");
+	struct member from;
+	char id[CONFIG_ID_MAX] = "";
+	char reply[64];
+
+	(void)ri;
+	if (take_from(node, body, &from) != 0 || !cJSON_IsString(addr) ||
+	    strlen(addr->valuestring) >= CONFIG_ADDR_MAX)
+		return http_error(c, 400, NULL, "probe needs \"from\" and an \"address\"");
+	/* only probe members we know: never a relay to arbitrary addresses */
+	bool known = false;
+	struct member *list;
+	size_t n = members_snapshot(node->members, &list);
+	for (size_t i = 1; i < n; i++)
+		known |= strcmp(list[i].address, addr->valuestring) == 0;
+	free(list);
+	if (!known)
+		return http_error(c, 404, NULL, "address is not a member here");
+	bool ok = gossip_ping(node, addr->valuestring, id, sizeof(id)) == 0;
+	if (ok && id[0])
+		members_heard(node->members, id, version_now_ms());
+	int len = snprintf(reply, sizeof(reply), "{\"ok\":%s}", ok ? "true" : "false");
+	return http_send(c, 200, JSON, NULL, reply, (size_t)len);
+}
+
+static int peer_suspect(struct kvs_node *node, struct mg_connection *c,
+			const struct mg_request_info *ri, cJSON *body)
+{
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "id");
+	struct member from;
+
+	(void)ri;
+	if (take_from(node, body, &from) != 0 || !cJSON_IsString(id))
+		return http_error(c, 400, NULL, "suspect needs \"from\" and an \"id\"");
+	if (strcmp(id->valuestring, node->cfg.node_id) != 0)
+		members_suspect(node->members, id->valuestring, version_now_ms());
+	return http_send(c, 200, JSON, NULL, "{}", 2);
+}
+
+static int peer_left(struct kvs_node *node, struct mg_connection *c,
+		     const struct mg_request_info *ri, cJSON *body)
+{
+	struct member from;
+
+	(void)ri;
+	if (members_from_json(cJSON_GetObjectItemCaseSensitive(body, "from"), &from) != 0)
+		return http_error(c, 400, NULL, "left needs a valid \"from\" record");
+	members_left(node->members, from.id, from.incarnation);
+	return http_send(c, 200, JSON, NULL, "{}", 2);
+}
+
+/* DELETE /members/leave: a client asks this node to leave the cluster. */
+static int client_leave(struct kvs_node *node, struct mg_connection *c,
+			const struct mg_request_info *ri, cJSON *body)
+{
+	struct buf b;
+
+	(void)ri;
+	(void)body;
+	gossip_leave(node);
+	buf_init(&b, 1024);
+	buf_adds(&b, "{\"status\":\"left\",\"node_id\":");
+	buf_json_str(&b, node->cfg.node_id, strlen(node->cfg.node_id));
+	buf_adds(&b, "}\n");
+	return send_buf(c, &b);
+}
+
+/* --------------------------------------------------------------------- data */
+
+static int peer_push(struct kvs_node *node, struct mg_connection *c,
+		     const struct mg_request_info *ri, cJSON *body)
+{
+	struct wire_item *items;
+	struct sync_counts cnt = { 0 };
+	struct member from;
+	const char *why = "bad batch";
+	size_t n;
+	char reply[128];
+
+	(void)ri;
+	if (take_from(node, body, &from) != 0)
+		return http_error(c, 400, NULL, "push needs a valid \"from\" record");
+	if (wire_items_parse(cJSON_GetObjectItemCaseSensitive(body, "items"),
+			     (size_t)node->cfg.max_value_bytes, true, &items, &n, &why) != 0) {
+		log_warn("push_refused", "peer=%s reason=\"%s\"", from.id, why);
+		return http_error(c, 400, NULL, "push refused, nothing applied: %s", why);
+	}
+	int rc = sync_apply(node, items, n, SYNC_PUSH, &cnt);
+	free(items);
+	if (rc != 0)
+		return http_error(c, 500, NULL, "storage failure applying push");
+	int len = snprintf(reply, sizeof(reply), "{\"applied\":%zu,\"stale\":%zu,\"conflicts\":%zu}",
+			   cnt.applied, cnt.stale, cnt.conflicts);
+	return http_send(c, 200, JSON, NULL, reply, (size_t)len);
+}
+
+struct page {
+	struct kvs_node *node;
+	struct buf *b;
+	size_t count;
+	bool values;
+	bool cut;                      /* stopped at PAGE_MAX_BYTES */
+	int64_t last_ts;
+	char last_key[PATH_KEY_MAX + 1];
+};
+
+static int page_item(void *arg, const char *key, size_t klen, const struct kvs_record *r)
+{
+	struct page *p = arg;
+
+	if (p->b->len > PAGE_MAX_BYTES) {
+		p->cut = true;
+		return 1;
+	}
+	if (!sync_may_share(p->node, r))
+		return 0;
+	if (p->count++)
+		buf_add(p->b, ",", 1);
+	wire_record_add(p->b, key, klen, r, p->values);
+	p->last_ts = r->v.ts;
+	klen = klen > PATH_KEY_MAX ? PATH_KEY_MAX : klen;
+	memcpy(p->last_key, key, klen);
+	p->last_key[klen] = '\0';
+	return 0;
+}
+
+/* GET /members/recent and /members/since: pages of the time index. */
+static int peer_time_page(struct kvs_node *node, struct mg_connection *c,
+			  const struct mg_request_info *ri, bool descending)
+{
+	const char *qs = ri->query_string;
+	char key[PATH_KEY_MAX + 2] = "", vals[8] = "";
+	int64_t ts, limit;
+	bool found;
+	struct buf b;
+	struct page p = { .node = node, .b = &b };
+
+	if (query_i64(qs, descending ? "before_ts" : "ts", 0, INT64_MAX / 2, 0, &ts) != 0 ||
+	    query_i64(qs, "limit", 1, WIRE_MAX_ITEMS, 100, &limit) != 0 ||
+	    path_query_get(qs, descending ? "before_key" : "key", key, sizeof(key), &found) != 0 ||
+	    path_query_get(qs, "values", vals, sizeof(vals), &found) != 0)
+		return http_error(c, 400, NULL, "bad query parameters");
+	p.values = strcmp(vals, "true") == 0;
+	buf_init(&b, PAGE_MAX_BYTES + 2 * (size_t)node->cfg.max_value_bytes * 6 + 4096);
+	buf_adds(&b, "{\"items\":[");
+	int rc = store_scan_time(node->store, ts, key, strlen(key), descending, (size_t)limit,
+				 page_item, &p);
+	if (rc < 0) {
+		buf_release(&b);
+		return http_error(c, 500, NULL, "storage failure");
+	}
+	buf_printf(&b, "],\"count\":%zu,\"more\":%s,\"next_ts\":%lld,\"next_key\":", p.count,
+		   p.cut || p.count == (size_t)limit ? "true" : "false", (long long)p.last_ts);
+	buf_json_str(&b, p.last_key, strlen(p.last_key));
+	buf_adds(&b, "}");
+	return send_buf(c, &b);
+}
+
+static int peer_recent(struct kvs_node *node, struct mg_connection *c,
+		       const struct mg_request_info *ri, cJSON *body)
+{
+	(void)body;
+	return peer_time_page(node, c, ri, true);
+}
+
+static int peer_since(struct kvs_node *node, struct mg_connection *c,
+		      const struct mg_request_info *ri, cJSON *body)
+{
+	(void)body;
+	return peer_time_page(node, c, ri, false);
+}
+
+static int peer_fetch(struct kvs_node *node, struct mg_connection *c,
+		      const struct mg_request_info *ri, cJSON *body)
+{
+	const cJSON *keys = cJSON_GetObjectItemCaseSensitive(body, "keys"), *k;
+	struct buf b, more;
+	size_t count = 0, nmore = 0;
+
+	(void)ri;
+	if (!cJSON_IsArray(keys) || cJSON_GetArraySize(keys) > FETCH_MAX_KEYS)
+		return http_error(c, 400, NULL, "fetch needs a \"keys\" array of at most %d",
+				  FETCH_MAX_KEYS);
+	cJSON_ArrayForEach(k, keys) {
+		if (!cJSON_IsString(k) || !path_key_valid(k->valuestring, strlen(k->valuestring)))
+			return http_error(c, 400, NULL, "fetch: invalid key");
+	}
+	buf_init(&b, PAGE_MAX_BYTES + 2 * (size_t)node->cfg.max_value_bytes * 6 + 4096);
+	buf_init(&more, PAGE_MAX_BYTES);
+	buf_adds(&b, "{\"items\":[");
+	cJSON_ArrayForEach(k, keys) {
+		struct store_value v;
+		size_t klen = strlen(k->valuestring);
+
+		if (b.len > PAGE_MAX_BYTES) {
+			/* the rest goes in "more": the caller asks again */
+			if (nmore++)
+				buf_add(&more, ",", 1);
+			buf_json_str(&more, k->valuestring, klen);
+			continue;
+		}
+		int rc = store_get(node->store, k->valuestring, klen, &v);
+		if (rc == KVS_ENOTFOUND)
+			continue;
+		if (rc != 0) {
+			buf_release(&b);
+			buf_release(&more);
+			return http_error(c, 500, NULL, "storage failure");
+		}
+		if (sync_may_share(node, &v.rec)) {
+			if (count++)
+				buf_add(&b, ",", 1);
+			wire_record_add(&b, k->valuestring, klen, &v.rec, true);
+		}
+		store_value_release(&v);
+	}
+	buf_adds(&b, "],\"more\":[");
+	buf_add(&b, more.data ? more.data : "", more.len);
+	buf_adds(&b, "]}");
+	buf_release(&more);
+	return send_buf(c, &b);
+}
+
+static int peer_digests(struct kvs_node *node, struct mg_connection *c,
+			const struct mg_request_info *ri, cJSON *body)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint64_t *d = malloc(STORE_BUCKETS * sizeof(*d));
+	struct buf b;
+
+	(void)ri;
+	(void)body;
+	if (!d)
+		return http_error(c, 500, NULL, "out of memory");
+	store_digests(node->store, d);
+	buf_init(&b, STORE_BUCKETS * 16 + 256);
+	buf_printf(&b, "{\"buckets\":%d,\"digests\":\"", STORE_BUCKETS);
+	char *out = buf_reserve(&b, STORE_BUCKETS * 16);
+	if (out) {
+		for (int i = 0; i < STORE_BUCKETS; i++)
+			for (int j = 0; j < 16; j++)
+				out[i * 16 + j] = hex[(d[i] >> (60 - 4 * j)) & 15];
+		buf_commit(&b, STORE_BUCKETS * 16);
+	}
+	buf_adds(&b, "\"}");
+	free(d);
+	return send_buf(c, &b);
+}
+
+static int peer_bucket(struct kvs_node *node, struct mg_connection *c,
+		       const struct mg_request_info *ri, cJSON *body)
+{
+	int64_t bucket;
+	struct buf b;
+	struct page p = { .node = node, .b = &b };
+
+	(void)body;
+	if (query_i64(ri->query_string, "b", 0, STORE_BUCKETS - 1, -1, &bucket) != 0 || bucket < 0)
+		return http_error(c, 400, NULL, "bucket needs b from 0 to %d", STORE_BUCKETS - 1);
+	buf_init(&b, 4 * PAGE_MAX_BYTES);
+	buf_adds(&b, "{\"items\":[");
+	if (store_scan_bucket(node->store, (unsigned)bucket, page_item, &p) < 0) {
+		buf_release(&b);
+		return http_error(c, 500, NULL, "storage failure");
+	}
+	buf_printf(&b, "],\"count\":%zu,\"complete\":%s}", p.count, p.cut ? "false" : "true");
+	return send_buf(c, &b);
+}
+
+/* ---------------------------------------------------------------- routing */
+
+static const struct peer_route peer_routes[] = {
+	{ "/members/join", "POST", true, peer_join },
+	{ "/members/gossip", "POST", true, peer_gossip },
+	{ "/members/ping", "POST", true, peer_ping },
+	{ "/members/probe", "POST", true, peer_probe },
+	{ "/members/suspect", "POST", true, peer_suspect },
+	{ "/members/left", "POST", true, peer_left },
+	{ "/members/leave", "DELETE", false, client_leave },
+	{ "/members/push", "POST", true, peer_push },
+	{ "/members/recent", "GET", false, peer_recent },
+	{ "/members/since", "GET", false, peer_since },
+	{ "/members/fetch", "POST", true, peer_fetch },
+	{ "/members/digests", "GET", false, peer_digests },
+	{ "/members/bucket", "GET", false, peer_bucket },
+};
+
+int api_peer(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
+	     const char *raw_path)
+{
+	const struct peer_route *r = NULL;
+	cJSON *body = NULL;
+	int rc;
+
+	for (size_t i = 0; i < sizeof(peer_routes) / sizeof(peer_routes[0]); i++)
+		if (strcmp(raw_path, peer_routes[i].path) == 0)
+			r = &peer_routes[i];
+	if (!r)
+		return http_error(c, 404, NULL, "no such resource: %.200s", raw_path);
+	if (strcmp(ri->request_method, r->method) != 0)
+		return http_method_not_allowed(c, r->method);
+	/* the client-facing leave is authorised like a client write, not a peer */
+	if (r->fn != client_leave && !secret_ok(node, c)) {
+		atomic_fetch_add(&node->metrics.peer_auth_refused, 1);
+		log_warn("peer_refused", "from=%s path=%s reason=\"missing or wrong cluster secret\"",
+			 ri->remote_addr, raw_path);
+		return http_error(c, 401, NULL, "missing or wrong cluster secret");
+	}
+	if (r->has_body) {
+		char *text;
+		size_t len;
+		size_t max = 8 * (size_t)node->cfg.max_value_bytes + (8u << 20);
+
+		rc = http_read_body(c, max, &text, &len);
+		if (rc == 413)
+			mg_disable_keep_alive(c);
+		if (rc != 0)
+			return http_error(c, rc, rc == 413 ? "Connection: close\r\n" : NULL,
+					  "bad request body");
+		body = cJSON_ParseWithLength(text, len);
+		free(text);
+		if (!cJSON_IsObject(body)) {
+			cJSON_Delete(body);
+			return http_error(c, 400, NULL, "body must be a JSON object");
+		}
+	}
+	rc = r->fn(node, c, ri, body);
+	cJSON_Delete(body);
+	return rc;
+}

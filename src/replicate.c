@@ -1,0 +1,240 @@
+/*
+ * replicate.c - push on write (see replicate.h).
+ *
+ * The store's listener copies every local write into a FIFO (under
+ * `lock`); the replicator thread takes up to a batch at a time, encodes it
+ * once and POSTs it to every live peer in turn.  While it sends, new writes
+ * pile up and form the next batch, so batches grow with the write rate
+ * and the per-request cost is shared by many records.
+ */
+#include "replicate.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gossip.h"
+#include "kvs.h"
+#include "log.h"
+#include "peer.h"
+#include "version.h"
+#include "wire.h"
+
+struct entry {
+	struct entry *next;
+	size_t klen, vlen;
+	struct kvs_record rec;  /* rec.value points into data + klen */
+	char data[];            /* key bytes, then value bytes */
+};
+
+struct replicate {
+	struct kvs_node *node;
+	pthread_mutex_t lock;   /* guards the queue below */
+	pthread_cond_t wake;
+	struct entry *head, *tail;
+	size_t count, bytes;
+	int64_t last_warn_ms;   /* rate limit for push_failed warnings */
+};
+
+/* Store listener: runs inside store_apply, so it only copies and signals. */
+static void on_write(void *ctx, const char *path, size_t len, const struct kvs_record *rec,
+		     enum store_origin origin)
+{
+	struct replicate *r = ctx;
+	size_t vlen = rec->tombstone ? 0 : rec->value_len;
+	struct entry *e;
+
+	/* remote records came from a peer that pushes them itself */
+	if (origin == STORE_REMOTE || atomic_load(&r->node->left))
+		return;
+	pthread_mutex_lock(&r->lock);
+	if (r->bytes + len + vlen > REPLICATE_QUEUE_BYTES) {
+		pthread_mutex_unlock(&r->lock);
+		atomic_fetch_add(&r->node->metrics.push_dropped, 1);
+		return;
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!(e = malloc(sizeof(*e) + len + vlen))) {
+		atomic_fetch_add(&r->node->metrics.push_dropped, 1);
+		return;
+	}
+	e->next = NULL;
+	e->klen = len;
+	e->vlen = vlen;
+	e->rec = *rec;
+	memcpy(e->data, path, len);
+	if (vlen)
+		memcpy(e->data + len, rec->value, vlen);
+	e->rec.value = e->data + len;
+	e->rec.value_len = vlen;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->tail)
+		r->tail->next = e;
+	else
+		r->head = e;
+	r->tail = e;
+	r->count++;
+	r->bytes += len + vlen;
+	pthread_cond_signal(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+}
+
+struct replicate *replicate_new(struct kvs_node *node)
+{
+	struct replicate *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->node = node;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->wake, NULL);
+	store_set_listener(node->store, on_write, r);
+	return r;
+}
+
+void replicate_free(struct replicate *r)
+{
+	if (!r)
+		return;
+	store_set_listener(r->node->store, NULL, NULL);
+	while (r->head) {
+		struct entry *e = r->head;
+		r->head = e->next;
+		free(e);
+	}
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->wake);
+	free(r);
+}
+
+void replicate_wake(struct replicate *r)
+{
+	pthread_mutex_lock(&r->lock);
+	pthread_cond_broadcast(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+}
+
+size_t replicate_pending(struct replicate *r)
+{
+	size_t n;
+
+	pthread_mutex_lock(&r->lock);
+	n = r->count;
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
+/* Takes up to one batch off the queue (waiting up to 1 s for the first). */
+static struct entry *take_batch(struct replicate *r, size_t *n)
+{
+	struct entry *first, *last;
+	size_t bytes = 0;
+
+	pthread_mutex_lock(&r->lock);
+	if (!r->head && !node_stopping(r->node)) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&r->wake, &r->lock, &until);
+	}
+	first = last = r->head;
+	*n = 0;
+	while (r->head && *n < REPLICATE_BATCH_ITEMS &&
+	       (*n == 0 || bytes + r->head->klen + r->head->vlen <= REPLICATE_BATCH_BYTES)) {
+		last = r->head;
+		bytes += last->klen + last->vlen;
+		r->head = last->next;
+		(*n)++;
+	}
+	if (*n) {
+		last->next = NULL;
+		if (!r->head)
+			r->tail = NULL;
+		r->count -= *n;
+		r->bytes -= bytes;
+	} else {
+		first = NULL;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return first;
+}
+
+static void push_batch(struct replicate *r, struct entry *batch, size_t n)
+{
+	struct kvs_node *node = r->node;
+	struct member *list;
+	size_t members = members_snapshot(node->members, &list);
+	struct buf body, reply;
+	cJSON *self = gossip_self_json(node);
+	char *self_text = self ? cJSON_PrintUnformatted(self) : NULL;
+	size_t i = 0;
+
+	cJSON_Delete(self);
+	buf_init(&body, 2 * REPLICATE_BATCH_BYTES + 6 * (size_t)node->cfg.max_value_bytes + 65536);
+	buf_adds(&body, "{\"from\":");
+	buf_adds(&body, self_text ? self_text : "null");
+	buf_adds(&body, ",\"items\":[");
+	for (struct entry *e = batch; e; e = e->next, i++) {
+		if (i)
+			buf_add(&body, ",", 1);
+		wire_record_add(&body, e->data, e->klen, &e->rec, true);
+	}
+	buf_adds(&body, "]}");
+	cJSON_free(self_text);
+	if (buf_failed(&body)) {
+		atomic_fetch_add(&node->metrics.pushes_failed, 1);
+		goto out;
+	}
+	buf_init(&reply, 1 << 16);
+	for (size_t m = 1; m < members; m++) {
+		long status;
+
+		if (!(MEMBER_MASK_LIVE & (1u << list[m].status)))
+			continue;
+		buf_reset(&reply);
+		if (peer_request(node, list[m].address, "POST", "/members/push", body.data, body.len,
+				 0, &reply, &status) == 0) {
+			atomic_fetch_add(&node->metrics.pushes_sent, 1);
+			atomic_fetch_add(&node->metrics.push_items, n);
+		} else {
+			atomic_fetch_add(&node->metrics.pushes_failed, 1);
+			int64_t now = version_now_ms();
+			if (now - r->last_warn_ms > 10000) {
+				r->last_warn_ms = now;
+				log_warn("push_failed", "peer=%s items=%zu status=%ld "
+					 "note=\"sync will repair\"", list[m].id, n, status);
+			}
+		}
+	}
+	buf_release(&reply);
+out:
+	buf_release(&body);
+	free(list);
+}
+
+static void *replicate_thread(void *arg)
+{
+	struct kvs_node *node = arg;
+	struct replicate *r = node->replicate;
+
+	while (!node_stopping(node)) {
+		size_t n;
+		struct entry *batch = take_batch(r, &n);
+
+		if (batch && !atomic_load(&node->left))
+			push_batch(r, batch, n);
+		while (batch) {
+			struct entry *e = batch;
+			batch = e->next;
+			free(e);
+		}
+	}
+	return NULL;
+}
+
+int replicate_start(struct kvs_node *node)
+{
+	return node_spawn(node, replicate_thread);
+}

@@ -1,0 +1,53 @@
+/*
+ * wire.h - the JSON form of records exchanged between nodes.
+ *
+ * A record on the wire:
+ *   {"key": "a/b", "uuid": "<uuid>", "timestamp": 1700000000000,
+ *    "tombstone": false, "value": "<the stored JSON text, as a string>"}
+ * "value" is absent for tombstones and for version-only listings
+ * ("pairs").  Sending the value as a JSON string keeps its bytes exact:
+ * the receiver stores what the origin stored, byte for byte.
+ *
+ * Parsing is strict and all-or-nothing: wire_items_parse() refuses a whole
+ * batch if any item is malformed (bad key, UUID, timestamp, a value that is
+ * not RFC 8259 JSON or over max_value_bytes), so nothing of a bad batch is
+ * applied.  Pure functions: any thread.
+ */
+#ifndef KVS_WIRE_H
+#define KVS_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "buf.h"
+#include "record.h"
+
+#define WIRE_MAX_ITEMS 10000 /* items in one batch or listing */
+
+/* One parsed item; key and value borrowed from the cJSON tree. */
+struct wire_item {
+	const char *key;
+	size_t klen;
+	struct kvs_record rec;
+	bool has_value;  /* the item carried a value (or is a tombstone) */
+};
+
+/* Appends one record object to b; with_value false writes a pair. */
+void wire_record_add(struct buf *b, const char *key, size_t klen, const struct kvs_record *r,
+		     bool with_value);
+
+/*
+ * Parses the array `arr` (e.g. a batch's "items") into a malloc'd array
+ * (*items, caller frees; borrowed from arr).  need_values: every live
+ * record must carry a value.  Returns 0, or KVS_EINVAL with a static reason
+ * in *why and nothing allocated.
+ */
+int wire_items_parse(const cJSON *arr, size_t max_value, bool need_values,
+		     struct wire_item **items, size_t *n, const char **why);
+
+/* Reads a non-negative integer member exactly (no fraction, < 2^53). */
+bool wire_get_i64(const cJSON *o, const char *name, int64_t *out);
+
+#endif
