@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -27,6 +28,7 @@
 #include "kvs.h"
 #include "log.h"
 #include "node.h"
+#include "notify.h"
 #include "peer.h"
 #include "replicate.h"
 #include "store.h"
@@ -165,15 +167,26 @@ static int cluster_start(struct kvs_node *node)
 	return 0;
 }
 
-/* Waits for SIGTERM or SIGINT; returns the signal. */
-static int wait_for_signal(const sigset_t *set)
+/*
+ * Waits for SIGTERM or SIGINT; returns the signal.  The main thread wakes
+ * every tick (1 s, or half the systemd watchdog interval when shorter) and
+ * pings the watchdog at each tick when one is set.
+ */
+static int wait_for_signal(const sigset_t *set, uint64_t watchdog_usec)
 {
+	uint64_t tick_usec = 1000000;
+
+	if (watchdog_usec > 0 && watchdog_usec / 2 < tick_usec)
+		tick_usec = watchdog_usec / 2 > 1000 ? watchdog_usec / 2 : 1000;
 	for (;;) {
-		struct timespec tick = { 1, 0 };
+		struct timespec tick = { (time_t)(tick_usec / 1000000),
+					 (long)(tick_usec % 1000000) * 1000 };
 		int sig = sigtimedwait(set, NULL, &tick);
 
 		if (sig > 0)
 			return sig;
+		if (watchdog_usec > 0)
+			notify_watchdog();
 	}
 }
 
@@ -234,7 +247,14 @@ static int run_node(const char *config_path)
 		 node_mode_name(atomic_load(&node.mode)),
 		 (long long)(version_now_ms() - node.started_ms));
 
-	int sig = wait_for_signal(&set);
+	notify_ready(node_mode_name(atomic_load(&node.mode)));
+	uint64_t watchdog_usec = 0;
+	if (notify_watchdog_usec(&watchdog_usec))
+		log_info("watchdog_enabled", "interval_ms=%llu",
+			 (unsigned long long)(watchdog_usec / 1000));
+
+	int sig = wait_for_signal(&set, watchdog_usec);
+	notify_stopping();
 	log_info("node_stopping", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	http_stop(node.http);           /* no new requests */
 	gossip_leave(&node);            /* peers show us left at once */

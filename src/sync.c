@@ -39,6 +39,7 @@
 #include "gossip.h"
 #include "kvs.h"
 #include "log.h"
+#include "notify.h"
 #include "path.h"
 #include "peer.h"
 #include "version.h"
@@ -409,8 +410,10 @@ static void set_mode(struct kvs_node *node, int mode)
 {
 	int old = atomic_exchange(&node->mode, mode);
 
-	if (old != mode)
+	if (old != mode) {
 		log_info("mode_change", "from=%s to=%s", node_mode_name(old), node_mode_name(mode));
+		notify_status(node_mode_name(mode));
+	}
 }
 
 /* Waits for the join, bootstraps, and leaves syncing mode. */

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import assert_json_error, raw_http, raw_request, snapshot
+from conftest import assert_json_error, raw_request, snapshot
 
 
 @pytest.fixture(scope="module")

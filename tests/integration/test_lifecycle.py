@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from conftest import assert_json_error, now_ms, parse_metrics, wait_until
+from conftest import assert_json_error, now_ms, parse_metrics
 
 # ---------------------------------------------------------------- /health, /members/
 
@@ -184,34 +184,6 @@ def test_start_time_reasonable(node_factory):
     t0 = time.monotonic()
     n.start(timeout=10)
     assert time.monotonic() - t0 < 5, "a fresh standalone node serves within 5 s"
-
-
-# ---------------------------------------------------------------- systemd notify
-
-def test_sd_notify_ready_and_stopping(node_factory, tmp_path):
-    sock_path = tmp_path / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(sock_path))
-    sock.settimeout(0.2)
-    msgs = []
-
-    def got(word):
-        try:
-            while True:
-                msgs.append(sock.recv(4096).decode())
-        except (socket.timeout, BlockingIOError):
-            pass
-        return any(word in m.split("\n") for m in msgs)
-
-    try:
-        n = node_factory.create("sd", env={"NOTIFY_SOCKET": str(sock_path)})
-        n.start()
-        wait_until(lambda: got("READY=1"), timeout=5, msg="READY=1 on NOTIFY_SOCKET")
-        n.send_signal(signal.SIGTERM)
-        wait_until(lambda: got("STOPPING=1"), timeout=5, msg="STOPPING=1 on NOTIFY_SOCKET")
-        assert n.wait_exit(5) == 0
-    finally:
-        sock.close()
 
 
 # ---------------------------------------------------------------- misc
