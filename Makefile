@@ -8,7 +8,7 @@ BUILD   ?= build
 CONFIG  ?= config.yaml
 PYTHON  ?= /usr/bin/python3
 
-PKGS    := rocksdb libcjson yaml-0.1 uuid libcurl libsystemd
+PKGS    := rocksdb libcjson yaml-0.1 uuid libcurl libsystemd openssl
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -21,12 +21,12 @@ NODE_OBJS := $(CORE_OBJS) notify node peer conflict gossip replicate sync http a
 CORE := $(patsubst %,$(BUILD)/%.o,$(CORE_OBJS))
 NODE := $(patsubst %,$(BUILD)/%.o,$(NODE_OBJS))
 
-UNIT_TESTS := config path json version record store
+UNIT_TESTS := config path json version record store conflict members wire buf
 UNIT_BINS  := $(patsubst %,$(BUILD)/tests/test_%,$(UNIT_TESTS))
 
 .PHONY: all deps test-deps run test unit integration install uninstall clean
 
-all: $(BUILD)/kvs
+all: $(BUILD)/kvs $(BUILD)/test_conflict
 
 deps:
 	@scripts/deps.sh build
@@ -37,11 +37,28 @@ test-deps:
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/kvs: $(NODE) $(BUILD)/main.o
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# civetweb's TLS needs the OpenSSL 1.1 shim of src/compat/ssl_compat.c, found
+# next to the binary (build/) or in $(PREFIX)/lib/kvs once installed.
+$(BUILD)/libssl.so: src/compat/ssl_compat.c | $(BUILD)
+	$(CC) $(CFLAGS) -fPIC -shared -Wl,-soname,libssl.so -o $@ $< -l:libssl.so.3
+
+$(BUILD)/kvs: $(NODE) $(BUILD)/main.o $(BUILD)/libssl.so
+	$(CC) $(LDFLAGS) -o $@ $(NODE) $(BUILD)/main.o \
+		-Wl,-rpath,'$$ORIGIN:$$ORIGIN/../lib/kvs' -Wl,--no-as-needed $(BUILD)/libssl.so \
+		-Wl,--as-needed $(LDLIBS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(CORE) | $(BUILD)/tests
 	$(CC) $(CFLAGS) -Isrc -o $@ $< $(CORE) $(LDLIBS) -lcmocka
+
+# conflict.o needs the node's other modules (node, peer, members, ...), so
+# its unit test links every node object; only main.o (main()) is left out.
+$(BUILD)/tests/test_conflict: tests/unit/test_conflict.c $(NODE) | $(BUILD)/tests
+	$(CC) $(CFLAGS) -Isrc -o $@ $< $(NODE) $(LDLIBS) -lcmocka
+
+# test_conflict DIR1 DIR2: two data dirs that conflict (README, "Conflict
+# resolution testing"); built on the node's own storage code.
+$(BUILD)/test_conflict: test_conflict/test_conflict.c $(CORE) | $(BUILD)
+	$(CC) $(CFLAGS) -Isrc -o $@ $< $(CORE) $(LDLIBS)
 
 $(BUILD) $(BUILD)/tests:
 	mkdir -p $@
@@ -70,6 +87,7 @@ DOCDIR  ?= /usr/share/doc/kvs
 
 install: $(BUILD)/kvs
 	install -D -m 0755 $(BUILD)/kvs $(DESTDIR)$(PREFIX)/bin/kvs
+	install -D -m 0644 $(BUILD)/libssl.so $(DESTDIR)$(PREFIX)/lib/kvs/libssl.so
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)/etc/kvs
 	sed 's|^ExecStart=[^ ]*|ExecStart=$(PREFIX)/bin/kvs|' config/kvs.service \
 		> $(DESTDIR)$(UNITDIR)/kvs.service
@@ -83,10 +101,134 @@ install: $(BUILD)/kvs
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/kvs $(DESTDIR)$(UNITDIR)/kvs.service \
-		$(DESTDIR)$(DOCDIR)/kvs.yaml.example
-	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+		$(DESTDIR)$(DOCDIR)/kvs.yaml.example $(DESTDIR)$(PREFIX)/lib/kvs/libssl.so
+	rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(PREFIX)/lib/kvs 2>/dev/null || true
 
 clean:
 	rm -rf $(BUILD)
+
+# ---------------------------------------------------------------------------
+# Fuzzing and sanitizer builds (tests/fuzz/README.md).
+#
+# make fuzz          each libFuzzer target for FUZZ_SECONDS (default 30), then
+#                    fuzz-regress; new crashes land in build/fuzz/crashes/<target>/
+# make fuzz-regress  replays tests/fuzz/corpus/ and tests/fuzz/regressions/ only
+# make test-asan     kvs + unit + integration built with ASan+UBSan in build-asan/
+# make test-tsan     the same with ThreadSanitizer in build-tsan/
+# The sanitizer runs fail on a failed test and also on any sanitizer report in
+# a node log (nodes log to files, so a report there fails no test by itself).
+
+FUZZ_CC      ?= clang-14
+FUZZ_BUILD   ?= build/fuzz
+FUZZ_SECONDS ?= 30
+FUZZ_ARGS    ?=
+FUZZ_TARGETS := path json config record wire
+FUZZ_PKGS    := libcjson yaml-0.1 uuid
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP \
+                $(FUZZ_SAN) $(shell pkg-config --cflags $(FUZZ_PKGS) 2>/dev/null)
+FUZZ_LIBS    := $(shell pkg-config --libs $(FUZZ_PKGS) 2>/dev/null) -pthread -lm
+# The modules the parsers need; none of them opens RocksDB, curl or civetweb.
+FUZZ_OBJS    := kvs log version path json record buf config wire members
+FUZZ_CORE    := $(patsubst %,$(FUZZ_BUILD)/%.o,$(FUZZ_OBJS))
+FUZZ_BINS    := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
+FUZZ_ENV     := ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:allocator_may_return_null=1 \
+                UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+SAN_ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                  -fno-sanitize-recover=all
+SAN_TSAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+# ASan/UBSan stop the process at the first report (abort: exit by SIGABRT).
+# TSan goes on after a race (so one run lists them all) and exits 66 at the end.
+SAN_ASAN_ENV   := ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1 \
+                  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+                  LSAN_OPTIONS=suppressions=$(abspath tests/fuzz/lsan.supp):print_suppressions=0
+SAN_TSAN_ENV   := TSAN_OPTIONS="halt_on_error=0 exitcode=66 second_deadlock_stack=1 history_size=4 suppressions=$(abspath tests/tsan.supp)"
+SAN_REPORT_RE  := ERROR: (Address|Leak)Sanitizer|runtime error:|WARNING: ThreadSanitizer|SUMMARY: (Address|Leak|Thread|UndefinedBehavior)Sanitizer
+
+.PHONY: fuzz fuzz-build fuzz-regress test-asan test-tsan
+
+fuzz-build: $(FUZZ_BINS)
+
+# Static pattern rules: explicit, so make never deletes the objects as intermediates.
+$(FUZZ_CORE): $(FUZZ_BUILD)/%.o: src/%.c | $(FUZZ_BUILD)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BINS): $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_CORE) | $(FUZZ_BUILD)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc -o $@ $< $(FUZZ_CORE) $(FUZZ_LIBS)
+
+$(FUZZ_BUILD):
+	mkdir -p $@
+
+# Each target fuzzes into a scratch corpus (build/fuzz/corpus/<t>, kept
+# between runs) seeded from tests/fuzz/corpus/<t>; all targets run even if
+# one fails, and the run fails if any found something.
+fuzz: $(FUZZ_BINS)
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/crashes/$$t; \
+	  dict=""; [ -f tests/fuzz/$$t.dict ] && dict="-dict=tests/fuzz/$$t.dict"; \
+	  log=$(FUZZ_BUILD)/fuzz_$$t.log; \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS)s (log $$log)"; \
+	  if $(FUZZ_ENV) $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	       -rss_limit_mb=2048 -print_final_stats=1 \
+	       -artifact_prefix=$(FUZZ_BUILD)/crashes/$$t/ $$dict $(FUZZ_ARGS) \
+	       $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t >$$log 2>&1; then \
+	    grep -E '^(Done|stat::number_of_executed_runs|stat::peak_rss_mb)' $$log | tr '\n' ' '; \
+	    echo; grep -E '^#[0-9]+.*(DONE|pulse)' $$log | tail -n 1; \
+	  else \
+	    failed="$$failed $$t"; \
+	    echo "!! fuzz_$$t FAILED; input saved in $(FUZZ_BUILD)/crashes/$$t/:"; \
+	    grep -nE 'ERROR:|runtime error|check failed|SUMMARY|Test unit written' $$log | head -n 20; \
+	  fi; \
+	done; \
+	$(MAKE) --no-print-directory fuzz-regress || failed="$$failed (regressions)"; \
+	if [ -n "$$failed" ]; then \
+	  echo "fuzz: FAILED:$$failed -- see $(FUZZ_BUILD)/fuzz_<target>.log; keep each"; \
+	  echo "      reproducer as tests/fuzz/regressions/<target>/<name>"; exit 1; \
+	fi
+
+# Replays the committed seeds and every kept crash once (a few seconds);
+# needs clang-14 (libclang-rt-14-dev).
+fuzz-regress: $(FUZZ_BINS)
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+	  files=$$(find tests/fuzz/corpus/$$t tests/fuzz/regressions/$$t -type f \
+	           ! -name '*.md' ! -name '.*' 2>/dev/null | sort); \
+	  log=$(FUZZ_BUILD)/regress_$$t.log; \
+	  printf '== fuzz_%s: %s inputs ... ' $$t "$$(echo $$files | wc -w)"; \
+	  if $(FUZZ_ENV) $(FUZZ_BUILD)/fuzz_$$t $$files >$$log 2>&1; then echo ok; \
+	  else \
+	    echo FAILED; failed="$$failed $$t"; \
+	    grep -E '^Running:' $$log | tail -n 1; \
+	    grep -nE 'ERROR:|runtime error|check failed|SUMMARY|#[0-9]+ 0x' $$log | head -n 20; \
+	  fi; \
+	done; \
+	[ -z "$$failed" ] || { echo "fuzz-regress: FAILED:$$failed (logs $(FUZZ_BUILD)/regress_*.log)"; exit 1; }
+
+# $(call san_run,BUILD DIR,FLAGS,RUNTIME ENV): builds kvs and the unit tests
+# with FLAGS into the dir (via the environment: a command-line CFLAGS would
+# replace the Makefile's own flags), runs unit and integration with -k (all
+# of them even after a failure), then scans every node log under the
+# pytest base dir for sanitizer reports.
+define san_run
+	@rm -rf $(1)/pytest; rc=0; \
+	env CFLAGS="$(2)" LDFLAGS="$(2)" $(3) $(MAKE) -k --no-print-directory BUILD=$(1) \
+	  all unit integration \
+	  PYTEST_ARGS="--basetemp=$(abspath $(1))/pytest $(PYTEST_ARGS)" || rc=1; \
+	hits=$$(grep -rlE '$(SAN_REPORT_RE)' $(1)/pytest 2>/dev/null | sort); \
+	if [ -n "$$hits" ]; then \
+	  rc=1; echo "== sanitizer reports in node logs:"; \
+	  for f in $$hits; do echo "--- $$f"; \
+	    grep -nE -A 12 '$(SAN_REPORT_RE)' $$f | head -n 60; done; \
+	fi; \
+	if [ $$rc -ne 0 ]; then echo "$@: FAILED"; exit 1; fi; echo "$@: clean"
+endef
+
+test-asan: test-deps
+	$(call san_run,build-asan,$(SAN_ASAN_FLAGS),$(SAN_ASAN_ENV))
+
+test-tsan: test-deps
+	$(call san_run,build-tsan,$(SAN_TSAN_FLAGS),$(SAN_TSAN_ENV))
+
+-include $(wildcard $(FUZZ_BUILD)/*.d)
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)

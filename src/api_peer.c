@@ -43,19 +43,14 @@ struct peer_route {
 
 /* ------------------------------------------------------------------ helpers */
 
-/* Constant-time comparison of the presented secret with ours. */
+/* The presented cluster secret matches ours (or none is configured). */
 static bool secret_ok(struct kvs_node *node, struct mg_connection *c)
 {
-	const char *want = node->cfg.cluster_secret;
 	const char *got = mg_get_header(c, PEER_SECRET_HEADER);
-	size_t wl = strlen(want), gl = got ? strlen(got) : 0;
-	unsigned char diff = (unsigned char)(wl != gl);
 
-	if (!wl)
+	if (!node->cfg.cluster_secret[0])
 		return true;
-	for (size_t i = 0; i < wl; i++)
-		diff |= (unsigned char)want[i] ^ (unsigned char)(i < gl ? got[i] : 0);
-	return diff == 0;
+	return http_equal_ct(got ? got : "", node->cfg.cluster_secret);
 }
 
 static int send_buf(struct mg_connection *c, struct buf *b)
@@ -518,7 +513,15 @@ int api_peer(struct kvs_node *node, struct mg_connection *c, const struct mg_req
 		return http_error(c, 404, NULL, "no such resource: %.200s", raw_path);
 	if (strcmp(ri->request_method, r->method) != 0)
 		return http_method_not_allowed(c, r->method);
-	/* the client-facing leave is authorised like a client write, not a peer */
+	/* the client-facing leave is authorised like a client write (http.c) */
+	const char *cid = mg_get_header(c, PEER_CLUSTER_HEADER);
+	if (r->fn != client_leave && cid && strcmp(cid, node->cfg.cluster_id) != 0) {
+		atomic_fetch_add(&node->metrics.peer_auth_refused, 1);
+		log_warn("peer_refused", "from=%s path=%s reason=\"cluster_id %.64s is not ours\"",
+			 ri->remote_addr, raw_path, cid);
+		return http_error(c, 401, NULL, "cluster_id mismatch: this node is in cluster %s",
+				  node->cfg.cluster_id);
+	}
 	if (r->fn != client_leave && !secret_ok(node, c)) {
 		atomic_fetch_add(&node->metrics.peer_auth_refused, 1);
 		log_warn("peer_refused", "from=%s path=%s reason=\"missing or wrong cluster secret\"",

@@ -92,6 +92,8 @@ enum key_type {
 	KT_PATH,      /* char[size], non-empty */
 	KT_SECRET,    /* char[size], may be empty, never printed */
 	KT_SEEDS,     /* seed_nodes[][] + seed_count */
+	KT_FILE,      /* char[size], optional file path: empty = unset */
+	KT_TOKENS,    /* auth_tokens[] + token_count: "read:TOKEN" or "write:TOKEN" */
 };
 
 /* Index of each key in keys[]; also the order of the default text. */
@@ -123,6 +125,13 @@ enum key_id {
 	K_TOMBSTONE_GRACE,
 	K_PEER_TIMEOUT_MS,
 	K_CLUSTER_SECRET,
+	K_CLUSTER_SECRET_FILE,
+	K_CLUSTER_ID,
+	K_AUTH_TOKENS,
+	K_TLS_CERT_FILE,
+	K_TLS_KEY_FILE,
+	K_TLS_CA_FILE,
+	K_TLS_VERIFY_PEER,
 	K_COUNT
 };
 
@@ -195,6 +204,13 @@ static const struct key_spec keys[K_COUNT] = {
 	I64_KEY(K_TOMBSTONE_GRACE, tombstone_grace, 60, 315360000),
 	INT_KEY(K_PEER_TIMEOUT_MS, peer_timeout_ms, 100, 60000),
 	STR_KEY(K_CLUSTER_SECRET, cluster_secret, KT_SECRET),
+	STR_KEY(K_CLUSTER_SECRET_FILE, cluster_secret_file, KT_FILE),
+	STR_KEY(K_CLUSTER_ID, cluster_id, KT_NODE_ID),
+	STR_KEY(K_AUTH_TOKENS, auth_tokens, KT_TOKENS),
+	STR_KEY(K_TLS_CERT_FILE, tls_cert_file, KT_FILE),
+	STR_KEY(K_TLS_KEY_FILE, tls_key_file, KT_FILE),
+	STR_KEY(K_TLS_CA_FILE, tls_ca_file, KT_FILE),
+	ROW(K_TLS_VERIFY_PEER, tls_verify_peer, KT_BOOL, 0, 0, NULL),
 };
 
 /*
@@ -290,7 +306,26 @@ static const char default_text[] =
 	"peer_timeout_ms: 2000\n"
 	"\n"
 	"# Shared secret every peer must present (up to 255 bytes); unset = no check.\n"
-	"# cluster_secret: change-me-to-a-long-random-string\n";
+	"# cluster_secret: change-me-to-a-long-random-string\n"
+	"\n"
+	"# File holding the cluster secret instead (keeps it out of this file); not with cluster_secret.\n"
+	"# cluster_secret_file: /etc/kvs/cluster.secret\n"
+	"\n"
+	"# Name of the cluster: a peer of another cluster_id is refused, so two clusters never merge.\n"
+	"cluster_id: kvs\n"
+	"\n"
+	"# Client bearer tokens, \"read:TOKEN\" or \"write:TOKEN\" (write includes read); none = open API.\n"
+	"auth_tokens: []\n"
+	"\n"
+	"# HTTPS: PEM certificate (chain) and private key; set both to serve TLS to clients and peers.\n"
+	"# tls_cert_file: /etc/kvs/node.crt\n"
+	"# tls_key_file: /etc/kvs/node.key\n"
+	"\n"
+	"# CA certificate that signs the peers' certificates (checked on every peer connection).\n"
+	"# tls_ca_file: /etc/kvs/ca.crt\n"
+	"\n"
+	"# true: require a client certificate signed by tls_ca_file (mutual TLS); clients need one too.\n"
+	"tls_verify_peer: false\n";
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -304,6 +339,8 @@ static int apply_root(struct parse_ctx *ctx, yaml_node_t *root);
 static int apply_pair(struct parse_ctx *ctx, yaml_node_t *kn, yaml_node_t *vn);
 static int apply_seeds(struct parse_ctx *ctx, const struct key_spec *ks, yaml_node_t *vn,
 		       int line);
+static int apply_tokens(struct parse_ctx *ctx, const struct key_spec *ks, yaml_node_t *vn,
+			int line);
 static int check_cross(struct parse_ctx *ctx);
 static void print_quoted(FILE *f, const char *s);
 
@@ -340,7 +377,39 @@ void config_defaults(struct kvs_config *cfg)
 	cfg->anti_entropy_interval = 30;
 	cfg->tombstone_grace = 604800;
 	cfg->peer_timeout_ms = 2000;
+	strcpy(cfg->cluster_id, "kvs");
 	fill_advertise(cfg);
+}
+
+/*
+ * Reads cluster_secret_file into cluster_secret: the first line, without
+ * trailing whitespace; it must be non-empty and fit.
+ */
+static int read_secret_file(struct kvs_config *cfg, const char *path, char *err, size_t errlen)
+{
+	char buf[sizeof(cfg->cluster_secret) + 2];
+	FILE *f = fopen(cfg->cluster_secret_file, "re");
+	size_t n;
+
+	if (!f) {
+		set_err(err, errlen, "%s: cluster_secret_file: cannot read %s: %s", path,
+			cfg->cluster_secret_file, strerror(errno));
+		return KVS_EINVAL;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	n = strlen(buf);
+	while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+		buf[--n] = '\0';
+	if (n == 0 || n >= sizeof(cfg->cluster_secret)) {
+		set_err(err, errlen, "%s: cluster_secret_file: %s must hold 1 to %zu bytes on its "
+			"first line", path, cfg->cluster_secret_file, sizeof(cfg->cluster_secret) - 1);
+		return KVS_EINVAL;
+	}
+	memcpy(cfg->cluster_secret, buf, n + 1);
+	return 0;
 }
 
 /*
@@ -400,6 +469,8 @@ int config_load(struct kvs_config *cfg, const char *path, char *err, size_t errl
 		goto out_free;
 	}
 	rc = config_parse(cfg, path, buf, len, err, errlen);
+	if (rc == 0 && cfg->cluster_secret_file[0])
+		rc = read_secret_file(cfg, path, err, errlen);
 	goto out_free;
 
 out_nomem:
@@ -568,6 +639,18 @@ void config_print(const struct kvs_config *cfg, FILE *f)
 		case KT_SECRET:
 			fprintf(f, "# %s: %s\n", ks->name,
 				(base + ks->off)[0] ? "(set, not shown)" : "(none)");
+			break;
+		case KT_FILE:
+			if (!(base + ks->off)[0]) {
+				fprintf(f, "# %s: (none)\n", ks->name);
+				break;
+			}
+			fprintf(f, "%s: ", ks->name);
+			print_quoted(f, base + ks->off);
+			fputc('\n', f);
+			break;
+		case KT_TOKENS:
+			fprintf(f, "# %s: %d token(s), not shown\n", ks->name, cfg->token_count);
 			break;
 		case KT_SEEDS:
 			if (cfg->seed_count == 0) {
@@ -866,6 +949,8 @@ static int apply_pair(struct parse_ctx *ctx, yaml_node_t *kn, yaml_node_t *vn)
 
 	if (ks->type == KT_SEEDS)
 		return apply_seeds(ctx, ks, vn, kline);
+	if (ks->type == KT_TOKENS)
+		return apply_tokens(ctx, ks, vn, kline);
 	if (is_null(vn))
 		return key_err(ctx, kline, key, "missing value");
 	if (vn->type != YAML_SCALAR_NODE)
@@ -1016,6 +1101,75 @@ static int check_cross(struct parse_ctx *ctx)
 		return key_err(ctx, ctx->line[k], keys[k].name,
 			       "failure_timeout (%d) must be below removal_timeout (%d)",
 			       cfg->failure_timeout, cfg->removal_timeout);
+	}
+	if (cfg->cluster_secret[0] && cfg->cluster_secret_file[0])
+		return key_err(ctx, ctx->line[later(ctx, K_CLUSTER_SECRET, K_CLUSTER_SECRET_FILE)],
+			       keys[later(ctx, K_CLUSTER_SECRET, K_CLUSTER_SECRET_FILE)].name,
+			       "set cluster_secret or cluster_secret_file, not both");
+	if (!cfg->tls_cert_file[0] != !cfg->tls_key_file[0]) {
+		k = cfg->tls_cert_file[0] ? K_TLS_CERT_FILE : K_TLS_KEY_FILE;
+		return key_err(ctx, ctx->line[k], keys[k].name,
+			       "tls_cert_file and tls_key_file go together");
+	}
+	if ((cfg->tls_ca_file[0] || cfg->tls_verify_peer) && !cfg->tls_cert_file[0]) {
+		k = cfg->tls_ca_file[0] ? K_TLS_CA_FILE : K_TLS_VERIFY_PEER;
+		return key_err(ctx, ctx->line[k], keys[k].name, "needs tls_cert_file and tls_key_file");
+	}
+	if (cfg->tls_verify_peer && !cfg->tls_ca_file[0])
+		return key_err(ctx, ctx->line[K_TLS_VERIFY_PEER], keys[K_TLS_VERIFY_PEER].name,
+			       "needs tls_ca_file to check client certificates against");
+	return 0;
+}
+
+/*
+ * auth_tokens: a sequence of "read:TOKEN" or "write:TOKEN"; null or [] means
+ * none (the API stays open).  Tokens are 16 to CONFIG_TOKEN_MAX - 1 printable
+ * ASCII characters without spaces, so they fit an Authorization header.
+ */
+static int apply_tokens(struct parse_ctx *ctx, const struct key_spec *ks, yaml_node_t *vn,
+			int line)
+{
+	struct kvs_config *cfg = ctx->cfg;
+	yaml_node_item_t *item;
+
+	if (is_null(vn))
+		return 0;
+	if (vn->type != YAML_SEQUENCE_NODE)
+		return key_err(ctx, line, ks->name,
+			       "expected a sequence of \"read:TOKEN\" or \"write:TOKEN\" strings");
+	for (item = vn->data.sequence.items.start; item < vn->data.sequence.items.top; item++) {
+		yaml_node_t *en = yaml_document_get_node(ctx->doc, *item);
+		int eline = (int)en->start_mark.line + 1;
+		const char *s, *tok;
+		size_t len;
+		bool write;
+
+		if (en->type != YAML_SCALAR_NODE || is_null(en))
+			return key_err(ctx, eline, ks->name, "entries must be strings");
+		if (cfg->token_count == CONFIG_MAX_TOKENS)
+			return key_err(ctx, eline, ks->name, "more than %d entries",
+				       CONFIG_MAX_TOKENS);
+		s = scalar(en);
+		if (strlen(s) != en->data.scalar.length)
+			return key_err(ctx, eline, ks->name, "contains a NUL byte");
+		if (!strncmp(s, "read:", 5))
+			tok = s + 5, write = false;
+		else if (!strncmp(s, "write:", 6))
+			tok = s + 6, write = true;
+		else
+			return key_err(ctx, eline, ks->name,
+				       "entries must start with \"read:\" or \"write:\"");
+		len = strlen(tok);
+		if (len < 16 || len >= CONFIG_TOKEN_MAX)
+			return key_err(ctx, eline, ks->name, "tokens must be 16 to %d characters",
+				       CONFIG_TOKEN_MAX - 1);
+		for (size_t i = 0; i < len; i++)
+			if ((unsigned char)tok[i] <= ' ' || (unsigned char)tok[i] >= 0x7f)
+				return key_err(ctx, eline, ks->name,
+					       "tokens are printable ASCII without spaces");
+		memcpy(cfg->auth_tokens[cfg->token_count].token, tok, len + 1);
+		cfg->auth_tokens[cfg->token_count].write = write;
+		cfg->token_count++;
 	}
 	return 0;
 }

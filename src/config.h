@@ -20,6 +20,7 @@
 #define CONFIG_ID_MAX 128     /* node_id */
 #define CONFIG_PATH_MAX 1024  /* data_dir and file paths */
 #define CONFIG_MAX_TOKENS 32
+#define CONFIG_TOKEN_MAX 160   /* bytes of one bearer token, NUL included */
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
@@ -64,6 +65,17 @@ struct kvs_config {
 
 	/* security */
 	char cluster_secret[256];                  /* empty = none */
+	char cluster_secret_file[CONFIG_PATH_MAX]; /* read into cluster_secret by config_load */
+	char cluster_id[CONFIG_ID_MAX];            /* default "kvs"; peers of another id are refused */
+	struct config_token {
+		char token[CONFIG_TOKEN_MAX];
+		bool write;                        /* read-write scope; else read */
+	} auth_tokens[CONFIG_MAX_TOKENS];          /* client bearer tokens; none = open API */
+	int token_count;
+	char tls_cert_file[CONFIG_PATH_MAX];       /* PEM certificate (chain): enables HTTPS */
+	char tls_key_file[CONFIG_PATH_MAX];        /* PEM private key */
+	char tls_ca_file[CONFIG_PATH_MAX];         /* CA that signs peers' certificates */
+	bool tls_verify_peer;                      /* require client certificates (mutual TLS) */
 };
 
 /* Fills cfg with every default (node_id = hostname). */
@@ -71,7 +83,7 @@ void config_defaults(struct kvs_config *cfg);
 
 /*
  * Reads and validates the YAML file at path into cfg (which it first resets
- * to the defaults).  Returns 0, or KVS_EINVAL/KVS_EIO with a one-line
+ * to the defaults), then reads cluster_secret_file if one is named.  Returns 0, or KVS_EINVAL/KVS_EIO with a one-line
  * "FILE:LINE: KEY: REASON" (or "FILE: REASON") written into err.
  * On failure cfg holds unspecified values.
  */

@@ -20,6 +20,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/ssl.h>
+
 #include "api.h"
 #include "buf.h"
 #include "kvs.h"
@@ -30,10 +32,18 @@
 typedef int (*handler_fn)(struct kvs_node *, struct mg_connection *,
 			  const struct mg_request_info *, const char *raw_path);
 
+/* Who may call a route when auth_tokens are configured. */
+enum route_auth {
+	AUTH_OPEN,    /* anyone (/health) */
+	AUTH_CLIENT,  /* a bearer token: read scope for GET/HEAD, write scope otherwise */
+	AUTH_PEER,    /* peers: checked by api_peer.c with the cluster secret */
+};
+
 struct route {
 	const char *path;         /* exact path, or prefix when prefix is true */
 	bool prefix;              /* match path as a prefix */
 	enum metrics_route metric;
+	enum route_auth auth;
 	handler_fn fn;
 };
 
@@ -49,13 +59,14 @@ struct http_server {
 
 /* Looked up in order: the first match wins. */
 static const struct route routes[] = {
-	{ "/kv", false, ROUTE_KV_LIST, api_kv },
-	{ "/kv/", true, ROUTE_KV, api_kv },
-	{ "/health", false, ROUTE_HEALTH, api_health },
-	{ "/metrics", false, ROUTE_METRICS, api_metrics },
-	{ "/members", false, ROUTE_MEMBERS, api_members },
-	{ "/members/", false, ROUTE_MEMBERS, api_members },
-	{ "/members/", true, ROUTE_PEER, api_peer },
+	{ "/kv", false, ROUTE_KV_LIST, AUTH_CLIENT, api_kv },
+	{ "/kv/", true, ROUTE_KV, AUTH_CLIENT, api_kv },
+	{ "/health", false, ROUTE_HEALTH, AUTH_OPEN, api_health },
+	{ "/metrics", false, ROUTE_METRICS, AUTH_CLIENT, api_metrics },
+	{ "/members", false, ROUTE_MEMBERS, AUTH_CLIENT, api_members },
+	{ "/members/", false, ROUTE_MEMBERS, AUTH_CLIENT, api_members },
+	{ "/members/leave", false, ROUTE_MEMBERS, AUTH_CLIENT, api_peer },
+	{ "/members/", true, ROUTE_PEER, AUTH_PEER, api_peer },
 };
 
 static const struct route *route_find(const char *path)
@@ -221,6 +232,44 @@ bool http_raw_path(struct mg_connection *c, char *out, size_t outlen)
 
 /* --------------------------------------------------------------- dispatch */
 
+bool http_equal_ct(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char diff = (unsigned char)(la != lb);
+
+	for (size_t i = 0; i < la; i++)
+		diff |= (unsigned char)a[i] ^ (unsigned char)(i < lb ? b[i] : 0);
+	return diff == 0;
+}
+
+/*
+ * With auth_tokens configured, a client route needs "Authorization: Bearer
+ * TOKEN": any token for GET/HEAD, a write token for anything else.  Answers
+ * 401/403 itself and returns that status; 0 when the request may proceed.
+ */
+static int check_token(struct kvs_node *node, struct mg_connection *c,
+		       const struct mg_request_info *ri)
+{
+	const struct kvs_config *cfg = &node->cfg;
+	const char *h = mg_get_header(c, "Authorization");
+	bool read_only = strcmp(ri->request_method, "GET") == 0 ||
+			 strcmp(ri->request_method, "HEAD") == 0;
+	int found = -1;
+
+	if (cfg->token_count == 0)
+		return 0;
+	if (h && strncasecmp(h, "Bearer ", 7) == 0)
+		for (int i = 0; i < cfg->token_count; i++)
+			if (http_equal_ct(h + 7, cfg->auth_tokens[i].token))
+				found = i;
+	if (found < 0)
+		return http_error(c, 401, "WWW-Authenticate: Bearer realm=\"kvs\"\r\n",
+				  "missing or invalid bearer token");
+	if (!read_only && !cfg->auth_tokens[found].write)
+		return http_error(c, 403, NULL, "this token may only read");
+	return 0;
+}
+
 static uint64_t now_us(void)
 {
 	struct timespec ts;
@@ -249,7 +298,9 @@ static int http_dispatch(struct mg_connection *c, void *cbdata)
 				metric = path[strlen(path) - 1] == '/' || strcmp(path, "/kv") == 0
 						 ? ROUTE_KV_LIST
 						 : ROUTE_KV;
-			status = r->fn(hs->node, c, ri, path);
+			status = r->auth == AUTH_CLIENT ? check_token(hs->node, c, ri) : 0;
+			if (status == 0)
+				status = r->fn(hs->node, c, ri, path);
 		} else {
 			status = http_error(c, 404, NULL, "no such resource: %.200s", path);
 		}
@@ -257,6 +308,43 @@ static int http_dispatch(struct mg_connection *c, void *cbdata)
 	metrics_request(&hs->node->metrics, metric, ri->request_method, status,
 			now_us() - start);
 	return status;
+}
+
+/*
+ * civetweb's init_ssl callback: loads our certificate chain and key (two
+ * files, where civetweb's own option wants one combined PEM), and for
+ * mutual TLS requires client certificates signed by tls_ca_file.
+ * Returns 1 (set up here) or -1 (fail the start).
+ */
+static int init_tls(void *ssl_ctx, void *user_data)
+{
+	struct kvs_node *node = user_data;
+	const struct kvs_config *cfg = &node->cfg;
+	SSL_CTX *ctx = ssl_ctx;
+
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert_file) != 1) {
+		log_error("tls_error", "file=\"%s\" reason=\"cannot load certificate\"",
+			  cfg->tls_cert_file);
+		return -1;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key_file, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		log_error("tls_error", "file=\"%s\" reason=\"cannot load key or it does not match "
+			  "the certificate\"", cfg->tls_key_file);
+		return -1;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (cfg->tls_ca_file[0]) {
+		if (SSL_CTX_load_verify_locations(ctx, cfg->tls_ca_file, NULL) != 1) {
+			log_error("tls_error", "file=\"%s\" reason=\"cannot load CA\"",
+				  cfg->tls_ca_file);
+			return -1;
+		}
+		if (cfg->tls_verify_peer)
+			SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+					   NULL);
+	}
+	return 1;
 }
 
 static int log_civetweb(const struct mg_connection *c, const char *msg)
@@ -281,7 +369,9 @@ struct http_server *http_start(struct kvs_node *node, char *err, size_t errlen)
 		return NULL;
 	}
 	hs->node = node;
-	snprintf(ports, sizeof(ports), "%s:%d", node->cfg.bind_address, node->cfg.port);
+	bool tls = node->cfg.tls_cert_file[0] != '\0';
+	snprintf(ports, sizeof(ports), "%s:%d%s", node->cfg.bind_address, node->cfg.port,
+		 tls ? "s" : "");
 	snprintf(threads, sizeof(threads), "%d", node->cfg.http_threads);
 	const char *options[] = {
 		"listening_ports", ports,
@@ -294,11 +384,16 @@ struct http_server *http_start(struct kvs_node *node, char *err, size_t errlen)
 		"max_request_size", "16384",
 		"listen_backlog", "1024",
 		"connection_queue", "1024",
+		/* civetweb loads its TLS library only when this is set; the
+		 * certificate and key themselves are loaded by init_tls() */
+		tls ? "ssl_certificate" : NULL, node->cfg.tls_cert_file,
 		NULL, NULL,
 	};
 
 	memset(&cb, 0, sizeof(cb));
 	cb.log_message = log_civetweb;
+	if (tls)
+		cb.init_ssl = init_tls;
 	memset(&init, 0, sizeof(init));
 	init.callbacks = &cb;
 	init.user_data = node;
@@ -307,13 +402,18 @@ struct http_server *http_start(struct kvs_node *node, char *err, size_t errlen)
 	errd.text = errtext;
 	errd.text_buffer_size = sizeof(errtext);
 
-	mg_init_library(0);
+	mg_init_library(tls ? MG_FEATURES_TLS : 0);
 	hs->ctx = mg_start2(&init, &errd);
 	if (!hs->ctx) {
 		snprintf(err, errlen, "cannot start HTTP server on %s: %s", ports,
 			 errtext[0] ? errtext : "unknown error");
 		free(hs);
 		mg_exit_library();
+		return NULL;
+	}
+	if (tls && !mg_check_feature(MG_FEATURES_TLS)) {
+		snprintf(err, errlen, "this civetweb has no TLS support");
+		http_stop(hs);
 		return NULL;
 	}
 	mg_set_request_handler(hs->ctx, "/", http_dispatch, hs);

@@ -55,4 +55,8 @@ int http_read_body(struct mg_connection *c, size_t max, char **body, size_t *len
  * out.  Returns false if it does not fit. */
 bool http_raw_path(struct mg_connection *c, char *out, size_t outlen);
 
+/* Constant-time string equality, for secrets and tokens: the time taken
+ * does not depend on where a guess goes wrong. */
+bool http_equal_ct(const char *a, const char *b);
+
 #endif

@@ -78,8 +78,11 @@ int peer_request(struct kvs_node *node, const char *address, const char *method,
 	*status = 0;
 	if (!h)
 		return KVS_ENOMEM;
+	/* a node that serves TLS talks TLS to every peer: the cluster is all-TLS */
+	bool tls = node->cfg.tls_cert_file[0] != '\0';
 	bool has_scheme = strncmp(address, "http://", 7) == 0 || strncmp(address, "https://", 8) == 0;
-	if ((size_t)snprintf(url, sizeof(url), "%s%s%s", has_scheme ? "" : "http://", address,
+	if ((size_t)snprintf(url, sizeof(url), "%s%s%s",
+			     has_scheme ? "" : tls ? "https://" : "http://", address,
 			     path) >= sizeof(url))
 		return KVS_EINVAL;
 	if (!timeout_ms)
@@ -102,7 +105,16 @@ int peer_request(struct kvs_node *node, const char *address, const char *method,
 		snprintf(hdr, sizeof(hdr), "%s: %s", PEER_SECRET_HEADER, node->cfg.cluster_secret);
 		hdrs = curl_slist_append(hdrs, hdr);
 	}
+	snprintf(hdr, sizeof(hdr), "%s: %s", PEER_CLUSTER_HEADER, node->cfg.cluster_id);
+	hdrs = curl_slist_append(hdrs, hdr);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	if (tls) {
+		/* our certificate doubles as the client certificate for mutual TLS */
+		curl_easy_setopt(h, CURLOPT_SSLCERT, node->cfg.tls_cert_file);
+		curl_easy_setopt(h, CURLOPT_SSLKEY, node->cfg.tls_key_file);
+		if (node->cfg.tls_ca_file[0])
+			curl_easy_setopt(h, CURLOPT_CAINFO, node->cfg.tls_ca_file);
+	}
 	if (body) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
