@@ -19,6 +19,7 @@
 #include "conflict.h"
 #include "gossip.h"
 #include "http.h"
+#include "json.h"
 #include "kvs.h"
 #include "log.h"
 #include "path.h"
@@ -539,11 +540,11 @@ int api_peer(struct kvs_node *node, struct mg_connection *c, const struct mg_req
 		if (rc != 0)
 			return http_error(c, rc, rc == 413 ? "Connection: close\r\n" : NULL,
 					  "bad request body");
-		body = cJSON_ParseWithLength(text, len);
+		body = json_has_nul_escape(text, len) ? NULL : cJSON_ParseWithLength(text, len);
 		free(text);
 		if (!cJSON_IsObject(body)) {
 			cJSON_Delete(body);
-			return http_error(c, 400, NULL, "body must be a JSON object");
+			return http_error(c, 400, NULL, "body must be a JSON object without \\u0000");
 		}
 	}
 	rc = r->fn(node, c, ri, body);

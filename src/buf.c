@@ -113,12 +113,18 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 void buf_json_str(struct buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	/* worst case: every byte becomes \u00XX */
-	char *dst = buf_reserve(b, n * 6 + 2);
-	size_t o = 0;
+	size_t need = n + 2, o = 0;
+	char *dst;
 
-	if (!dst)
+	/* measure first: reserving the worst case (6 bytes a byte) would trip
+	 * the cap for text that fits */
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		need += c == '"' || c == '\\' ? 1 : c < 0x20 ? 5 : 0;
+	}
+	if (!(dst = buf_reserve(b, need)))
 		return;
+
 	dst[o++] = '"';
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];

@@ -20,6 +20,13 @@
 #include <strings.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <openssl/ssl.h>
 
 #include "api.h"
@@ -107,7 +114,7 @@ int http_send(struct mg_connection *c, int status, const char *ctype, const char
 	      const char *body, size_t len)
 {
 	const struct mg_request_info *ri = mg_get_request_info(c);
-	bool head = strcmp(ri->request_method, "HEAD") == 0;
+	bool head = ri->request_method && strcmp(ri->request_method, "HEAD") == 0;
 	char hdr[HEADER_MAX + 512];
 	int n;
 
@@ -173,6 +180,9 @@ int http_method_not_allowed(struct mg_connection *c, const char *allow)
 {
 	char extra[128];
 	const char *m = mg_get_request_info(c)->request_method;
+
+	if (!m)
+		m = "?";
 
 	snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
 	return http_error(c, 405, extra, "method %.16s not allowed here; allowed: %s", m, allow);
@@ -347,6 +357,18 @@ static int init_tls(void *ssl_ctx, void *user_data)
 	return 1;
 }
 
+/*
+ * civetweb answers some requests itself, before any handler (a malformed
+ * request line, headers too large...): keep those JSON too.  Returns 0:
+ * handled here.
+ */
+static int civetweb_error(struct mg_connection *c, int status, const char *msg)
+{
+	mg_disable_keep_alive(c); /* the request was not understood: start afresh */
+	http_error(c, status, "Connection: close\r\n", "%s", msg && msg[0] ? msg : "bad request");
+	return 0;
+}
+
 static int log_civetweb(const struct mg_connection *c, const char *msg)
 {
 	(void)c;
@@ -392,6 +414,7 @@ struct http_server *http_start(struct kvs_node *node, char *err, size_t errlen)
 
 	memset(&cb, 0, sizeof(cb));
 	cb.log_message = log_civetweb;
+	cb.http_error = civetweb_error;
 	if (tls)
 		cb.init_ssl = init_tls;
 	memset(&init, 0, sizeof(init));
@@ -420,11 +443,52 @@ struct http_server *http_start(struct kvs_node *node, char *err, size_t errlen)
 	return hs;
 }
 
+/*
+ * civetweb's master thread notices the stop flag only when its poll() on the
+ * listening socket returns, which takes up to two seconds when idle.  While
+ * mg_stop() waits for it, this thread knocks on our own port every 20 ms so
+ * that poll() returns at once: shutdown takes milliseconds instead.
+ */
+struct knocker {
+	int port;
+	char host[64];
+	atomic_bool done;
+};
+
+static void *knock(void *arg)
+{
+	struct knocker *k = arg;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)k->port) };
+
+	if (inet_pton(AF_INET, k->host, &sa.sin_addr) != 1 || sa.sin_addr.s_addr == INADDR_ANY)
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	while (!atomic_load(&k->done)) {
+		struct timespec pause = { 0, 20 * 1000000 };
+		nanosleep(&pause, NULL);
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0) {
+			connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+			close(fd);
+		}
+	}
+	return NULL;
+}
+
 void http_stop(struct http_server *hs)
 {
+	struct knocker k = { .port = 0 };
+	pthread_t t;
+	bool knocking;
+
 	if (!hs)
 		return;
+	k.port = hs->node->cfg.port;
+	snprintf(k.host, sizeof(k.host), "%s", hs->node->cfg.bind_address);
+	knocking = pthread_create(&t, NULL, knock, &k) == 0;
 	mg_stop(hs->ctx);
+	atomic_store(&k.done, true);
+	if (knocking)
+		pthread_join(t, NULL);
 	mg_exit_library();
 	free(hs);
 }

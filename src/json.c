@@ -404,3 +404,15 @@ out:
 	}
 	return ok;
 }
+
+bool json_has_nul_escape(const char *buf, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (buf[i] != '\\')
+			continue;
+		if (buf[i + 1] == 'u' && i + 5 < len && memcmp(buf + i + 2, "0000", 4) == 0)
+			return true;
+		i++; /* skip the escaped character, a backslash included */
+	}
+	return false;
+}

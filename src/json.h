@@ -23,4 +23,12 @@
  */
 bool json_valid(const char *buf, size_t len, const char **why, size_t *offset);
 
+/*
+ * True if the JSON text buf[0..len) contains a \u0000 escape.  cJSON turns
+ * one into a real NUL, which would silently cut a C string short; peer
+ * messages are refused when they carry one (values keep theirs: inside a
+ * value carried as a string the escape is itself escaped, "\\u0000").
+ */
+bool json_has_nul_escape(const char *buf, size_t len);
+
 #endif

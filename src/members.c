@@ -116,8 +116,14 @@ int members_join(struct members *m, const struct member *in, char *err, size_t e
 
 	pthread_mutex_lock(&m->lock);
 	e = find(m, in->id);
-	if (e && strcmp(e->address, in->address) != 0 &&
-	    (e->self || e->status == MEMBER_ALIVE || e->status == MEMBER_SUSPECT) &&
+	if (e && e->self) {
+		/* our own record is never taken from a peer */
+		if (strcmp(e->address, in->address) != 0) {
+			snprintf(err, errlen, "node_id %s is this node's, at %s", in->id, e->address);
+			rc = KVS_ECONFLICT;
+		}
+	} else if (e && strcmp(e->address, in->address) != 0 &&
+	    (e->status == MEMBER_ALIVE || e->status == MEMBER_SUSPECT) &&
 	    !(in->incarnation > e->incarnation && !e->self &&
 	      version_now_ms() - e->last_seen > m->t.suspicion_ms)) {
 		snprintf(err, errlen, "node_id %s is already held by %s", in->id, e->address);
@@ -251,7 +257,8 @@ void members_tick(struct members *m, int64_t now)
 			m->list[i] = m->list[--m->count];
 			continue;
 		}
-		if (e->status == MEMBER_ALIVE && unheard > m->t.failure_ms) {
+		if ((e->status == MEMBER_ALIVE || e->status == MEMBER_SUSPECT) &&
+		    unheard > m->t.failure_ms) {
 			e->status = MEMBER_UNHEALTHY;
 			log_warn("member_unhealthy", "id=%s address=%s reason=failure_timeout", e->id,
 				 e->address);

@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 
+#include "json.h"
 #include "kvs.h"
 #include "log.h"
 
@@ -149,9 +150,10 @@ int peer_json(struct kvs_node *node, const char *address, const char *method, co
 			  &reply, status);
 	cJSON_free(text);
 	if (rc == 0 && reply.len) {
-		*out = cJSON_ParseWithLength(reply.data, reply.len);
+		if (!json_has_nul_escape(reply.data, reply.len))
+			*out = cJSON_ParseWithLength(reply.data, reply.len);
 		if (!*out) {
-			log_warn("peer_bad_reply", "peer=%s path=\"%.120s\" reason=\"not JSON\"",
+			log_warn("peer_bad_reply", "peer=%s path=\"%.120s\" reason=\"not JSON, or holds \\\\u0000\"",
 				 address, path);
 			rc = KVS_EPEER;
 		}

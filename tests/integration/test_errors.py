@@ -244,13 +244,15 @@ def test_huge_content_length_answered_promptly(small_node):
     assert small_node.get("/kv/huge").status_code == 404
 
 
-def test_default_max_value_bytes_is_1mib(node):
+def test_default_max_value_bytes_is_1mib(err_node):
+    node = err_node
     ok = b'"' + b"b" * (1048576 - 2) + b'"'
     r = node.put("/kv/mib", ok)
     assert r.status_code == 200, r.text[:200]
     assert node.get("/kv/mib").content == ok
     assert_json_error(node.put("/kv/mib", ok + b" "), 413)
     assert node.get("/kv/mib").content == ok
+    assert node.delete("/kv/mib").status_code == 204
 
 
 # ---------------------------------------------------------------- read-only

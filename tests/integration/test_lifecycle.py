@@ -13,7 +13,14 @@ from conftest import assert_json_error, now_ms, parse_metrics
 # ---------------------------------------------------------------- /health, /members/
 
 
-def test_health(node):
+@pytest.fixture(scope="module")
+def shared(module_factory):
+    """One node for the tests that neither restart nor stop it."""
+    return module_factory.start("n1")
+
+
+def test_health(shared):
+    node = shared
     r = node.get("/health")
     assert r.status_code == 200
     assert r.headers.get("Content-Type", "").startswith("application/json")
@@ -24,7 +31,8 @@ def test_health(node):
     assert h["node_id"] == "n1"
 
 
-def test_members_single_node(node):
+def test_members_single_node(shared):
+    node = shared
     r = node.get("/members/")
     assert r.status_code == 200
     assert r.headers.get("Content-Type", "").startswith("application/json")
@@ -72,7 +80,8 @@ def request_total(samples):
     return sum(totals)
 
 
-def test_metrics_format(node):
+def test_metrics_format(shared):
+    node = shared
     r, samples = metrics(node)
     ctype = r.headers.get("Content-Type", "")
     assert ctype.startswith("text/plain") and "version=0.0.4" in ctype, ctype
@@ -87,7 +96,8 @@ def test_metrics_format(node):
         assert base in typed or name in typed, f"{name} has no # TYPE line"
 
 
-def test_metrics_request_counters_increase(node):
+def test_metrics_request_counters_increase(shared):
+    node = shared
     _, s0 = metrics(node)
     before = request_total(s0)
     for i in range(10):
@@ -188,10 +198,12 @@ def test_start_time_reasonable(node_factory):
 
 # ---------------------------------------------------------------- misc
 
-def test_unknown_route_404_json(node):
+def test_unknown_route_404_json(shared):
+    node = shared
     assert_json_error(node.get("/definitely/not/here"), 404)
 
 
-def test_timestamps_track_clock(node):
+def test_timestamps_track_clock(shared):
+    node = shared
     d = node.put_json("clock", True)
     assert abs(d["timestamp"] - now_ms()) < 5000

@@ -1,0 +1,455 @@
+#!/usr/bin/python3
+"""Helpers for bench/run.sh (stdlib only).
+
+    benchlib.py ports N                         N free loopback TCP ports, one per line
+    benchlib.py waitup URL T0_NS TIMEOUT_S [PID]
+                                                poll URL every 2 ms until 200; print ms since
+                                                T0_NS; fail at once if PID exits
+    benchlib.py metric URL NAME                 value of an unlabelled metric in URL/metrics
+    benchlib.py snapshot URL FILE               save URL/metrics to FILE
+    benchlib.py lagq BEFORE AFTER [BEFORE AFTER...]
+                                                p50/p99 (s), count and share <= 0.25 s of
+                                                kvs_replication_lag_seconds between snapshots,
+                                                buckets of several nodes merged
+    benchlib.py paced --writer HOST:PORT --readers HOST:PORT,... --rate R --duration S
+                      --prefix P [--sample-every K] [--threads T] [--out FILE]
+                                                paced PUT load with sampled ack->readable lag
+    benchlib.py report RESULTS                  markdown report from run.sh's results file
+"""
+import http.client
+import json
+import math
+import os
+import queue
+import socket
+import statistics
+import sys
+import threading
+import time
+import urllib.request
+
+
+def cmd_ports(n):
+    socks = []
+    for _ in range(int(n)):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    for s in socks:
+        print(s.getsockname()[1])
+    for s in socks:
+        s.close()
+
+
+def alive(pid):
+    try:
+        with open("/proc/%s/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def cmd_waitup(url, t0_ns, timeout, pid=None):
+    deadline = time.monotonic() + float(timeout)
+    while time.monotonic() < deadline:
+        if pid and not alive(pid):
+            print("process %s exited" % pid, file=sys.stderr)
+            return 1
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    print("%.1f" % ((time.time_ns() - int(t0_ns)) / 1e6))
+                    return 0
+        except Exception:
+            pass
+        time.sleep(0.002)
+    print("timeout", file=sys.stderr)
+    return 1
+
+
+def fetch_metrics(url):
+    with urllib.request.urlopen(url.rstrip("/") + "/metrics", timeout=10) as r:
+        return r.read().decode()
+
+
+def cmd_metric(url, name):
+    for line in fetch_metrics(url).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == name:
+            print(parts[1])
+            return 0
+    print("metric %s not found" % name, file=sys.stderr)
+    return 1
+
+
+def cmd_snapshot(url, path):
+    with open(path, "w") as f:
+        f.write(fetch_metrics(url))
+
+
+def lag_buckets(path):
+    """{le: cumulative count} of kvs_replication_lag_seconds."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            if line.startswith("kvs_replication_lag_seconds_bucket{"):
+                le = line.split('le="', 1)[1].split('"', 1)[0]
+                out[math.inf if le == "+Inf" else float(le)] = float(line.split()[-1])
+    return out
+
+
+def hist_quantile(q, buckets):
+    """Prometheus histogram_quantile: linear interpolation inside the bucket."""
+    les = sorted(buckets)
+    total = buckets[les[-1]]
+    if total <= 0:
+        return None
+    rank = q * total
+    prev_le, prev_c = 0.0, 0.0
+    for le in les:
+        c = buckets[le]
+        if c >= rank:
+            if le == math.inf:
+                return prev_le  # beyond the largest finite bucket: its bound
+            if c == prev_c:
+                return le
+            return prev_le + (le - prev_le) * (rank - prev_c) / (c - prev_c)
+        prev_le, prev_c = le, c
+    return les[-2]
+
+
+def cmd_lagq(paths):
+    merged = {}
+    for before, after in zip(paths[0::2], paths[1::2]):
+        b, a = lag_buckets(before), lag_buckets(after)
+        for le in a:
+            merged[le] = merged.get(le, 0) + a[le] - b.get(le, 0)
+    if not merged:
+        print("nan nan 0 nan")
+        return
+    total = merged[math.inf]
+    p50 = hist_quantile(0.5, merged)
+    p99 = hist_quantile(0.99, merged)
+    share = merged.get(0.25, 0) / total if total else float("nan")
+    f = lambda v: "nan" if v is None else "%.4f" % v
+    print(f(p50), f(p99), int(total), "%.4f" % share)
+
+
+# ---------------------------------------------------------------- paced load
+
+def cmd_paced(argv):
+    import argparse
+    ap = argparse.ArgumentParser(prog="benchlib.py paced")
+    ap.add_argument("--writer", required=True)
+    ap.add_argument("--readers", required=True)
+    ap.add_argument("--rate", type=float, required=True)
+    ap.add_argument("--duration", type=float, required=True)
+    ap.add_argument("--prefix", required=True)
+    ap.add_argument("--sample-every", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--pollers", type=int, default=8)
+    ap.add_argument("--size", type=int, default=100)
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args(argv)
+
+    readers = [r for r in a.readers.split(",") if r]
+    total = int(a.rate * a.duration)
+    body = ('{"data":"' + "p" * (a.size - 11) + '"}').encode()
+    lock = threading.Lock()
+    nxt = [0]
+    t0 = time.monotonic() + 0.2
+    acked = [0]
+    failed = [0]
+    late = [0]          # writes sent more than 50 ms behind schedule
+    samples = queue.Queue()
+    lags = []           # seconds until readable on every reader
+    per_node = {r: [] for r in readers}
+    missing = [0]
+    late_start = [0]    # samples a poller picked up > 10 ms after the ack
+    stop_polling = threading.Event()
+
+    def writer():
+        conn = http.client.HTTPConnection(a.writer, timeout=10)
+        while True:
+            with lock:
+                i = nxt[0]
+                nxt[0] += 1
+            if i >= total:
+                break
+            due = t0 + i / a.rate
+            now = time.monotonic()
+            if due > now:
+                time.sleep(due - now)
+            elif now - due > 0.05:
+                with lock:
+                    late[0] += 1
+            key = "/kv/%s/k%08d" % (a.prefix, i)
+            try:
+                conn.request("PUT", key, body, {"Content-Type": "application/json"})
+                r = conn.getresponse()
+                r.read()
+                ok = r.status == 200
+            except Exception:
+                conn.close()
+                conn = http.client.HTTPConnection(a.writer, timeout=10)
+                ok = False
+            t_ack = time.monotonic()
+            with lock:
+                if ok:
+                    acked[0] += 1
+                else:
+                    failed[0] += 1
+            if ok and i % a.sample_every == 0:
+                samples.put((key, t_ack))
+
+    def poller():
+        conns = {r: http.client.HTTPConnection(r, timeout=10) for r in readers}
+        while True:
+            try:
+                key, t_ack = samples.get(timeout=0.1)
+            except queue.Empty:
+                if stop_polling.is_set():
+                    return
+                continue
+            start = time.monotonic()
+            pending = set(readers)
+            seen = {}
+            first = True
+            deadline = t_ack + 30
+            while pending and time.monotonic() < deadline:
+                for r in list(pending):
+                    try:
+                        conns[r].request("GET", key)
+                        resp = conns[r].getresponse()
+                        resp.read()
+                        if resp.status == 200:
+                            seen[r] = max(0.0, time.monotonic() - t_ack)
+                            pending.discard(r)
+                    except Exception:
+                        conns[r].close()
+                        conns[r] = http.client.HTTPConnection(r, timeout=10)
+                if pending:
+                    first = False
+                    time.sleep(0.001)
+            if first and start - t_ack > 0.010:
+                late_start[0] += 1
+            with lock:
+                if pending:
+                    missing[0] += 1
+                else:
+                    lags.append(max(seen.values()))
+                    for r, v in seen.items():
+                        per_node[r].append(v)
+
+    ws = [threading.Thread(target=writer) for _ in range(a.threads)]
+    ps = [threading.Thread(target=poller) for _ in range(a.pollers)]
+    for t in ws + ps:
+        t.start()
+    for t in ws:
+        t.join()
+    elapsed = time.monotonic() - t0
+    stop_polling.set()
+    for t in ps:
+        t.join()
+
+    def pct(v, q):
+        if not v:
+            return float("nan")
+        v = sorted(v)
+        return v[min(len(v) - 1, int(math.ceil(q * len(v))) - 1)]
+
+    res = {
+        "target_rate": a.rate,
+        "achieved_rate": acked[0] / elapsed if elapsed > 0 else 0,
+        "acked": acked[0],
+        "failed": failed[0],
+        "late_writes": late[0],
+        "samples": len(lags),
+        "missing": missing[0],
+        "late_start": late_start[0],
+        "lag_p50": pct(lags, 0.50),
+        "lag_p99": pct(lags, 0.99),
+        "lag_max": max(lags) if lags else float("nan"),
+    }
+    line = json.dumps(res)
+    print(line)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(line + "\n")
+
+
+# ---------------------------------------------------------------- report
+
+def cmd_report(path):
+    """results file: tab-separated lines
+         info  NAME  VALUE
+         wrk   SCENARIO  RUN  RPS  P50_US  P99_US  REQUESTS  STATUS_ERR  SOCK_ERR  KEYS  NOTE
+         val   NAME  VALUE                (numbers, reused by the targets)
+    """
+    info, wrk, val, order, notes = {}, {}, {}, [], {}
+    with open(path) as f:
+        for line in f:
+            p = line.rstrip("\n").split("\t")
+            if p[0] == "info":
+                info[p[1]] = p[2]
+            elif p[0] == "val":
+                val[p[1]] = p[2]
+            elif p[0] == "wrk":
+                sc = p[1]
+                if sc not in wrk:
+                    wrk[sc] = []
+                    order.append(sc)
+                    notes[sc] = (p[9], p[10])
+                wrk[sc].append([float(x) for x in p[3:9]])
+
+    def med(sc, i):
+        return statistics.median(r[i] for r in wrk[sc]) if sc in wrk else None
+
+    def rps(sc):
+        return med(sc, 0)
+
+    out = []
+    w = out.append
+    w("## kvs benchmark (`make bench`)")
+    w("")
+    w("Machine: %s cores (%s), %s memory, kernel %s. Versions: kvs %s, RocksDB %s, civetweb %s, "
+      "etcd %s, wrk %s. Load: wrk %s threads, %s connections, %s s per run, median of %s runs "
+      "(each column its own median), runs of every scenario interleaved; client and servers "
+      "share the machine (loopback)."
+      % (info.get("cores"), info.get("cpu"), info.get("memory"), info.get("kernel"),
+         info.get("kvs"), info.get("rocksdb"), info.get("civetweb"), info.get("etcd"),
+         info.get("wrk"), info.get("threads"), info.get("connections"), info.get("duration"),
+         info.get("runs")))
+    w("")
+    w("| scenario | keys | value | req/s | p50 ms | p99 ms | errors |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
+    for sc in order:
+        keys, size = notes[sc]
+        errs = sum(r[4] + r[5] for r in wrk[sc])
+        w("| %s | %s | %s | %s | %.2f | %.2f | %s |" % (
+            sc, keys, size, "{:,.0f}".format(rps(sc)), med(sc, 1) / 1000, med(sc, 2) / 1000,
+            "%d" % errs if errs else "0"))
+    w("")
+
+    big = info.get("nbig", "1M")
+    rows = [
+        ("RSS idle, empty store (MB)", "rss_idle_mb"),
+        ("RSS right after loading %s keys (MB)" % big, "rss_1m_mb"),
+        ("RSS idle after restart with %s keys (MB)" % big, "rss_1m_idle_mb"),
+        ("Disk bytes per key (%s keys, 100 B values, after a clean shutdown)" % big, "disk_per_key"),
+        ("Start-up with %s keys, exec to first /health 200 (ms)" % big, "startup_1m_ms"),
+        ("Start-up, empty store (ms)", "startup_empty_ms"),
+        ("Loading %s keys with wrk (s)" % big, "fill_1m_s"),
+        ("etcd RSS after its runs (MB)", "etcd_rss_mb"),
+    ]
+    w("| resource | value |")
+    w("|---|---:|")
+    for label, k in rows:
+        if k in val:
+            w("| %s | %s |" % (label, val[k]))
+    w("")
+
+    if "c1k_hist_p50" in val or "cmax_rps" in val:
+        w("| cluster (3 nodes, writes on node 1) | writes/s | lag p50 ms | lag p99 ms | "
+          "share ≤ 250 ms | applies counted | direct p50 ms | direct p99 ms | direct samples |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for tag, label in (("c1k", "paced 1,000 writes/s"), ("cmax", "wrk full speed")):
+            if tag + "_hist_p50" not in val:
+                continue
+            w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                label, val.get(tag + "_rate", "?"),
+                ms(val.get(tag + "_hist_p50")), ms(val.get(tag + "_hist_p99")),
+                pctf(val.get(tag + "_hist_share")), val.get(tag + "_hist_count", "?"),
+                ms(val.get(tag + "_direct_p50")), ms(val.get(tag + "_direct_p99")),
+                val.get(tag + "_direct_samples", "?")))
+        w("")
+        for k, label in (("cmax_converge_s", "time for node 2 and 3 to hold every key after the "
+                          "full-speed run (s)"),
+                         ("cmax_push_dropped", "push queue drops on node 1 during the full-speed run"),
+                         ("c1k_push_dropped", "push queue drops on node 1 during the paced run")):
+            if k in val:
+                w("- %s: %s" % (label, val[k]))
+        w("")
+
+    # targets
+    w("### Targets (issue 7)")
+    w("")
+    w("| target | measured | result |")
+    w("|---|---|---|")
+
+    def target(name, num, den, want, percent=False):
+        if num is None or den is None or den == 0:
+            w("| %s | not measured | - |" % name)
+            return
+        r = num / den
+        shown = "%.0f%% (%s / %s req/s)" % (r * 100, "{:,.0f}".format(num), "{:,.0f}".format(den)) \
+            if percent else "%.2f× (%s / %s req/s)" % (r, "{:,.0f}".format(num), "{:,.0f}".format(den))
+        w("| %s | %s | %s |" % (name, shown, "PASS" if r >= want else "MISS"))
+
+    health = rps("GET /health")
+    target("GET /kv ≥ 90% of GET /health", rps("GET /kv"), health, 0.90, True)
+    target("PUT /kv ≥ 60% of GET /health", rps("PUT /kv"), health, 0.60, True)
+    target("PUT ≥ 2.5× etcd v2 PUT (default settings)", rps("PUT /kv"), rps("etcd v2 PUT"), 2.5)
+    target("PUT ≥ 1.2× etcd v2 PUT (sync_writes: true)", rps("PUT /kv, sync_writes"),
+           rps("etcd v2 PUT"), 1.2)
+    target("GET ≥ 1.5× etcd v2 GET", rps("GET /kv"), rps("etcd v2 GET"), 1.5)
+    target("GET ≥ 1.5× etcd v2 GET (sync_writes: true node)", rps("GET /kv, sync_writes"),
+           rps("etcd v2 GET"), 1.5)
+    if "c1k_hist_p99" in val:
+        hp = float(val["c1k_hist_p99"])
+        dp = float(val.get("c1k_direct_p99", "nan"))
+        share = float(val.get("c1k_hist_share", "nan"))
+        ok = share >= 0.99 and (math.isnan(dp) or dp <= 0.25)
+        w("| replication lag p99 ≤ 250 ms at 1,000 writes/s | histogram p99 %s ms (%s ≤ 250 ms), "
+          "direct p99 %s ms | %s |" % (ms(hp), pctf(share), ms(dp), "PASS" if ok else "MISS"))
+    else:
+        w("| replication lag p99 ≤ 250 ms at 1,000 writes/s | not measured | - |")
+    if "rss_idle_mb" in val:
+        r = float(val["rss_idle_mb"])
+        w("| idle RSS ≤ 40 MB | %.1f MB | %s |" % (r, "PASS" if r <= 40 else "MISS"))
+    w("")
+    print("\n".join(out))
+
+
+def ms(v):
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return "?"
+    return "nan" if math.isnan(x) else "%.1f" % (x * 1000)
+
+
+def pctf(v):
+    try:
+        return "%.1f%%" % (float(v) * 100)
+    except (TypeError, ValueError):
+        return "?"
+
+
+def main():
+    if len(sys.argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    c, args = sys.argv[1], sys.argv[2:]
+    if c == "ports":
+        cmd_ports(*args)
+    elif c == "waitup":
+        return cmd_waitup(*args)
+    elif c == "metric":
+        return cmd_metric(*args)
+    elif c == "snapshot":
+        cmd_snapshot(*args)
+    elif c == "lagq":
+        cmd_lagq(args)
+    elif c == "paced":
+        cmd_paced(args)
+    elif c == "report":
+        cmd_report(*args)
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,419 @@
+#!/usr/bin/env bash
+# bench/run.sh - the benchmark suite of issue 7 (`make bench`).
+#
+# Starts every server it measures (kvs nodes, etcd) in a temp dir on free loopback ports and
+# stops them by PID on exit, failure included.  Prints one markdown report on stdout and
+# writes it to bench/results/latest.md (raw figures in bench/results/latest.tsv).
+#
+# Environment:
+#   BENCH_QUICK=1   smoke run: 1 s per wrk run, 1 run each, 10k keys instead of 100k/1M
+#   BENCH_KEEP=1    keep the temp dir (logs, data) for inspection
+#   KVS_BIN=path    binary to measure (default build/kvs)
+#   BENCH_THREADS, BENCH_CONNECTIONS, BENCH_DURATION, BENCH_RUNS override the wrk settings
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+KVS=${KVS_BIN:-$ROOT/build/kvs}
+PY=/usr/bin/python3
+LIB=$ROOT/bench/benchlib.py
+LUA=$ROOT/bench/load.lua
+OUTDIR=$ROOT/bench/results
+
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+  DUR=1 RUNS=1 NKEYS=10000 N1K=10000 N10K=2000 NBIG=10000 PACED_S=3
+else
+  DUR=5 RUNS=3 NKEYS=100000 N1K=100000 N10K=20000 NBIG=1000000 PACED_S=10
+fi
+DUR=${BENCH_DURATION:-$DUR}
+RUNS=${BENCH_RUNS:-$RUNS}
+THREADS=${BENCH_THREADS:-2}
+CONNS=${BENCH_CONNECTIONS:-64}
+
+for tool in wrk curl "$PY"; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool not found (make bench installs it)" >&2; exit 1; }
+done
+[ -x "$KVS" ] || { echo "bench: $KVS not built (make all)" >&2; exit 1; }
+
+TMP=$(mktemp -d /tmp/kvs-bench.XXXXXX)
+RES=$TMP/results.tsv
+: >"$RES"
+# measure one binary throughout, even if build/ is rebuilt while the bench runs
+cp "$KVS" "$TMP/kvs"
+KVS=$TMP/kvs
+declare -A RUNNING=()   # pid -> name, every server or load process still running
+
+log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+
+# Stops one process we started: SIGTERM, up to 20 s for it to exit, then SIGKILL.
+stop_pid() {
+  local pid=$1 i state
+  [ -n "${RUNNING[$pid]+x}" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 200; i++)); do
+    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || echo gone)
+    if [ "$state" = gone ] || [ "$state" = Z ]; then break; fi
+    sleep 0.1
+  done
+  if [ "$state" != gone ] && [ "$state" != Z ]; then
+    log "${RUNNING[$pid]} (pid $pid) ignored SIGTERM for 20 s: SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+  unset "RUNNING[$pid]"
+}
+
+cleanup() {
+  local rc=$? pid
+  trap - EXIT INT TERM
+  for pid in "${!RUNNING[@]}"; do stop_pid "$pid"; done
+  if [ "${BENCH_KEEP:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
+    log "temp dir kept: $TMP"
+  else
+    rm -rf "$TMP"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+info() { printf 'info\t%s\t%s\n' "$1" "$2" >>"$RES"; }
+val()  { printf 'val\t%s\t%s\n' "$1" "$2" >>"$RES"; }
+rss_mb() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+now_ns() { date +%s%N; }
+secs_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN {printf "%.1f", (b - a) / 1e9}'; }
+
+# ------------------------------------------------------------------ machine and versions
+info cores "$(nproc)"
+info cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+info memory "$(awk '/^MemTotal:/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
+info kernel "$(uname -r)"
+info kvs "$("$KVS" --version 2>&1 | head -1 | awk '{print $NF}')"
+info rocksdb "$(dpkg-query -W -f='${Version}' librocksdb-dev 2>/dev/null || echo '?')"
+info civetweb "$(dpkg-query -W -f='${Version}' libcivetweb-dev 2>/dev/null || echo '?')"
+HAVE_ETCD=0
+if command -v etcd >/dev/null; then
+  HAVE_ETCD=1
+  info etcd "$(etcd --version 2>/dev/null | awk '/^etcd Version/ {print $3}')"
+else
+  info etcd "not installed"
+fi
+info wrk "$(wrk -v 2>&1 | head -1 | awk '{sub("^debian/", "", $2); print $2}')"
+info threads "$THREADS"
+info connections "$CONNS"
+info duration "$DUR"
+info runs "$RUNS"
+
+mapfile -t PORTS < <("$PY" "$LIB" ports 8)
+P_A=${PORTS[0]} P_B=${PORTS[1]} P_ETCD=${PORTS[2]} P_ETCDPEER=${PORTS[3]}
+P_BIG=${PORTS[4]} P_C1=${PORTS[5]} P_C2=${PORTS[6]} P_C3=${PORTS[7]}
+
+# ------------------------------------------------------------------ servers
+
+# kvs_config NAME PORT SYNC_WRITES [SEED_PORT]: writes $TMP/NAME.yaml, data in $TMP/NAME.data
+kvs_config() {
+  local name=$1 port=$2 sync=$3 seed=${4:-}
+  {
+    echo "node_id: $name"
+    echo "bind_address: 127.0.0.1"
+    echo "port: $port"
+    echo "data_dir: $TMP/$name.data"
+    echo "log_level: warn"
+    echo "sync_writes: $sync"
+    if [ -n "$seed" ]; then
+      echo "seed_nodes: [\"127.0.0.1:$seed\"]"
+      # the intervals of node1.yaml: a local cluster that converges while you watch
+      cat <<'EOF'
+gossip_interval_min: 2
+gossip_interval_max: 4
+probe_interval: 1
+sync_interval: 10
+sync_items: 15
+catchup_interval: 10
+anti_entropy_interval: 10
+failure_timeout: 30
+removal_timeout: 120
+throttle_delay_ms: 20
+fetch_delay_ms: 10
+EOF
+    fi
+  } >"$TMP/$name.yaml"
+}
+
+# start_kvs NAME PORT: starts the node, waits for /health 200, sets PID_<NAME> and
+# STARTUP_MS (exec to first 200).
+start_kvs() {
+  local name=$1 port=$2 t0 pid
+  t0=$(now_ns)
+  "$KVS" "$TMP/$name.yaml" >>"$TMP/$name.log" 2>&1 &
+  pid=$!
+  RUNNING[$pid]="kvs $name"
+  printf -v "PID_$name" '%s' "$pid"
+  if ! STARTUP_MS=$("$PY" "$LIB" waitup "http://127.0.0.1:$port/health" "$t0" 300 "$pid"); then
+    log "kvs $name did not answer /health; its log:"
+    tail -20 "$TMP/$name.log" >&2
+    exit 1
+  fi
+}
+
+stop_kvs() { local v="PID_$1"; stop_pid "${!v}"; }
+
+start_etcd() {
+  local pid
+  etcd --name bench --data-dir "$TMP/etcd.data" \
+    --listen-client-urls "http://127.0.0.1:$P_ETCD" \
+    --advertise-client-urls "http://127.0.0.1:$P_ETCD" \
+    --listen-peer-urls "http://127.0.0.1:$P_ETCDPEER" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$P_ETCDPEER" \
+    --initial-cluster "bench=http://127.0.0.1:$P_ETCDPEER" \
+    --enable-v2=true --logger zap --log-level warn >"$TMP/etcd.log" 2>&1 &
+  pid=$!
+  RUNNING[$pid]=etcd
+  PID_etcd=$pid
+  "$PY" "$LIB" waitup "http://127.0.0.1:$P_ETCD/health" "$(now_ns)" 60 "$pid" >/dev/null || {
+    log "etcd did not start; its log:"; tail -20 "$TMP/etcd.log" >&2; exit 1; }
+}
+
+metric() { "$PY" "$LIB" metric "http://127.0.0.1:$1" "$2"; }
+
+# ------------------------------------------------------------------ load
+
+# fill URL API PREFIX N SIZE: writes keys 0..N-1 once each with wrk; sets FILL_S.
+fill() {
+  local url=$1 api=$2 prefix=$3 n=$4 size=$5 t0 wp deadline
+  local mk=$TMP/fill.$prefix
+  rm -rf "$mk"; mkdir -p "$mk"
+  t0=$(now_ns)
+  wrk -t"$THREADS" -c"$CONNS" -d3600s --timeout 10s -s "$LUA" "$url" -- \
+    "$api" fill "$prefix" "$n" "$size" 70 "$mk" "$THREADS" >"$mk/wrk.out" 2>&1 &
+  wp=$!
+  RUNNING[$wp]="wrk fill $prefix"
+  deadline=$((SECONDS + 900))
+  while [ "$(find "$mk" -name 'done.*' | wc -l)" -lt "$THREADS" ]; do
+    if [ ! -d "/proc/$wp" ] || [ "$(awk '{print $3}' "/proc/$wp/stat" 2>/dev/null)" = Z ]; then
+      log "wrk fill of $prefix ended early:"; cat "$mk/wrk.out" >&2; exit 1
+    fi
+    [ $SECONDS -lt $deadline ] || { log "fill of $prefix: no end after 900 s"; exit 1; }
+    sleep 0.1
+  done
+  kill -INT "$wp" 2>/dev/null || true
+  stop_pid "$wp"
+  FILL_S=$(secs_since "$t0")
+  log "filled $n keys of $size B under $prefix/ in $FILL_S s ($api)"
+}
+
+# run_wrk SCENARIO KEYS SIZE URL LUA-ARGS...: one timed wrk run, appended to the results.
+run_wrk() {
+  local sc=$1 keys=$2 size=$3 url=$4 out line
+  shift 4
+  out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --timeout 10s -s "$LUA" "$url" -- "$@" 2>&1) || {
+    log "wrk failed for $sc:"; echo "$out" >&2; exit 1; }
+  line=$(grep '^RESULT ' <<<"$out" | tail -1)
+  [ -n "$line" ] || { log "no RESULT from wrk for $sc:"; echo "$out" >&2; exit 1; }
+  set -- $line
+  printf 'wrk\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    "$sc" "$RUN" "$2" "$3" "$4" "$5" "$6" "$7" "$keys" "$size" >>"$RES"
+  log "$(printf '%-34s run %s: %9.0f req/s  p50 %6.2f ms  p99 %7.2f ms  errors %s/%s' \
+    "$sc" "$RUN" "$2" "$(awk -v v="$3" 'BEGIN{print v/1000}')" \
+    "$(awk -v v="$4" 'BEGIN{print v/1000}')" "$6" "$7")"
+  WRK_REQUESTS=$5
+}
+
+# rounds SPEC...: RUNS rounds, each running every SPEC once, so the runs of all scenarios
+# are interleaved and a noisy neighbour hits them alike.  SPEC: "scenario|keys|size|url|args"
+rounds() {
+  local spec sc keys size url args
+  for ((RUN = 1; RUN <= RUNS; RUN++)); do
+    for spec in "$@"; do
+      IFS='|' read -r sc keys size url args <<<"$spec"
+      # shellcheck disable=SC2086
+      run_wrk "$sc" "$keys" "$size" "$url" $args
+    done
+  done
+}
+
+human() { awk -v n="$1" 'BEGIN { if (n >= 1000000) printf "%gM", n/1000000; else if (n >= 1000) printf "%gk", n/1000; else print n }'; }
+info nbig "$(human "$NBIG")"
+
+# ================================================================== 1 + 2: single node, etcd
+log "temp dir $TMP; wrk $THREADS threads, $CONNS connections, ${DUR} s x $RUNS runs"
+A=http://127.0.0.1:$P_A
+B=http://127.0.0.1:$P_B
+E=http://127.0.0.1:$P_ETCD
+
+kvs_config single "$P_A" false
+start_kvs single "$P_A"
+val startup_empty_ms "$STARTUP_MS"
+sleep 2
+val rss_idle_mb "$(rss_mb "$PID_single")"
+log "idle RSS $(rss_mb "$PID_single") MB, start-up ${STARTUP_MS} ms (empty store)"
+
+fill "$A" kvs bench "$NKEYS" 100
+fill "$A" kvs v1k "$N1K" 1024
+fill "$A" kvs v10k "$N10K" 10240
+want=$((NKEYS + N1K + N10K))
+have=$(metric "$P_A" kvs_keys)
+[ "$have" -ge "$want" ] || log "warning: $have keys after the fills, expected $want"
+
+# the sync_writes node starts from a copy of the same store
+stop_kvs single
+cp -a "$TMP/single.data" "$TMP/syncw.data"
+start_kvs single "$P_A"
+kvs_config syncw "$P_B" true
+start_kvs syncw "$P_B"
+
+SPECS=(
+  "GET /health|-|-|$A|kvs health"
+  "PUT /kv|$(human "$NKEYS")|100 B|$A|kvs put bench $NKEYS 100"
+  "GET /kv|$(human "$NKEYS")|100 B|$A|kvs get bench $NKEYS 100"
+  "mixed 70% GET / 30% PUT|$(human "$NKEYS")|100 B|$A|kvs mixed bench $NKEYS 100 70"
+  "GET /kv/bench/?limit=100 (list)|$(human "$NKEYS")|-|$A|kvs list bench $NKEYS 100"
+  "PUT /kv, 1 KiB|$(human "$N1K")|1 KiB|$A|kvs put v1k $N1K 1024"
+  "GET /kv, 1 KiB|$(human "$N1K")|1 KiB|$A|kvs get v1k $N1K 1024"
+  "PUT /kv, 10 KiB|$(human "$N10K")|10 KiB|$A|kvs put v10k $N10K 10240"
+  "GET /kv, 10 KiB|$(human "$N10K")|10 KiB|$A|kvs get v10k $N10K 10240"
+  "PUT /kv, sync_writes|$(human "$NKEYS")|100 B|$B|kvs put bench $NKEYS 100"
+  "GET /kv, sync_writes|$(human "$NKEYS")|100 B|$B|kvs get bench $NKEYS 100"
+)
+if [ "$HAVE_ETCD" = 1 ]; then
+  start_etcd
+  fill "$E" etcd bench "$NKEYS" 100
+  SPECS+=(
+    "etcd v2 PUT|$(human "$NKEYS")|100 B|$E|etcd put bench $NKEYS 100"
+    "etcd v2 GET|$(human "$NKEYS")|100 B|$E|etcd get bench $NKEYS 100"
+    "etcd GET /version|-|-|$E|etcd health"
+  )
+else
+  log "etcd not installed: no side-by-side figures"
+fi
+
+rounds "${SPECS[@]}"
+
+if [ "$HAVE_ETCD" = 1 ]; then
+  val etcd_rss_mb "$(rss_mb "$PID_etcd")"
+  stop_pid "$PID_etcd"
+fi
+stop_kvs syncw
+stop_kvs single
+
+# ================================================================== 1 (cont.) + 4: 1M keys
+BIG=http://127.0.0.1:$P_BIG
+kvs_config big "$P_BIG" false
+start_kvs big "$P_BIG"
+fill "$BIG" kvs big "$NBIG" 100
+val fill_1m_s "$FILL_S"
+sleep 1
+val rss_1m_mb "$(rss_mb "$PID_big")"
+keys=$(metric "$P_BIG" kvs_keys)
+[ "$keys" -ge "$NBIG" ] || log "warning: $keys keys after the fill, expected $NBIG"
+stop_kvs big                                  # SIGTERM flushes and closes RocksDB
+bytes=$(du -sb "$TMP/big.data" | awk '{print $1}')
+val disk_per_key "$(awk -v b="$bytes" -v k="$keys" 'BEGIN {printf "%.0f (%.1f MB / %d keys)", b / k, b / 1e6, k}')"
+start_kvs big "$P_BIG"
+val startup_1m_ms "$STARTUP_MS"
+log "start-up with $keys keys: $STARTUP_MS ms"
+sleep 2
+val rss_1m_idle_mb "$(rss_mb "$PID_big")"
+rounds \
+  "PUT /kv, $(human "$NBIG")-key store|$(human "$NBIG")|100 B|$BIG|kvs put big $NBIG 100" \
+  "GET /kv, $(human "$NBIG")-key store|$(human "$NBIG")|100 B|$BIG|kvs get big $NBIG 100"
+stop_kvs big
+
+# ================================================================== 3: cluster
+C1=127.0.0.1:$P_C1 C2=127.0.0.1:$P_C2 C3=127.0.0.1:$P_C3
+kvs_config n1 "$P_C1" false
+kvs_config n2 "$P_C2" false "$P_C1"
+kvs_config n3 "$P_C3" false "$P_C1"
+start_kvs n1 "$P_C1"
+start_kvs n2 "$P_C2"
+start_kvs n3 "$P_C3"
+
+cluster_ready() {
+  local p
+  for p in "$P_C1" "$P_C2" "$P_C3"; do
+    curl -sf "http://127.0.0.1:$p/health" | jq -e '.mode == "normal" and .member_count == 3' \
+      >/dev/null || return 1
+    curl -sf "http://127.0.0.1:$p/members/" | jq -e '[.[] | select(.status == "alive")] | length == 3' \
+      >/dev/null || return 1
+  done
+}
+deadline=$((SECONDS + 120))
+until cluster_ready; do
+  [ $SECONDS -lt $deadline ] || { log "cluster did not form in 120 s"; tail -5 "$TMP"/n?.log >&2; exit 1; }
+  sleep 0.5
+done
+log "cluster of 3 formed"
+
+snap() { "$PY" "$LIB" snapshot "http://$1" "$2"; }
+
+# converge: waits until nodes 2 and 3 hold as many keys as node 1; sets CONVERGE_S
+converge() {
+  local t0 k1 k2 k3 deadline=$((SECONDS + 300))
+  t0=$(now_ns)
+  while :; do
+    k1=$(metric "$P_C1" kvs_keys); k2=$(metric "$P_C2" kvs_keys); k3=$(metric "$P_C3" kvs_keys)
+    [ "$k2" = "$k1" ] && [ "$k3" = "$k1" ] && break
+    [ $SECONDS -lt $deadline ] || { log "no convergence in 300 s: $k1 $k2 $k3"; break; }
+    sleep 0.2
+  done
+  CONVERGE_S=$(secs_since "$t0")
+}
+
+# lag_record TAG: histogram quantiles of nodes 2+3 between the .before and .after snapshots
+lag_record() {
+  local tag=$1 p50 p99 count share
+  read -r p50 p99 count share < <("$PY" "$LIB" lagq \
+    "$TMP/$tag.n2.before" "$TMP/$tag.n2.after" "$TMP/$tag.n3.before" "$TMP/$tag.n3.after")
+  val "${tag}_hist_p50" "$p50"; val "${tag}_hist_p99" "$p99"
+  val "${tag}_hist_count" "$count"; val "${tag}_hist_share" "$share"
+  local d0 d1
+  d0=$(awk '$1 == "kvs_push_dropped_total" {print $2}' "$TMP/$tag.n1.before")
+  d1=$(awk '$1 == "kvs_push_dropped_total" {print $2}' "$TMP/$tag.n1.after")
+  val "${tag}_push_dropped" "$((d1 - d0))"
+  log "$tag: histogram lag p50 ${p50} s p99 ${p99} s over $count applies ($share <= 250 ms)"
+}
+direct_record() {
+  local tag=$1 json=$2
+  val "${tag}_direct_p50" "$(jq -r .lag_p50 "$json")"
+  val "${tag}_direct_p99" "$(jq -r .lag_p99 "$json")"
+  val "${tag}_direct_samples" "$(jq -r '"\(.samples) (\(.missing) never readable)"' "$json")"
+  log "$tag: direct $(cat "$json")"
+}
+snap_all() { snap "$C1" "$TMP/$1.n1.$2"; snap "$C2" "$TMP/$1.n2.$2"; snap "$C3" "$TMP/$1.n3.$2"; }
+
+# --- paced 1,000 writes/s
+snap_all c1k before
+"$PY" "$LIB" paced --writer "$C1" --readers "$C2,$C3" --rate 1000 --duration "$PACED_S" \
+  --prefix lag1k --sample-every 10 --threads 4 --pollers 8 --out "$TMP/c1k.json" >/dev/null
+converge
+snap_all c1k after
+val c1k_rate "$(jq -r '"\(.achieved_rate | floor) (target 1,000)"' "$TMP/c1k.json")"
+lag_record c1k
+direct_record c1k "$TMP/c1k.json"
+
+# --- full speed: wrk on node 1, a slow sampled writer alongside for the direct figure
+snap_all cmax before
+"$PY" "$LIB" paced --writer "$C1" --readers "$C2,$C3" --rate 20 \
+  --duration "$((RUNS * (DUR + 1)))" --prefix lagmax --sample-every 1 --threads 1 --pollers 4 \
+  --out "$TMP/cmax.json" >/dev/null &
+sampler=$!
+RUNNING[$sampler]="paced sampler"
+rounds "PUT /kv, 3-node cluster, on node 1|$(human "$NKEYS")|100 B|http://$C1|kvs put max $NKEYS 100"
+wait "$sampler" || true
+unset "RUNNING[$sampler]"
+converge
+val cmax_converge_s "$CONVERGE_S"
+snap_all cmax after
+val cmax_rate "$(awk -F'\t' '$1 == "wrk" && $2 ~ /3-node cluster/ {print $4}' "$RES" | sort -n |
+  awk '{v[NR] = $1} END {printf "%.0f (wrk median)", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}')"
+lag_record cmax
+direct_record cmax "$TMP/cmax.json"
+
+stop_kvs n3; stop_kvs n2; stop_kvs n1
+
+# ================================================================== 5: report
+mkdir -p "$OUTDIR"
+"$PY" "$LIB" report "$RES" >"$OUTDIR/latest.md"
+cp "$RES" "$OUTDIR/latest.tsv"
+cat "$OUTDIR/latest.md"

@@ -1,0 +1,238 @@
+/*
+ * test_version.c - versions: local timestamps, UUID text, comparisons.
+ *
+ * version_new_local() must beat what it replaces even when the replaced
+ * timestamp lies in the future (a node whose clock is behind), its UUID
+ * must be a v4 in canonical lower-case text, the text form must round-trip
+ * and refuse anything that is not 36 characters of canonical UUID, and
+ * cmp_ts / equal / conflicts must follow the rules in version.h.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvs.h"
+#include "version.h"
+
+/* True if s is a canonical lower-case UUID v4 (RFC 4122 variant). */
+static bool is_v4_lower(const char *s)
+{
+	if (strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return false;
+		} else if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
+			return false;
+		}
+	}
+	return s[14] == '4' && strchr("89ab", s[19]) != NULL;
+}
+
+static void test_now_is_sane(void **state)
+{
+	(void)state;
+	int64_t a = version_now_ms();
+	int64_t b = version_now_ms();
+
+	assert_true(a > 1600000000000LL); /* after 2020 */
+	assert_true(b >= a);
+}
+
+static void test_new_local_no_prev(void **state)
+{
+	(void)state;
+	struct kvs_version v;
+	int64_t before = version_now_ms();
+
+	version_new_local(&v, NULL);
+	int64_t after = version_now_ms();
+	assert_true(v.ts >= before);
+	assert_true(v.ts <= after);
+}
+
+static void test_new_local_beats_past_prev(void **state)
+{
+	(void)state;
+	struct kvs_version prev = { .ts = 1000 }, v;
+
+	version_new_local(&v, &prev);
+	assert_true(v.ts > prev.ts);
+	assert_true(v.ts >= version_now_ms() - 1000);
+}
+
+static void test_new_local_beats_future_prev(void **state)
+{
+	(void)state;
+	struct kvs_version prev, v;
+
+	/* prev an hour in the future: our clock is behind */
+	prev.ts = version_now_ms() + 3600 * 1000;
+	memset(prev.id, 0xab, sizeof(prev.id));
+	version_new_local(&v, &prev);
+	assert_int_equal(v.ts, prev.ts + 1);
+	assert_false(version_equal(&v, &prev));
+
+	/* prev == now (or just now): still strictly greater */
+	prev.ts = version_now_ms();
+	version_new_local(&v, &prev);
+	assert_true(v.ts > prev.ts);
+
+	/* a chain of overwrites keeps increasing */
+	struct kvs_version cur = { .ts = version_now_ms() + 50000 };
+	for (int i = 0; i < 100; i++) {
+		struct kvs_version next;
+		version_new_local(&next, &cur);
+		assert_true(next.ts > cur.ts);
+		cur = next;
+	}
+}
+
+static void test_uuid_v4_lower(void **state)
+{
+	(void)state;
+	char s[VERSION_UUID_STR];
+	char seen[64][VERSION_UUID_STR];
+
+	for (int i = 0; i < 64; i++) {
+		struct kvs_version v;
+
+		memset(s, 'X', sizeof(s));
+		version_new_local(&v, NULL);
+		version_uuid_str(&v, s);
+		assert_int_equal(s[36], '\0');
+		if (!is_v4_lower(s)) {
+			print_error("not a lower-case v4 UUID: %s\n", s);
+			fail();
+		}
+		for (int j = 0; j < i; j++)
+			assert_string_not_equal(seen[j], s);
+		memcpy(seen[i], s, sizeof(s));
+	}
+}
+
+static void test_uuid_round_trip(void **state)
+{
+	(void)state;
+	struct kvs_version v, w;
+	char s[VERSION_UUID_STR], t[VERSION_UUID_STR];
+
+	for (int i = 0; i < 32; i++) {
+		version_new_local(&v, NULL);
+		version_uuid_str(&v, s);
+		memset(&w, 0, sizeof(w));
+		assert_int_equal(version_uuid_parse(&w, s), 0);
+		assert_memory_equal(w.id, v.id, 16);
+		version_uuid_str(&w, t);
+		assert_string_equal(s, t);
+	}
+
+	/* fixed value: bytes map to text in order */
+	const char *fixed = "00112233-4455-6677-8899-aabbccddeeff";
+	static const uint8_t want[16] = { 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
+					  0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff };
+	assert_int_equal(version_uuid_parse(&w, fixed), 0);
+	assert_memory_equal(w.id, want, 16);
+	version_uuid_str(&w, t);
+	assert_string_equal(t, fixed);
+}
+
+static void test_uuid_parse_rejects(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		"",
+		"00112233-4455-6677-8899-aabbccddeef",    /* 35 chars */
+		"00112233-4455-6677-8899-aabbccddeeff0",  /* 37 chars */
+		"00112233-4455-6677-8899-aabbccddeefg",   /* non-hex */
+		"0011223z-4455-6677-8899-aabbccddeeff",   /* non-hex */
+		"00112233+4455-6677-8899-aabbccddeeff",   /* wrong separator */
+		"001122334-455-6677-8899-aabbccddeeff",   /* dash misplaced */
+		"00112233445566778899aabbccddeeff",       /* no dashes */
+		"{00112233-4455-6677-8899-aabbccddeeff}", /* braces */
+		" 00112233-4455-6677-8899-aabbccddeef",   /* leading space */
+		"00112233-4455-6677-8899-aabbccddeef ",   /* trailing space */
+		"not a uuid at all",
+	};
+	struct kvs_version v;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(v.id, 0x5a, sizeof(v.id));
+		v.ts = 42;
+		if (version_uuid_parse(&v, bad[i]) != KVS_EINVAL) {
+			print_error("accepted \"%s\"\n", bad[i]);
+			fail();
+		}
+		/* a failed parse leaves v untouched */
+		for (int j = 0; j < 16; j++)
+			assert_int_equal(v.id[j], 0x5a);
+		assert_int_equal(v.ts, 42);
+	}
+	assert_int_equal(version_uuid_parse(&v, NULL), KVS_EINVAL);
+}
+
+static void test_cmp_equal_conflicts(void **state)
+{
+	(void)state;
+	struct kvs_version a = { .ts = 100 }, b = { .ts = 100 }, c = { .ts = 200 };
+
+	memset(a.id, 1, 16);
+	memset(b.id, 2, 16);
+	memcpy(c.id, a.id, 16);
+
+	/* cmp_ts: only timestamps */
+	assert_int_equal(version_cmp_ts(&a, &b), 0);
+	assert_true(version_cmp_ts(&a, &c) < 0);
+	assert_true(version_cmp_ts(&c, &a) > 0);
+	assert_int_equal(version_cmp_ts(&a, &a), 0);
+
+	/* equal: timestamp and UUID */
+	assert_true(version_equal(&a, &a));
+	assert_false(version_equal(&a, &b)); /* same ts, other uuid */
+	assert_false(version_equal(&a, &c)); /* same uuid, other ts */
+	struct kvs_version a2 = a;
+	assert_true(version_equal(&a, &a2));
+
+	/* conflicts: same ts, other uuid; never with itself or another ts */
+	assert_true(version_conflicts(&a, &b));
+	assert_true(version_conflicts(&b, &a));
+	assert_false(version_conflicts(&a, &a2));
+	assert_false(version_conflicts(&a, &c));
+	struct kvs_version d = { .ts = 300 };
+	memset(d.id, 9, 16);
+	assert_false(version_conflicts(&a, &d));
+
+	/* UUIDs differing in one last byte still conflict */
+	a2.id[15] ^= 1;
+	assert_true(version_conflicts(&a, &a2));
+	assert_false(version_equal(&a, &a2));
+
+	/* extremes do not overflow the comparison */
+	struct kvs_version lo = { .ts = INT64_MIN }, hi = { .ts = INT64_MAX };
+	assert_true(version_cmp_ts(&lo, &hi) < 0);
+	assert_true(version_cmp_ts(&hi, &lo) > 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_now_is_sane),
+		cmocka_unit_test(test_new_local_no_prev),
+		cmocka_unit_test(test_new_local_beats_past_prev),
+		cmocka_unit_test(test_new_local_beats_future_prev),
+		cmocka_unit_test(test_uuid_v4_lower),
+		cmocka_unit_test(test_uuid_round_trip),
+		cmocka_unit_test(test_uuid_parse_rejects),
+		cmocka_unit_test(test_cmp_equal_conflicts),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
