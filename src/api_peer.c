@@ -80,17 +80,21 @@ static int send_json(struct mg_connection *c, cJSON *o)
 	return rc;
 }
 
-/* Takes the message's "from" record as contact with its sender. */
-static int take_from(struct kvs_node *node, cJSON *body, struct member *from)
+/* Parses the message's "from" record; 0 or KVS_EINVAL.  Changes nothing. */
+static int parse_from(cJSON *body, struct member *from)
 {
-	if (members_from_json(cJSON_GetObjectItemCaseSensitive(body, "from"), from) != 0)
-		return KVS_EINVAL;
+	return members_from_json(cJSON_GetObjectItemCaseSensitive(body, "from"), from);
+}
+
+/* Takes a valid message's sender as direct contact: merges its record and
+ * marks it heard.  Called only once the whole message has been validated. */
+static void heard_from(struct kvs_node *node, const struct member *from)
+{
 	if (strcmp(from->id, node->cfg.node_id) == 0)
-		return 0;
+		return;
 	members_merge(node->members, from, 1);
 	if (from->status != MEMBER_LEFT)
 		members_heard(node->members, from->id, version_now_ms());
-	return 0;
 }
 
 static cJSON *member_list(struct kvs_node *node)
@@ -176,8 +180,7 @@ static int peer_gossip(struct kvs_node *node, struct mg_connection *c,
 	size_t n = 0;
 
 	(void)ri;
-	if (take_from(node, body, &from) != 0 || !cJSON_IsArray(arr) ||
-	    cJSON_GetArraySize(arr) > 4096)
+	if (parse_from(body, &from) != 0 || !cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > 4096)
 		return http_error(c, 400, NULL, "gossip needs \"from\" and a \"members\" array");
 	list = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(*list));
 	if (!list)
@@ -189,6 +192,7 @@ static int peer_gossip(struct kvs_node *node, struct mg_connection *c,
 		}
 		n++;
 	}
+	heard_from(node, &from);
 	members_merge(node->members, list, n);
 	free(list);
 	return send_json(c, reply_with_members(node));
@@ -201,10 +205,11 @@ static int peer_ping(struct kvs_node *node, struct mg_connection *c,
 	cJSON *o = cJSON_CreateObject();
 
 	(void)ri;
-	if (take_from(node, body, &from) != 0) {
+	if (parse_from(body, &from) != 0) {
 		cJSON_Delete(o);
 		return http_error(c, 400, NULL, "ping needs a valid \"from\" record");
 	}
+	heard_from(node, &from);
 	if (o)
 		cJSON_AddItemToObject(o, "member", gossip_self_json(node));
 	return send_json(c, o);
@@ -219,9 +224,10 @@ static int peer_probe(struct kvs_node *node, struct mg_connection *c,
 	char reply[64];
 
 	(void)ri;
-	if (take_from(node, body, &from) != 0 || !cJSON_IsString(addr) ||
+	if (parse_from(body, &from) != 0 || !cJSON_IsString(addr) ||
 	    strlen(addr->valuestring) >= CONFIG_ADDR_MAX)
 		return http_error(c, 400, NULL, "probe needs \"from\" and an \"address\"");
+	heard_from(node, &from);
 	/* only probe members we know: never a relay to arbitrary addresses */
 	bool known = false;
 	struct member *list;
@@ -245,8 +251,9 @@ static int peer_suspect(struct kvs_node *node, struct mg_connection *c,
 	struct member from;
 
 	(void)ri;
-	if (take_from(node, body, &from) != 0 || !cJSON_IsString(id))
+	if (parse_from(body, &from) != 0 || !cJSON_IsString(id))
 		return http_error(c, 400, NULL, "suspect needs \"from\" and an \"id\"");
+	heard_from(node, &from);
 	if (strcmp(id->valuestring, node->cfg.node_id) != 0)
 		members_suspect(node->members, id->valuestring, version_now_ms());
 	return http_send(c, 200, JSON, NULL, "{}", 2);
@@ -293,13 +300,14 @@ static int peer_push(struct kvs_node *node, struct mg_connection *c,
 	char reply[128];
 
 	(void)ri;
-	if (take_from(node, body, &from) != 0)
+	if (parse_from(body, &from) != 0)
 		return http_error(c, 400, NULL, "push needs a valid \"from\" record");
 	if (wire_items_parse(cJSON_GetObjectItemCaseSensitive(body, "items"),
 			     (size_t)node->cfg.max_value_bytes, true, &items, &n, &why) != 0) {
 		log_warn("push_refused", "peer=%s reason=\"%s\"", from.id, why);
 		return http_error(c, 400, NULL, "push refused, nothing applied: %s", why);
 	}
+	heard_from(node, &from);
 	int rc = sync_apply(node, items, n, SYNC_PUSH, &cnt);
 	free(items);
 	if (rc != 0)

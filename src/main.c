@@ -4,8 +4,10 @@
  * Start: parse the command line; load (or create) the config, which is
  * validated before anything touches the data directory; open the store;
  * read or write joined_timestamp; start the HTTP server.
- * Stop (SIGTERM/SIGINT): stop HTTP first (no new requests), then the
- * background threads, then flush and close the store; exit 0.
+ * Stop (SIGTERM/SIGINT): tell every peer we leave (so they show us `left`
+ * at once rather than after civetweb's wait for idle keep-alive connections),
+ * stop HTTP (no new requests), then the background threads, then flush and
+ * close the store; exit 0.  systemd hears STOPPING=1 first.
  *
  * Signals: SIGTERM and SIGINT are blocked in every thread (the mask is set
  * before any thread starts) and taken synchronously by the main thread with
@@ -256,8 +258,8 @@ static int run_node(const char *config_path)
 	int sig = wait_for_signal(&set, watchdog_usec);
 	notify_stopping();
 	log_info("node_stopping", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	http_stop(node.http);           /* no new requests */
 	gossip_leave(&node);            /* peers show us left at once */
+	http_stop(node.http);           /* no new requests; waits for idle keep-alives */
 	node_request_stop(&node);
 	replicate_wake(node.replicate);
 	conflict_wake(node.conflict);
