@@ -307,8 +307,11 @@ static int peer_push(struct kvs_node *node, struct mg_connection *c,
 		log_warn("push_refused", "peer=%s reason=\"%s\"", from.id, why);
 		return http_error(c, 400, NULL, "push refused, nothing applied: %s", why);
 	}
+	/* anti-entropy pushes say so: they are repairs, not replication lag */
+	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(body, "kind");
+	bool repair = cJSON_IsString(kind) && strcmp(kind->valuestring, "anti_entropy") == 0;
 	heard_from(node, &from);
-	int rc = sync_apply(node, items, n, SYNC_PUSH, &cnt);
+	int rc = sync_apply(node, items, n, repair ? SYNC_ANTI_ENTROPY : SYNC_PUSH, &cnt);
 	free(items);
 	if (rc != 0)
 		return http_error(c, 500, NULL, "storage failure applying push");

@@ -297,8 +297,8 @@ static bool regular_sync(struct kvs_node *node)
 	if (want.n) {
 		sync_fetch_apply(node, peer.address, (const char *const *)want.keys, want.n,
 				 SYNC_REGULAR, &cnt);
-		log_info("sync_fetched", "kind=regular peer=%s wanted=%zu applied=%zu", peer.id,
-			 want.n, cnt.applied);
+		log_info("sync_fetched", "kind=regular peer=%s wanted=%zu applied=%zu conflicts=%zu",
+			 peer.id, want.n, cnt.applied, cnt.conflicts);
 	}
 	bool behind = want.n > 0;
 	keylist_free(&want);
@@ -401,8 +401,8 @@ static bool bootstrap_from(struct kvs_node *node, const struct member *peer)
 			break;
 		node_sleep_ms(node, node->cfg.throttle_delay_ms);
 	}
-	log_info("sync_fetched", "kind=bootstrap peer=%s pages=%zu applied=%zu stale=%zu", peer->id,
-		 pages, cnt.applied, cnt.stale);
+	log_info("sync_fetched", "kind=bootstrap peer=%s pages=%zu applied=%zu stale=%zu "
+		 "conflicts=%zu", peer->id, pages, cnt.applied, cnt.stale, cnt.conflicts);
 	return !node_stopping(node);
 }
 
@@ -467,18 +467,53 @@ static bool parse_digests(const cJSON *root, uint64_t *out)
 	return true;
 }
 
-/* Collects our records of one bucket that the peer lacks or has older. */
-struct ae_local {
+#define AE_PUSH_BYTES (4u << 20) /* an anti-entropy push batch is sent past this */
+
+/* Our records the peer lacks or has older, batched across buckets. */
+struct ae_push {
 	struct kvs_node *node;
-	const struct wire_item *theirs;
+	const struct member *peer;
+	const struct wire_item *theirs;  /* the peer's pairs of the current bucket */
 	size_t ntheirs;
-	struct buf *push;
-	size_t npush;
+	struct buf items;                /* records of the batch being built */
+	size_t n;                        /* records in it */
+	size_t sent;                     /* records sent this round */
 };
+
+/* Sends the batch as one push, marked "anti_entropy" so that the receiver
+ * counts it as such (and not as replication lag). */
+static void ae_flush(struct ae_push *a)
+{
+	struct kvs_node *node = a->node;
+	cJSON *self = gossip_self_json(node);
+	char *self_text = self ? cJSON_PrintUnformatted(self) : NULL;
+	struct buf body, reply;
+	long status;
+
+	cJSON_Delete(self);
+	if (a->n && !buf_failed(&a->items)) {
+		buf_init(&body, a->items.len + 4096);
+		buf_adds(&body, "{\"from\":");
+		buf_adds(&body, self_text ? self_text : "null");
+		buf_adds(&body, ",\"kind\":\"anti_entropy\",\"items\":[");
+		buf_add(&body, a->items.data, a->items.len);
+		buf_adds(&body, "]}");
+		buf_init(&reply, 1 << 16);
+		if (!buf_failed(&body) &&
+		    peer_request(node, a->peer->address, "POST", "/members/push", body.data, body.len,
+				 10000, &reply, &status) == 0)
+			a->sent += a->n;
+		buf_release(&reply);
+		buf_release(&body);
+	}
+	cJSON_free(self_text);
+	buf_reset(&a->items);
+	a->n = 0;
+}
 
 static int ae_local_item(void *arg, const char *key, size_t klen, const struct kvs_record *r)
 {
-	struct ae_local *a = arg;
+	struct ae_push *a = arg;
 
 	if (!sync_may_share(a->node, r))
 		return 0;
@@ -490,35 +525,12 @@ static int ae_local_item(void *arg, const char *key, size_t klen, const struct k
 			break;
 		}
 	}
-	if (a->npush++)
-		buf_add(a->push, ",", 1);
-	wire_record_add(a->push, key, klen, r, true);
+	if (a->n++)
+		buf_add(&a->items, ",", 1);
+	wire_record_add(&a->items, key, klen, r, true);
+	if (a->items.len > AE_PUSH_BYTES)
+		ae_flush(a);
 	return 0;
-}
-
-static void push_records(struct kvs_node *node, const struct member *peer, struct buf *items,
-			 size_t n)
-{
-	cJSON *self = gossip_self_json(node);
-	char *self_text = self ? cJSON_PrintUnformatted(self) : NULL;
-	struct buf body, reply;
-	long status;
-
-	cJSON_Delete(self);
-	buf_init(&body, items->len + 4096);
-	buf_adds(&body, "{\"from\":");
-	buf_adds(&body, self_text ? self_text : "null");
-	buf_adds(&body, ",\"items\":[");
-	buf_add(&body, items->data, items->len);
-	buf_adds(&body, "]}");
-	cJSON_free(self_text);
-	buf_init(&reply, 1 << 16);
-	if (!buf_failed(&body) &&
-	    peer_request(node, peer->address, "POST", "/members/push", body.data, body.len, 10000,
-			 &reply, &status) == 0)
-		log_info("sync_pushed", "kind=anti_entropy peer=%s items=%zu", peer->id, n);
-	buf_release(&reply);
-	buf_release(&body);
 }
 
 static void anti_entropy(struct kvs_node *node)
@@ -528,11 +540,12 @@ static void anti_entropy(struct kvs_node *node)
 	struct keylist want = { 0 };
 	struct sync_counts cnt = { 0 };
 	struct member peer;
+	struct ae_push push = { .node = node, .peer = &peer };
 	cJSON *root = NULL;
 	long status;
 	int differ = 0;
-	size_t pushed = 0;
 
+	buf_init(&push.items, AE_PUSH_BYTES + 8 * (size_t)node->cfg.max_value_bytes + 65536);
 	if (!ours || !theirs || !random_peer(node, &peer))
 		goto out;
 	atomic_fetch_add(&node->metrics.sync_rounds[SYNC_ANTI_ENTROPY], 1);
@@ -557,27 +570,24 @@ static void anti_entropy(struct kvs_node *node)
 		if (get_page(node, peer.address, path, false, &page, &items, &n) != 0)
 			break;
 		triage(node, items, n, &want);
-
-		struct buf push;
-		struct ae_local a = { .node = node, .theirs = items, .ntheirs = n, .push = &push };
-		buf_init(&push, 16u << 20);
-		store_scan_bucket(node->store, (unsigned)b, ae_local_item, &a);
-		if (a.npush && !buf_failed(&push)) {
-			push_records(node, &peer, &push, a.npush);
-			pushed += a.npush;
-		}
-		buf_release(&push);
+		push.theirs = items;
+		push.ntheirs = n;
+		store_scan_bucket(node->store, (unsigned)b, ae_local_item, &push);
+		push.theirs = NULL;
+		push.ntheirs = 0;
 		free(items);
 		cJSON_Delete(page);
-		node_sleep_ms(node, node->cfg.throttle_delay_ms / 10);
 	}
+	ae_flush(&push);
 	if (want.n)
 		sync_fetch_apply(node, peer.address, (const char *const *)want.keys, want.n,
 				 SYNC_ANTI_ENTROPY, &cnt);
 	if (differ)
 		log_info("sync_fetched", "kind=anti_entropy peer=%s buckets=%d wanted=%zu applied=%zu "
-			 "pushed=%zu", peer.id, differ, want.n, cnt.applied, pushed);
+			 "conflicts=%zu pushed=%zu", peer.id, differ, want.n, cnt.applied,
+			 cnt.conflicts, push.sent);
 out:
+	buf_release(&push.items);
 	keylist_free(&want);
 	cJSON_Delete(root);
 	free(ours);

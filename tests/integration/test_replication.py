@@ -429,8 +429,10 @@ def test_fourth_node_bootstraps_existing_data(node_factory):
     log = n4.log_text()
     assert "from=syncing to=normal" in log, log[-2000:]
     assert "kind=bootstrap" in log
-    boot = per_kind(n4, "kvs_sync_items_applied_total")["bootstrap"]
-    assert boot >= 300, f"bootstrap applied {boot}"
+    # most arrive by bootstrap; n1's anti-entropy, due while it was stopped,
+    # may run against n4 the moment n1 resumes and push some (kind "push")
+    applied = per_kind(n4, "kvs_sync_items_applied_total")
+    assert applied["bootstrap"] > 0 and sum(applied.values()) >= 300, applied
 
     up = n4.put_json("boot/after", {"by": "n4"})
     wait_until(lambda: all(etag_of(n, "boot/after") == up["uuid"] for n in (n1, n2, n3)), 5,
@@ -462,7 +464,7 @@ def test_anti_entropy_alone_repairs_lost_pushes(node_factory):
     n3's counters for push, regular, catch-up and bootstrap must stay 0."""
     slow = {"sync_interval": 86400, "catchup_interval": 86400, "sync_items": 5,
             "anti_entropy_interval": 86400}
-    n1, n2, n3 = nodes = cluster3(node_factory, extra=slow,
+    n1, n2, n3 = cluster3(node_factory, extra=slow,
                                   per_node=[{}, {}, {"anti_entropy_interval": 2}])
     old = {f"ae/old/{i}": n1.put_json(f"ae/old/{i}", i)["uuid"] for i in range(5)}
     wait_until(lambda: all(etag_of(n3, k) == u for k, u in old.items()), 5)
