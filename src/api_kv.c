@@ -222,6 +222,10 @@ static int kv_put(struct kvs_node *node, struct mg_connection *c, const char *ke
 		return http_error(c, 413, "Connection: close\r\n",
 				  "value larger than max_value_bytes (%lld)",
 				  (long long)node->cfg.max_value_bytes);
+	case 408:
+		mg_disable_keep_alive(c);
+		return http_error(c, 408, "Connection: close\r\n",
+				  "request body not received within http_request_timeout_ms");
 	default:
 		return http_error(c, rc, NULL, "could not read the request body");
 	}

@@ -546,10 +546,10 @@ int api_peer(struct kvs_node *node, struct mg_connection *c, const struct mg_req
 		size_t max = 8 * (size_t)node->cfg.max_value_bytes + (8u << 20);
 
 		rc = http_read_body(c, max, &text, &len);
-		if (rc == 413)
+		if (rc == 413 || rc == 408)
 			mg_disable_keep_alive(c);
 		if (rc != 0)
-			return http_error(c, rc, rc == 413 ? "Connection: close\r\n" : NULL,
+			return http_error(c, rc, rc == 413 || rc == 408 ? "Connection: close\r\n" : NULL,
 					  "bad request body");
 		body = json_has_nul_escape(text, len) ? NULL : cJSON_ParseWithLength(text, len);
 		free(text);

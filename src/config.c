@@ -124,6 +124,8 @@ enum key_id {
 	K_ANTI_ENTROPY_INTERVAL,
 	K_TOMBSTONE_GRACE,
 	K_PEER_TIMEOUT_MS,
+	K_HTTP_REQUEST_TIMEOUT_MS,
+	K_HTTP_IDLE_TIMEOUT_MS,
 	K_CLUSTER_SECRET,
 	K_CLUSTER_SECRET_FILE,
 	K_CLUSTER_ID,
@@ -203,6 +205,8 @@ static const struct key_spec keys[K_COUNT] = {
 	INT_KEY(K_ANTI_ENTROPY_INTERVAL, anti_entropy_interval, 1, 86400),
 	I64_KEY(K_TOMBSTONE_GRACE, tombstone_grace, 60, 315360000),
 	INT_KEY(K_PEER_TIMEOUT_MS, peer_timeout_ms, 100, 60000),
+	INT_KEY(K_HTTP_REQUEST_TIMEOUT_MS, http_request_timeout_ms, 100, 600000),
+	INT_KEY(K_HTTP_IDLE_TIMEOUT_MS, http_idle_timeout_ms, 100, 600000),
 	STR_KEY(K_CLUSTER_SECRET, cluster_secret, KT_SECRET),
 	STR_KEY(K_CLUSTER_SECRET_FILE, cluster_secret_file, KT_FILE),
 	STR_KEY(K_CLUSTER_ID, cluster_id, KT_NODE_ID),
@@ -305,6 +309,12 @@ static const char default_text[] =
 	"# Total timeout of one request to a peer, in milliseconds, 100..60000.\n"
 	"peer_timeout_ms: 2000\n"
 	"\n"
+	"# A client must send a whole request (headers and body) within this, in ms, 100..600000.\n"
+	"http_request_timeout_ms: 10000\n"
+	"\n"
+	"# An idle keep-alive connection is closed after this, in ms, 100..600000 (frees its worker).\n"
+	"http_idle_timeout_ms: 5000\n"
+	"\n"
 	"# Shared secret every peer must present (up to 255 bytes); unset = no check.\n"
 	"# cluster_secret: change-me-to-a-long-random-string\n"
 	"\n"
@@ -377,6 +387,8 @@ void config_defaults(struct kvs_config *cfg)
 	cfg->anti_entropy_interval = 30;
 	cfg->tombstone_grace = 604800;
 	cfg->peer_timeout_ms = 2000;
+	cfg->http_request_timeout_ms = 10000;
+	cfg->http_idle_timeout_ms = 5000;
 	strcpy(cfg->cluster_id, "kvs");
 	fill_advertise(cfg);
 }

@@ -43,6 +43,8 @@ struct kvs_config {
 
 	/* HTTP server */
 	int http_threads;                          /* default 128 */
+	int http_request_timeout_ms;               /* to receive one whole request, default 10000 */
+	int http_idle_timeout_ms;                  /* idle keep-alive connection closed, default 5000 */
 
 	/* logging */
 	enum log_level log_level;                  /* default info */

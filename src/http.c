@@ -54,9 +54,27 @@ struct route {
 	handler_fn fn;
 };
 
+/*
+ * A body being read, watched by the reaper (see "slow bodies" below).
+ * Entries live in the reading handler's stack frame, linked under
+ * reap_lock.
+ */
+struct body_watch {
+	struct body_watch *next;
+	uint32_t ip;                /* client address, network order */
+	uint16_t port;              /* client port, network order */
+	uint64_t deadline_us;       /* monotonic */
+	bool reaped;
+};
+
 struct http_server {
 	struct mg_context *ctx;
 	struct kvs_node *node;
+	pthread_mutex_t reap_lock;      /* guards watches */
+	struct body_watch *watches;     /* bodies being read now */
+	pthread_t reaper;
+	bool reaper_started;
+	atomic_bool stopping;
 };
 
 #define RAW_PATH_MAX 8192
@@ -88,6 +106,8 @@ static const struct route *route_find(const char *path)
 	return NULL;
 }
 
+static uint64_t now_us(void);
+
 /* ----------------------------------------------------------------- replies */
 
 static const char *status_text(int status)
@@ -100,6 +120,7 @@ static const char *status_text(int status)
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
 	case 409: return "Conflict";
 	case 411: return "Length Required";
 	case 413: return "Payload Too Large";
@@ -188,12 +209,88 @@ int http_method_not_allowed(struct mg_connection *c, const char *allow)
 	return http_error(c, 405, extra, "method %.16s not allowed here; allowed: %s", m, allow);
 }
 
+/* ------------------------------------------------------------ slow bodies */
+
+/*
+ * civetweb's request timeout applies to each recv(), and mg_read() loops
+ * until it has every byte asked for: a client dripping its body a byte a
+ * second would hold a worker forever.  So each body read is registered
+ * with a deadline (http_request_timeout_ms); the reaper thread shuts down
+ * the socket of a read past its deadline, which ends the blocked mg_read()
+ * at once, and the handler answers 408.  civetweb exposes no socket, so the
+ * reaper finds it by the client's address among this process's sockets;
+ * it does so under reap_lock, while the handler cannot have returned, so
+ * the descriptor cannot have been reused.
+ */
+
+/* Shuts down the socket connected to ip:port on our HTTP port, if any. */
+static void shutdown_peer(int local_port, uint32_t ip, uint16_t port)
+{
+	int max = (int)sysconf(_SC_OPEN_MAX);
+
+	for (int fd = 3; fd < max && fd < 65536; fd++) {
+		struct sockaddr_in peer, local;
+		socklen_t pl = sizeof(peer), ll = sizeof(local);
+
+		if (getpeername(fd, (struct sockaddr *)&peer, &pl) != 0 || peer.sin_family != AF_INET ||
+		    peer.sin_addr.s_addr != ip || peer.sin_port != port)
+			continue;
+		if (getsockname(fd, (struct sockaddr *)&local, &ll) != 0 ||
+		    ntohs(local.sin_port) != local_port)
+			continue;
+		shutdown(fd, SHUT_RD); /* ends the read; the 408 can still be written */
+		return;
+	}
+}
+
+static void *reaper_thread(void *arg)
+{
+	struct http_server *hs = arg;
+
+	while (!atomic_load(&hs->stopping)) {
+		struct timespec tick = { 0, 200 * 1000000 };
+		nanosleep(&tick, NULL);
+		uint64_t now = now_us();
+		pthread_mutex_lock(&hs->reap_lock);
+		for (struct body_watch *w = hs->watches; w; w = w->next) {
+			if (w->reaped || now < w->deadline_us)
+				continue;
+			w->reaped = true;
+			shutdown_peer(hs->node->cfg.port, w->ip, w->port);
+		}
+		pthread_mutex_unlock(&hs->reap_lock);
+	}
+	return NULL;
+}
+
+static void watch_add(struct http_server *hs, struct body_watch *w)
+{
+	pthread_mutex_lock(&hs->reap_lock);
+	w->next = hs->watches;
+	hs->watches = w;
+	pthread_mutex_unlock(&hs->reap_lock);
+}
+
+static void watch_remove(struct http_server *hs, struct body_watch *w)
+{
+	pthread_mutex_lock(&hs->reap_lock);
+	for (struct body_watch **pp = &hs->watches; *pp; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	pthread_mutex_unlock(&hs->reap_lock);
+}
+
 int http_read_body(struct mg_connection *c, size_t max, char **body, size_t *len)
 {
 	const struct mg_request_info *ri = mg_get_request_info(c);
+	struct kvs_node *node = mg_get_user_data(mg_get_context(c));
+	struct http_server *hs = node->http;
 	long long cl = ri->content_length;
 	const char *te = mg_get_header(c, "Transfer-Encoding");
 	bool chunked = te && strcasecmp(te, "chunked") == 0;
+	struct body_watch w = { 0 };
 	size_t want, got = 0;
 	char *p;
 
@@ -204,11 +301,22 @@ int http_read_body(struct mg_connection *c, size_t max, char **body, size_t *len
 	want = chunked ? max + 1 : (size_t)cl; /* chunked: read until EOF or past max */
 	if (!(p = malloc(want + 1)))
 		return 500;
+	w.deadline_us = now_us() + (uint64_t)node->cfg.http_request_timeout_ms * 1000;
+	w.port = htons((uint16_t)ri->remote_port);
+	bool watched = hs && want > 0 && inet_pton(AF_INET, ri->remote_addr, &w.ip) == 1;
+	if (watched)
+		watch_add(hs, &w);
 	while (got < want) {
 		int n = mg_read(c, p + got, want - got);
 		if (n <= 0)
 			break;
 		got += (size_t)n;
+	}
+	if (watched)
+		watch_remove(hs, &w);
+	if (w.reaped || (got < want && !chunked && now_us() > w.deadline_us)) {
+		free(p);
+		return 408;
 	}
 	if (chunked && got > max) {
 		free(p);
@@ -384,25 +492,31 @@ struct http_server *http_start(struct kvs_node *node, char *err, size_t errlen)
 	struct mg_callbacks cb;
 	struct mg_init_data init;
 	struct mg_error_data errd;
-	char ports[128], threads[16], errtext[256] = "";
+	char ports[128], threads[16], errtext[256] = "", req_to[16], idle_to[16];
 
 	if (!hs) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	hs->node = node;
+	pthread_mutex_init(&hs->reap_lock, NULL);
+	node->http = hs; /* before the first request can need it (http_read_body) */
 	bool tls = node->cfg.tls_cert_file[0] != '\0';
 	snprintf(ports, sizeof(ports), "%s:%d%s", node->cfg.bind_address, node->cfg.port,
 		 tls ? "s" : "");
 	snprintf(threads, sizeof(threads), "%d", node->cfg.http_threads);
+	snprintf(req_to, sizeof(req_to), "%d", node->cfg.http_request_timeout_ms);
+	snprintf(idle_to, sizeof(idle_to), "%d", node->cfg.http_idle_timeout_ms);
 	const char *options[] = {
 		"listening_ports", ports,
 		"num_threads", threads,
 		"enable_keep_alive", "yes",
 		"tcp_nodelay", "1",
 		"decode_url", "no",
-		"keep_alive_timeout_ms", "60000",
-		"request_timeout_ms", "30000",
+		/* a worker serves one connection at a time: idle and slow clients
+		 * are cut after these so they cannot hold every worker for long */
+		"keep_alive_timeout_ms", idle_to,
+		"request_timeout_ms", req_to,
 		"max_request_size", "16384",
 		"listen_backlog", "1024",
 		"connection_queue", "1024",
@@ -430,6 +544,9 @@ struct http_server *http_start(struct kvs_node *node, char *err, size_t errlen)
 	if (!hs->ctx) {
 		snprintf(err, errlen, "cannot start HTTP server on %s: %s", ports,
 			 errtext[0] ? errtext : "unknown error");
+		node->http = NULL;
+		pthread_mutex_destroy(&hs->reap_lock);
+	hs->node->http = NULL;
 		free(hs);
 		mg_exit_library();
 		return NULL;
@@ -440,6 +557,7 @@ struct http_server *http_start(struct kvs_node *node, char *err, size_t errlen)
 		return NULL;
 	}
 	mg_set_request_handler(hs->ctx, "/", http_dispatch, hs);
+	hs->reaper_started = pthread_create(&hs->reaper, NULL, reaper_thread, hs) == 0;
 	return hs;
 }
 
@@ -489,6 +607,10 @@ void http_stop(struct http_server *hs)
 	atomic_store(&k.done, true);
 	if (knocking)
 		pthread_join(t, NULL);
+	atomic_store(&hs->stopping, true);
+	if (hs->reaper_started)
+		pthread_join(hs->reaper, NULL);
+	pthread_mutex_destroy(&hs->reap_lock);
 	mg_exit_library();
 	free(hs);
 }

@@ -21,8 +21,9 @@
 
 #include "node.h"
 
-/* Starts the server on cfg.bind_address:cfg.port.  Returns NULL with a
- * message in err when the port cannot be bound or civetweb fails. */
+/* Starts the server on cfg.bind_address:cfg.port and sets node->http.
+ * Returns NULL with a message in err when the port cannot be bound or
+ * civetweb fails. */
 struct http_server *http_start(struct kvs_node *node, char *err, size_t errlen);
 
 /* Stops accepting, waits for running handlers, frees; hs may be NULL. */
@@ -47,7 +48,8 @@ int http_method_not_allowed(struct mg_connection *c, const char *allow);
  * Reads the whole request body, at most max bytes, into a malloc'd buffer
  * (NUL-terminated; caller frees).  Returns 0, or the HTTP status to answer:
  * 411 (no length), 413 (over max: checked from Content-Length before
- * reading), 400 (short body or read error).
+ * reading), 408 (the body took longer than http_request_timeout_ms),
+ * 400 (short body or read error).
  */
 int http_read_body(struct mg_connection *c, size_t max, char **body, size_t *len);
 

@@ -150,8 +150,9 @@ static void self_init(struct kvs_node *node)
 	me->self = true;
 }
 
-/* Starts the cluster threads: replication, conflicts, gossip, sync. */
-static int cluster_start(struct kvs_node *node)
+/* Creates the member table and the replication and conflict queues: all
+ * that HTTP handlers may touch, so it exists before the first request. */
+static int cluster_init(struct kvs_node *node)
 {
 	struct members_timeouts t = {
 		.suspicion_ms = gossip_suspicion_ms(&node->cfg),
@@ -163,6 +164,13 @@ static int cluster_start(struct kvs_node *node)
 	if (!(node->members = members_new(&node->self, &t)) ||
 	    !(node->replicate = replicate_new(node)) || !(node->conflict = conflict_new(node)))
 		return KVS_ENOMEM;
+	return 0;
+}
+
+/* Starts the cluster threads (once HTTP serves): replication, conflicts,
+ * gossip, sync. */
+static int cluster_start(struct kvs_node *node)
+{
 	if (replicate_start(node) != 0 || conflict_start(node) != 0 || gossip_start(node) != 0 ||
 	    sync_start(node) != 0)
 		return KVS_ENOMEM;
@@ -232,8 +240,12 @@ static int run_node(const char *config_path)
 	atomic_store(&node.join_state, node.cfg.seed_count > 0 ? JOIN_PENDING : JOIN_DONE);
 	peer_global_init();
 
-	node.http = http_start(&node, err, sizeof(err));
-	if (!node.http || cluster_start(&node) != 0) {
+	if (cluster_init(&node) != 0) {
+		log_error("start_failed", "error=\"out of memory\"");
+		store_close(node.store);
+		return 1;
+	}
+	if (!http_start(&node, err, sizeof(err)) || cluster_start(&node) != 0) {
 		log_error("start_failed", "error=\"%s\"", node.http ? "out of memory" : err);
 		node_request_stop(&node);
 		http_stop(node.http);

@@ -22,7 +22,7 @@ static const char *const method_names[METHOD_COUNT] = {
 
 /* The status codes kvs sends; anything else lands in the last slot. */
 static const int status_codes[METRICS_STATUS_SLOTS] = {
-	200, 204, 400, 401, 403, 404, 405, 409, 411, 413, 429, 500, 503, 0,
+	200, 204, 400, 401, 403, 404, 405, 408, 409, 411, 413, 429, 500, 503, 0,
 };
 
 /* Upper bounds in seconds; the last is +Inf. */

@@ -28,7 +28,7 @@ enum metrics_route {
 enum metrics_method { METHOD_GET, METHOD_HEAD, METHOD_PUT, METHOD_DELETE, METHOD_POST,
 		      METHOD_OTHER, METHOD_COUNT };
 
-#define METRICS_STATUS_SLOTS 14   /* distinct status codes counted, see metrics.c */
+#define METRICS_STATUS_SLOTS 15   /* distinct status codes counted, see metrics.c */
 #define METRICS_LAT_BUCKETS 14    /* latency histogram buckets, +Inf included */
 
 /* Kinds of sync, for the per-kind counters. */

@@ -5,8 +5,9 @@ Network namespaces for kvs fault tests (TESTING.md, "Network faults").
               per node joined to it by a veth pair, addresses 10.199.0.N/24 only
               inside those namespaces.  A guard route ``blackhole 10.199.0.0/16``
               in the root namespace makes any client started there by mistake fail
-              locally.  ``close()`` stops the nodes and removes namespaces, rules
-              and the guard route, and never raises.
+              locally.  ``close()`` stops the nodes, removes the namespaces (with
+              their links and iptables rules) and the guard route (unless another
+              test run's lab still exists: the last one removes it); never raises.
 ``NsNode``    a conftest ``Node`` started with ``ip netns exec`` inside a lab
               namespace, bound to its 10.199.0.N address; every HTTP request the
               harness helpers make (get, put, list_all, wait_ready...) goes through
@@ -23,6 +24,7 @@ This file is also the client program (``python3 netns.py client``).
 import base64
 import json
 import os
+import re
 import select
 import subprocess
 import sys
@@ -174,7 +176,7 @@ class NsClient:
 
 
 def _node_class():
-    from conftest import Node, NodeError, requests  # noqa: F401 (harness module)
+    from conftest import Node, NodeError  # the harness (tests/integration/conftest.py)
 
     class NsNode(Node):
         """A kvs Node living in namespace ns at address ip (see module doc)."""
@@ -265,9 +267,8 @@ class Lab:
 
     def setup(self):
         # the guard route first: a stray client in the root namespace fails locally
-        have = run(["ip", "route", "show", "type", "blackhole", GUARD], check=False).stdout.strip()
         run(["ip", "route", "replace", "blackhole", GUARD])
-        self.added_guard = not have
+        self.added_guard = True
         for ns in [self.bridge_ns] + self.node_ns:
             run(["ip", "netns", "add", ns])
             self.created.append(ns)
@@ -360,7 +361,12 @@ class Lab:
             run(["ip", "netns", "del", ns], check=False)
         self.created = []
         if self.added_guard:
-            run(["ip", "route", "del", "blackhole", GUARD], check=False)
+            # another test run's lab (kvs<pid>...) may still rely on the guard: the last one
+            # to leave removes it
+            others = [ln.split()[0] for ln in run(["ip", "netns", "list"], check=False).stdout.splitlines()
+                      if ln.strip()]
+            if not any(re.match(r"^kvs\d+", name) for name in others):
+                run(["ip", "route", "del", "blackhole", GUARD], check=False)
             self.added_guard = False
 
 
