@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "buf.h"
+#include "gossip.h"
 #include "http.h"
 #include "kvs.h"
 
@@ -82,8 +83,6 @@ int api_metrics(struct kvs_node *node, struct mg_connection *c,
 int api_members(struct kvs_node *node, struct mg_connection *c,
 		const struct mg_request_info *ri, const char *raw_path)
 {
-	struct member *list;
-	size_t n;
 	cJSON *arr;
 	char *text;
 	int rc;
@@ -91,11 +90,7 @@ int api_members(struct kvs_node *node, struct mg_connection *c,
 	(void)raw_path;
 	if (strcmp(ri->request_method, "GET") != 0 && strcmp(ri->request_method, "HEAD") != 0)
 		return http_method_not_allowed(c, ALLOW_GET);
-	n = members_snapshot(node->members, &list);
-	if (n)
-		list[0].status = atomic_load(&node->left) ? MEMBER_LEFT : MEMBER_ALIVE;
-	arr = n ? members_to_json(list, n) : NULL;
-	free(list);
+	arr = gossip_members_json(node);
 	text = arr ? cJSON_PrintUnformatted(arr) : NULL;
 	cJSON_Delete(arr);
 	if (!text)

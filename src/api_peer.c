@@ -97,24 +97,10 @@ static void heard_from(struct kvs_node *node, const struct member *from)
 		members_heard(node->members, from->id, version_now_ms());
 }
 
-static cJSON *member_list(struct kvs_node *node)
-{
-	struct member *list;
-	size_t n = members_snapshot(node->members, &list);
-	cJSON *arr;
-
-	if (!n)
-		return NULL;
-	list[0].status = atomic_load(&node->left) ? MEMBER_LEFT : MEMBER_ALIVE;
-	arr = members_to_json(list, n);
-	free(list);
-	return arr;
-}
-
 static cJSON *reply_with_members(struct kvs_node *node)
 {
 	cJSON *o = cJSON_CreateObject();
-	cJSON *arr = member_list(node);
+	cJSON *arr = gossip_members_json(node);
 
 	if (!o || !arr) {
 		cJSON_Delete(o);

@@ -87,7 +87,7 @@ static void merge_member_list(struct kvs_node *node, const cJSON *arr, const cha
 	free(list);
 }
 
-static cJSON *member_list_json(struct kvs_node *node)
+cJSON *gossip_members_json(struct kvs_node *node)
 {
 	struct member *list;
 	size_t n = members_snapshot(node->members, &list);
@@ -144,7 +144,7 @@ static void gossip_round(struct kvs_node *node)
 
 	for (size_t i = 0; i < n && !node_stopping(node); i++) {
 		cJSON *msg = message_new(node), *reply = NULL;
-		cJSON *list = member_list_json(node);
+		cJSON *list = gossip_members_json(node);
 		long status;
 
 		if (!msg || !list) {

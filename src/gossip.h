@@ -31,6 +31,10 @@ void gossip_leave(struct kvs_node *node);
 /* This node's member record as JSON (last_seen = now); caller frees. */
 cJSON *gossip_self_json(struct kvs_node *node);
 
+/* The member table as JSON (GET /members/, gossip, join replies), this
+ * node first and shown left once it has left; caller frees.  NULL on OOM. */
+cJSON *gossip_members_json(struct kvs_node *node);
+
 /* Suspicion timeout in ms for the node's probe_interval. */
 int64_t gossip_suspicion_ms(const struct kvs_config *cfg);
 

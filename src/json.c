@@ -28,6 +28,7 @@
  * guarded by the cursor's length.  Pure function: any thread, no locks.
  */
 #include "json.h"
+#include "utf8.h"
 
 #include <assert.h>
 #include <string.h>
@@ -80,46 +81,6 @@ static int hexval(unsigned char ch)
 	return -1;
 }
 
-/*
- * Length (2-4) of the well-formed multi-byte UTF-8 sequence at p[0..n), or
- * 0 if it is ill-formed or truncated; p[0] >= 0x80.  The ranges are those
- * of Unicode table 3-7: the narrowed second byte after E0, ED, F0 and F4
- * is what refuses overlong forms, surrogates and code points above
- * U+10FFFF.  (path.c has its own copy; see there.)
- */
-static size_t utf8_seq_len(const unsigned char *p, size_t n)
-{
-	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
-	size_t need;
-
-	if (c < 0xc2)
-		return 0; /* continuation byte, or overlong C0/C1 lead */
-	if (c < 0xe0) {
-		need = 2;
-	} else if (c < 0xf0) {
-		need = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c < 0xf5) {
-		need = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 0;
-	}
-	if (n < need)
-		return 0;
-	if (p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < need; i++)
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	return need;
-}
 
 /*
  * Reads the four hex digits of a \u escape at c->i into *cp and moves past

@@ -21,8 +21,10 @@
  *  - the member table survives whatever the parsed records say: they are
  *    joined, merged, ticked and listed as the node would;
  *  - no string is accepted because cJSON cut it at a \u0000 escape (see
- *    nul_escapes_to_soh below).  FUZZ_SKIP_KNOWN=1 in the environment turns
- *    this check off while that finding is open (README.md, "Findings").
+ *    nul_escapes_to_soh below).
+ * FUZZ_SKIP_KNOWN=1 in the environment turns off the checks of the open
+ * findings of README.md ("Findings"): the \u0000 one, and member integers
+ * above 2^51, which cJSON prints with 15 significant digits.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -149,9 +151,17 @@ static void check_member(const cJSON *o, struct member *list, size_t *n, size_t 
 		list[(*n)++] = e;
 }
 
+static bool skip_known;
+
 /* members_to_json() output must read back to the same records. */
 static void check_members_roundtrip(const struct member *list, size_t n)
 {
+	const int64_t exact = 1ll << 51;
+
+	for (size_t i = 0; skip_known && i < n; i++)
+		if (list[i].last_seen > exact || list[i].joined_ts > exact ||
+		    list[i].incarnation > exact)
+			return;
 	cJSON *arr = members_to_json(list, n), *o;
 	char *text;
 	size_t i = 0;
@@ -327,8 +337,6 @@ static char *nul_escapes_to_soh(const uint8_t *data, size_t size)
 	}
 	return s;
 }
-
-static bool skip_known;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -48,6 +48,22 @@ HTTP_TIMEOUT = 10.0  # seconds, for every request a test makes
 UUID4_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
+# Intervals of seconds, so clusters in tests converge while the test waits.
+# Test files start from this and override what they need.
+FAST_INTERVALS = {
+    "gossip_interval_min": 1,
+    "gossip_interval_max": 2,
+    "probe_interval": 1,
+    "sync_interval": 2,
+    "catchup_interval": 2,
+    "anti_entropy_interval": 2,
+    "failure_timeout": 30,
+    "removal_timeout": 60,
+    "throttle_delay_ms": 10,
+    "fetch_delay_ms": 5,
+}
+
+
 def kvs_bin_path():
     return Path(os.environ.get("KVS_BIN", str(DEFAULT_BIN))).resolve()
 

@@ -31,24 +31,13 @@ import uuid as uuidlib
 
 import pytest
 
-from conftest import REPO, now_ms, parse_metrics, wait_until
+from conftest import FAST_INTERVALS, REPO, now_ms, parse_metrics, wait_until
 
 TOOL = REPO / "build" / "test_conflict"
 
 # Seconds-scale intervals so that detection (sync, anti-entropy) and gossip
 # happen within a few seconds.
-FAST = {
-    "gossip_interval_min": 1,
-    "gossip_interval_max": 2,
-    "probe_interval": 1,
-    "sync_interval": 2,
-    "catchup_interval": 2,
-    "anti_entropy_interval": 2,
-    "failure_timeout": 20,
-    "removal_timeout": 60,
-    "throttle_delay_ms": 0,
-    "fetch_delay_ms": 0,
-}
+FAST = dict(FAST_INTERVALS, failure_timeout=20, throttle_delay_ms=0, fetch_delay_ms=0)
 
 CONVERGE_S = 30.0
 

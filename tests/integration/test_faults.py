@@ -32,21 +32,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import assert_json_error, now_ms, port_is_free, wait_until
+from conftest import FAST_INTERVALS, assert_json_error, now_ms, port_is_free, wait_until
 from netns import Lab
 
-FAST = {
-    "gossip_interval_min": 1,
-    "gossip_interval_max": 2,
-    "probe_interval": 1,
-    "sync_interval": 2,
-    "catchup_interval": 2,
-    "anti_entropy_interval": 2,
-    "throttle_delay_ms": 10,
-    "fetch_delay_ms": 5,
-    "failure_timeout": 30,
-    "removal_timeout": 120,
-}
+FAST = dict(FAST_INTERVALS, removal_timeout=120)
 
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 

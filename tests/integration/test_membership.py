@@ -15,19 +15,11 @@ import time
 
 import pytest
 
-from conftest import Node, assert_json_error, now_ms, raw_request, wait_until
+from conftest import FAST_INTERVALS, Node, assert_json_error, now_ms, raw_request, wait_until
 
 # Fast intervals: failure_timeout stays far above what the probes need, so a
 # detection within seconds can only come from the probes.
-FAST = {
-    "gossip_interval_min": 1,
-    "gossip_interval_max": 2,
-    "probe_interval": 1,
-    "failure_timeout": 30,
-    "removal_timeout": 60,
-    "sync_interval": 30,
-    "anti_entropy_interval": 30,
-}
+FAST = dict(FAST_INTERVALS, sync_interval=30, anti_entropy_interval=30)
 
 SPEC_FIELDS = {"id", "address", "last_seen", "joined_timestamp", "status"}
 POLL = 0.1  # seconds between polls of /members/ while watching for a state

@@ -3,17 +3,9 @@
 import json
 import re
 
-from conftest import wait_until
+from conftest import FAST_INTERVALS, wait_until
 
-FAST = {
-    "gossip_interval_min": 1,
-    "gossip_interval_max": 2,
-    "probe_interval": 1,
-    "sync_interval": 2,
-    "anti_entropy_interval": 2,
-    "failure_timeout": 30,
-    "removal_timeout": 60,
-}
+FAST = dict(FAST_INTERVALS)
 
 # Prometheus text format 0.0.4: metric name, optional labels, value.
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"

@@ -17,20 +17,10 @@ import uuid
 
 import pytest
 
-from conftest import (assert_json_error, now_ms, parse_metrics, raw_request,
+from conftest import (FAST_INTERVALS, assert_json_error, now_ms, parse_metrics, raw_request,
                       wait_until)
 
-FAST = {
-    "gossip_interval_min": 1,
-    "gossip_interval_max": 2,
-    "probe_interval": 1,
-    "sync_interval": 2,
-    "sync_items": 15,
-    "catchup_interval": 2,
-    "anti_entropy_interval": 3,
-    "throttle_delay_ms": 10,
-    "fetch_delay_ms": 5,
-}
+FAST = dict(FAST_INTERVALS, anti_entropy_interval=3, sync_items=15, failure_timeout=300, removal_timeout=600)
 
 KINDS = ("push", "regular", "catchup", "bootstrap", "anti_entropy")
 

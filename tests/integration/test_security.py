@@ -15,17 +15,9 @@ import uuid
 import pytest
 import requests
 
-from conftest import HTTP_TIMEOUT, Node, NodeError, now_ms, wait_until
+from conftest import FAST_INTERVALS, HTTP_TIMEOUT, Node, NodeError, now_ms, wait_until
 
-FAST = {
-    "gossip_interval_min": 1,
-    "gossip_interval_max": 2,
-    "probe_interval": 1,
-    "sync_interval": 2,
-    "anti_entropy_interval": 2,
-    "failure_timeout": 30,
-    "removal_timeout": 60,
-}
+FAST = dict(FAST_INTERVALS)
 SECRET = "s3cret-shared-by-the-cluster"
 READ_TOKEN = "read-token-0123456789abcdef"
 WRITE_TOKEN = "write-token-0123456789abcdef"
