@@ -142,18 +142,17 @@ FUZZ_CORE    := $(patsubst %,$(FUZZ_BUILD)/%.o,$(FUZZ_OBJS))
 FUZZ_BINS    := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_ENV     := ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:allocator_may_return_null=1 \
                 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 FUZZ_SKIP_KNOWN=$(FUZZ_SKIP_KNOWN)
-FUZZ_SHOW_RE := 'ERROR:|runtime error|check failed|fuzz_[a-z]+: |SUMMARY| in .* [^ ]*/(src|tests/fuzz)/[^ ]*:[0-9]'
+FUZZ_SHOW_RE := 'ERROR:|runtime error|check failed|fuzz_[a-z]+: [a-z]|SUMMARY| in .* [^ ]*/(src|tests/fuzz)/[^ ]*:[0-9]'
 
 SAN_ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                   -fno-sanitize-recover=all
 SAN_TSAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
 # ASan/UBSan stop the process at the first report (abort: exit by SIGABRT).
 # TSan goes on after a race (so one run lists them all) and exits 66 at the end.
-SAN_ASAN_ENV   := ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1 \
+SAN_ASAN_ENV   := KVS_SANITIZER=address ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1 \
                   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
                   LSAN_OPTIONS=suppressions=$(abspath tests/fuzz/lsan.supp):print_suppressions=0
-SAN_TSAN_ENV   := TSAN_OPTIONS="halt_on_error=0 exitcode=66 second_deadlock_stack=1 history_size=4 suppressions=$(abspath tests/tsan.supp)"
-SAN_REPORT_RE  := ERROR: (Address|Leak)Sanitizer|runtime error:|WARNING: ThreadSanitizer|SUMMARY: (Address|Leak|Thread|UndefinedBehavior)Sanitizer
+SAN_TSAN_ENV   := KVS_SANITIZER=thread TSAN_OPTIONS="halt_on_error=0 exitcode=66 second_deadlock_stack=1 history_size=4 suppressions=$(abspath tests/tsan.supp)"
 
 .PHONY: fuzz fuzz-build fuzz-regress test-asan test-tsan
 
@@ -196,39 +195,43 @@ fuzz: $(FUZZ_BINS)
 	  echo "      reproducer as tests/fuzz/regressions/<target>/<name>"; exit 1; \
 	fi
 
-# Replays the committed seeds and every kept crash once (a few seconds);
-# needs clang-14 (libclang-rt-14-dev).
+# Replays the committed seeds (one run per target) and then each kept crash
+# on its own, so every failing regression is named; a few seconds in all.
+# Needs clang-14 (libclang-rt-14-dev).
 fuzz-regress: $(FUZZ_BINS)
 	@failed=""; for t in $(FUZZ_TARGETS); do \
-	  files=$$(find tests/fuzz/corpus/$$t tests/fuzz/regressions/$$t -type f \
-	           ! -name '*.md' ! -name '.*' 2>/dev/null | sort); \
+	  seeds=$$(find tests/fuzz/corpus/$$t -type f ! -name '.*' 2>/dev/null | sort); \
 	  log=$(FUZZ_BUILD)/regress_$$t.log; \
-	  printf '== fuzz_%s: %s inputs ... ' $$t "$$(echo $$files | wc -w)"; \
-	  if $(FUZZ_ENV) $(FUZZ_BUILD)/fuzz_$$t $$files >$$log 2>&1; then echo ok; \
+	  printf '== fuzz_%s: %s seeds ... ' $$t "$$(echo $$seeds | wc -w)"; \
+	  if $(FUZZ_ENV) $(FUZZ_BUILD)/fuzz_$$t $$seeds >$$log 2>&1; then echo ok; \
 	  else \
-	    echo FAILED; failed="$$failed $$t"; \
-	    grep -E '^Running:' $$log | tail -n 1; \
+	    echo FAILED; failed="$$failed $$t"; grep -E '^Running:' $$log | tail -n 1; \
 	    grep -v NEW_FUNC $$log | grep -E $(FUZZ_SHOW_RE) | head -n 20; \
 	  fi; \
+	  for r in $$(find tests/fuzz/regressions/$$t -type f ! -name '*.md' ! -name '.*' \
+	              2>/dev/null | sort); do \
+	    if $(FUZZ_ENV) $(FUZZ_BUILD)/fuzz_$$t $$r >$$log 2>&1; then echo "   ok      $$r"; \
+	    else \
+	      echo "   FAILED  $$r"; failed="$$failed $$r"; \
+	      grep -v NEW_FUNC $$log | grep -E $(FUZZ_SHOW_RE) | grep -vE '^SUMMARY|deadly signal' | \
+	        head -n 6 | sed 's/^/           /'; \
+	    fi; \
+	  done; \
 	done; \
-	[ -z "$$failed" ] || { echo "fuzz-regress: FAILED:$$failed (logs $(FUZZ_BUILD)/regress_*.log)"; exit 1; }
+	[ -z "$$failed" ] || { echo "fuzz-regress: FAILED:$$failed"; exit 1; }
 
 # $(call san_run,BUILD DIR,FLAGS,RUNTIME ENV): builds kvs and the unit tests
 # with FLAGS into the dir (via the environment: a command-line CFLAGS would
 # replace the Makefile's own flags), runs unit and integration with -k (all
-# of them even after a failure), then scans every node log under the
-# pytest base dir for sanitizer reports.
+# of them even after a failure), then scans every log under the pytest base
+# dir for sanitizer reports (tests/fuzz/sanitizer_report.py lists each kind
+# once).  KVS_SANITIZER (address or thread) tells tests which run they are in.
 define san_run
 	@rm -rf $(1)/pytest; rc=0; \
 	env CFLAGS="$(2)" LDFLAGS="$(2)" $(3) $(MAKE) -k --no-print-directory BUILD=$(1) \
 	  all unit integration \
 	  PYTEST_ARGS="--basetemp=$(abspath $(1))/pytest $(PYTEST_ARGS)" || rc=1; \
-	hits=$$(grep -rlE '$(SAN_REPORT_RE)' $(1)/pytest 2>/dev/null | sort); \
-	if [ -n "$$hits" ]; then \
-	  rc=1; echo "== sanitizer reports in node logs:"; \
-	  for f in $$hits; do echo "--- $$f"; \
-	    grep -nE -A 12 '$(SAN_REPORT_RE)' $$f | head -n 60; done; \
-	fi; \
+	$(PYTHON) tests/fuzz/sanitizer_report.py $(1)/pytest || rc=1; \
 	if [ $$rc -ne 0 ]; then echo "$@: FAILED"; exit 1; fi; echo "$@: clean"
 endef
 

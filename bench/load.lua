@@ -1,6 +1,6 @@
 -- wrk script shared by every load in bench/run.sh, for kvs and for etcd's v2 API.
 --
---   wrk -s bench/load.lua URL -- API MODE PREFIX NKEYS SIZE [GETPCT] [MARKDIR]
+--   wrk -s bench/load.lua URL -- API MODE PREFIX NKEYS SIZE [GETPCT] [MARKDIR] [THREADS] [DELAY]
 --
 --   API     kvs | etcd
 --   MODE    health  GET /health (kvs) or /version (etcd): the server's own ceiling
@@ -11,14 +11,17 @@
 --           fill    PUT keys 0..NKEYS-1 once each, split across threads; each thread
 --                   writes MARKDIR/done.<thread> when all its keys are acknowledged and
 --                   stops; run.sh interrupts wrk once every thread has finished.
+--   THREADS  wrk's -t, for fill
+--   DELAY    milliseconds each connection waits before its next request (paced load:
+--            about connections * 1000 / DELAY requests/s); 0 = full speed
 --
 -- Keys are PREFIX/k%08d.  Values: kvs gets a JSON string document of exactly SIZE bytes,
--- etcd a form body value=<SIZE bytes>; both are drawn from a pool of random alphanumeric
--- strings so that RocksDB/WAL compression sees realistic, distinct data.
+-- etcd a form body value=<SIZE bytes>; both are drawn from a pool of 64 random alphanumeric
+-- strings, so that compression does not flatter the disk figures.
 --
 -- Every request is built by the same request() path (health included), so the client's
 -- cost is the same in each scenario and ratios compare the server alone.
--- done() prints one line: "RESULT <req/s> <p50 us> <p99 us> <requests> <non-2xx/3xx> <socket errors>".
+-- done() prints one line: "RESULT <req/s> <p50 us> <p99 us> <requests> <HTTP status >= 400> <socket errors>".
 
 local threads = {}
 local counter = 0
@@ -33,6 +36,7 @@ local api, mode, prefix, nkeys, size, getpct, markdir
 local pool = {}
 local POOL = 64
 local nthreads = 1
+local pace_ms = 0
 local seq, quota, acked, finished = 0, 0, 0, false
 local last_req
 
@@ -56,6 +60,7 @@ function init(args)
   getpct  = tonumber(args[6] or "70")
   markdir = args[7] or "."
   nthreads = tonumber(args[8] or "2")
+  pace_ms  = tonumber(args[9] or "0")
   math.randomseed(os.time() * 1000 + (tid or 0) * 7919)
   for i = 1, POOL do
     if api == "kvs" then
@@ -156,4 +161,5 @@ local real_init = init
 function init(args)
   real_init(args)
   if mode == "fill" then response = fill_response end
+  if pace_ms > 0 then delay = function() return pace_ms end end
 end

@@ -4,9 +4,11 @@
 # Starts every server it measures (kvs nodes, etcd) in a temp dir on free loopback ports and
 # stops them by PID on exit, failure included.  Prints one markdown report on stdout and
 # writes it to bench/results/latest.md (raw figures in bench/results/latest.tsv).
+# Measures a copy of build/kvs taken at the start, so a rebuild meanwhile changes nothing.
 #
 # Environment:
-#   BENCH_QUICK=1   smoke run: 1 s per wrk run, 1 run each, 10k keys instead of 100k/1M
+#   BENCH_QUICK=1   smoke run: 1 s per wrk run, 1 run each, 10k keys instead of 100k/1M;
+#                   its report goes to bench/results/quick.md, latest.md is left alone
 #   BENCH_KEEP=1    keep the temp dir (logs, data) for inspection
 #   KVS_BIN=path    binary to measure (default build/kvs)
 #   BENCH_THREADS, BENCH_CONNECTIONS, BENCH_DURATION, BENCH_RUNS override the wrk settings
@@ -20,8 +22,9 @@ LIB=$ROOT/bench/benchlib.py
 LUA=$ROOT/bench/load.lua
 OUTDIR=$ROOT/bench/results
 
+REPORT=latest
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
-  DUR=1 RUNS=1 NKEYS=10000 N1K=10000 N10K=2000 NBIG=10000 PACED_S=3
+  DUR=1 RUNS=1 NKEYS=10000 N1K=10000 N10K=2000 NBIG=10000 PACED_S=3 REPORT=quick
 else
   DUR=5 RUNS=3 NKEYS=100000 N1K=100000 N10K=20000 NBIG=1000000 PACED_S=10
 fi
@@ -30,18 +33,15 @@ RUNS=${BENCH_RUNS:-$RUNS}
 THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNECTIONS:-64}
 
-for tool in wrk curl "$PY"; do
+for tool in wrk curl jq "$PY"; do
   command -v "$tool" >/dev/null || { echo "bench: $tool not found (make bench installs it)" >&2; exit 1; }
 done
 [ -x "$KVS" ] || { echo "bench: $KVS not built (make all)" >&2; exit 1; }
 
 TMP=$(mktemp -d /tmp/kvs-bench.XXXXXX)
 RES=$TMP/results.tsv
-: >"$RES"
-# measure one binary throughout, even if build/ is rebuilt while the bench runs
-cp "$KVS" "$TMP/kvs"
-KVS=$TMP/kvs
 declare -A RUNNING=()   # pid -> name, every server or load process still running
+WRK_TOTAL=0
 
 log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
 
@@ -78,6 +78,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+: >"$RES"
+# measure one binary throughout, even if build/ is rebuilt while the bench runs
+cp "$KVS" "$TMP/kvs"
+KVS=$TMP/kvs
+
 info() { printf 'info\t%s\t%s\n' "$1" "$2" >>"$RES"; }
 val()  { printf 'val\t%s\t%s\n' "$1" "$2" >>"$RES"; }
 rss_mb() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
@@ -90,6 +95,7 @@ info cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 info memory "$(awk '/^MemTotal:/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
 info kernel "$(uname -r)"
 info kvs "$("$KVS" --version 2>&1 | head -1 | awk '{print $NF}')"
+info source "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' + uncommitted changes in src/')"
 info rocksdb "$(dpkg-query -W -f='${Version}' librocksdb-dev 2>/dev/null || echo '?')"
 info civetweb "$(dpkg-query -W -f='${Version}' libcivetweb-dev 2>/dev/null || echo '?')"
 HAVE_ETCD=0
@@ -111,9 +117,10 @@ P_BIG=${PORTS[4]} P_C1=${PORTS[5]} P_C2=${PORTS[6]} P_C3=${PORTS[7]}
 
 # ------------------------------------------------------------------ servers
 
-# kvs_config NAME PORT SYNC_WRITES [SEED_PORT]: writes $TMP/NAME.yaml, data in $TMP/NAME.data
+# kvs_config NAME PORT SYNC_WRITES [cluster [SEED_PORT]]: writes $TMP/NAME.yaml, data in
+# $TMP/NAME.data; cluster members get the fast intervals of node1.yaml
 kvs_config() {
-  local name=$1 port=$2 sync=$3 seed=${4:-}
+  local name=$1 port=$2 sync=$3 cluster=${4:-} seed=${5:-}
   {
     echo "node_id: $name"
     echo "bind_address: 127.0.0.1"
@@ -121,8 +128,8 @@ kvs_config() {
     echo "data_dir: $TMP/$name.data"
     echo "log_level: warn"
     echo "sync_writes: $sync"
-    if [ -n "$seed" ]; then
-      echo "seed_nodes: [\"127.0.0.1:$seed\"]"
+    [ -z "$seed" ] || echo "seed_nodes: [\"127.0.0.1:$seed\"]"
+    if [ -n "$cluster" ]; then
       # the intervals of node1.yaml: a local cluster that converges while you watch
       cat <<'EOF'
 gossip_interval_min: 2
@@ -218,6 +225,7 @@ run_wrk() {
     "$sc" "$RUN" "$2" "$(awk -v v="$3" 'BEGIN{print v/1000}')" \
     "$(awk -v v="$4" 'BEGIN{print v/1000}')" "$6" "$7")"
   WRK_REQUESTS=$5
+  WRK_TOTAL=$((WRK_TOTAL + $5))
 }
 
 # rounds SPEC...: RUNS rounds, each running every SPEC once, so the runs of all scenarios
@@ -322,9 +330,9 @@ stop_kvs big
 
 # ================================================================== 3: cluster
 C1=127.0.0.1:$P_C1 C2=127.0.0.1:$P_C2 C3=127.0.0.1:$P_C3
-kvs_config n1 "$P_C1" false
-kvs_config n2 "$P_C2" false "$P_C1"
-kvs_config n3 "$P_C3" false "$P_C1"
+kvs_config n1 "$P_C1" false cluster
+kvs_config n2 "$P_C2" false cluster "$P_C1"
+kvs_config n3 "$P_C3" false cluster "$P_C1"
 start_kvs n1 "$P_C1"
 start_kvs n2 "$P_C2"
 start_kvs n3 "$P_C3"
@@ -346,74 +354,124 @@ done
 log "cluster of 3 formed"
 
 snap() { "$PY" "$LIB" snapshot "http://$1" "$2"; }
+snap_all() { snap "$C1" "$TMP/$1.n1.$2"; snap "$C2" "$TMP/$1.n2.$2"; snap "$C3" "$TMP/$1.n3.$2"; }
 
-# converge: waits until nodes 2 and 3 hold as many keys as node 1; sets CONVERGE_S
+# converge TAG LOAD_END_NS: after a load, writes a marker on node 1 and waits until nodes 2
+# and 3 can read it and hold as many keys as node 1: the backlog queued before the marker has
+# been applied.  Sets CONVERGE_S, seconds from the end of the load.
 converge() {
-  local t0 k1 k2 k3 deadline=$((SECONDS + 300))
-  t0=$(now_ns)
+  local tag=$1 t0=$2 k1 k2 k3 deadline=$((SECONDS + 300))
+  curl -sf -X PUT -H 'Content-Type: application/json' -d '{"marker":true}' \
+    "http://$C1/kv/marker/$tag" >/dev/null || { log "marker write failed"; exit 1; }
   while :; do
-    k1=$(metric "$P_C1" kvs_keys); k2=$(metric "$P_C2" kvs_keys); k3=$(metric "$P_C3" kvs_keys)
-    [ "$k2" = "$k1" ] && [ "$k3" = "$k1" ] && break
-    [ $SECONDS -lt $deadline ] || { log "no convergence in 300 s: $k1 $k2 $k3"; break; }
-    sleep 0.2
+    if curl -sf -o /dev/null "http://$C2/kv/marker/$tag" && curl -sf -o /dev/null "http://$C3/kv/marker/$tag"; then
+      k1=$(metric "$P_C1" kvs_keys); k2=$(metric "$P_C2" kvs_keys); k3=$(metric "$P_C3" kvs_keys)
+      [ "$k2" = "$k1" ] && [ "$k3" = "$k1" ] && break
+    fi
+    [ $SECONDS -lt $deadline ] || { log "$tag: nodes 2 and 3 not caught up after 300 s"; break; }
+    sleep 0.05
   done
   CONVERGE_S=$(secs_since "$t0")
 }
 
-# lag_record TAG: histogram quantiles of nodes 2+3 between the .before and .after snapshots
+# repaired SNAPSHOT...: records applied through sync / anti-entropy rather than the push
+repaired() {
+  cat "$@" | awk '/^kvs_sync_items_applied_total/ && !/kind="push"/ {s += $2} END {printf "%d", s}'
+}
+
+# lag_record TAG LABEL WRITES: histogram quantiles of nodes 2+3 between the snapshots
 lag_record() {
-  local tag=$1 p50 p99 count share
+  local tag=$1 label=$2 writes=$3 p50 p99 count share d0 d1
   read -r p50 p99 count share < <("$PY" "$LIB" lagq \
     "$TMP/$tag.n2.before" "$TMP/$tag.n2.after" "$TMP/$tag.n3.before" "$TMP/$tag.n3.after")
-  val "${tag}_hist_p50" "$p50"; val "${tag}_hist_p99" "$p99"
-  val "${tag}_hist_count" "$count"; val "${tag}_hist_share" "$share"
-  local d0 d1
   d0=$(awk '$1 == "kvs_push_dropped_total" {print $2}' "$TMP/$tag.n1.before")
   d1=$(awk '$1 == "kvs_push_dropped_total" {print $2}' "$TMP/$tag.n1.after")
+  val "${tag}_label" "$label"
+  val "${tag}_hist_p50" "$p50"; val "${tag}_hist_p99" "$p99"
+  val "${tag}_hist_count" "$count / $((writes * 2))"; val "${tag}_hist_share" "$share"
   val "${tag}_push_dropped" "$((d1 - d0))"
-  log "$tag: histogram lag p50 ${p50} s p99 ${p99} s over $count applies ($share <= 250 ms)"
+  # records nodes 2 and 3 got through sync / anti-entropy instead of the push
+  local r0 r1
+  r0=$(repaired "$TMP/$tag.n2.before" "$TMP/$tag.n3.before")
+  r1=$(repaired "$TMP/$tag.n2.after" "$TMP/$tag.n3.after")
+  val "${tag}_repaired" "$((r1 - r0))"
+  val "${tag}_converge_s" "$CONVERGE_S"
+  log "$tag: histogram lag p50 ${p50} s p99 ${p99} s, $count applies of $((writes * 2)) ($share <= 250 ms), caught up ${CONVERGE_S} s after the load"
 }
 direct_record() {
   local tag=$1 json=$2
   val "${tag}_direct_p50" "$(jq -r .lag_p50 "$json")"
   val "${tag}_direct_p99" "$(jq -r .lag_p99 "$json")"
-  val "${tag}_direct_samples" "$(jq -r '"\(.samples) (\(.missing) never readable)"' "$json")"
+  val "${tag}_direct_samples" "$(jq -r '"\(.samples)\(if .missing > 0 then " (\(.missing) never readable)" else "" end)"' "$json")"
   log "$tag: direct $(cat "$json")"
 }
-snap_all() { snap "$C1" "$TMP/$1.n1.$2"; snap "$C2" "$TMP/$1.n2.$2"; snap "$C3" "$TMP/$1.n3.$2"; }
 
-# --- paced 1,000 writes/s
+# sampler_start TAG SECONDS / sampler_wait: a slow writer on node 1 (20 writes/s, every one
+# followed until readable on nodes 2 and 3) alongside a wrk load, for the direct figures
+sampler_start() {
+  "$PY" "$LIB" paced --writer "$C1" --readers "$C2,$C3" --rate 20 --duration "$2" \
+    --prefix "lag$1" --sample-every 1 --threads 1 --pollers 4 --out "$TMP/$1.json" >/dev/null &
+  SAMPLER=$!
+  RUNNING[$SAMPLER]="paced sampler $1"
+}
+sampler_wait() { wait "$SAMPLER" || true; unset "RUNNING[$SAMPLER]"; }
+median_rps() {
+  awk -F'\t' -v sc="$1" '$1 == "wrk" && $2 == sc {print $4}' "$RES" | sort -n |
+    awk '{v[NR] = $1} END {printf "%.0f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+TAGS=()
+
+# --- paced 1,000 writes/s (python, every 10th write followed on nodes 2 and 3)
 snap_all c1k before
 "$PY" "$LIB" paced --writer "$C1" --readers "$C2,$C3" --rate 1000 --duration "$PACED_S" \
   --prefix lag1k --sample-every 10 --threads 4 --pollers 8 --out "$TMP/c1k.json" >/dev/null
-converge
+converge c1k "$(now_ns)"
 snap_all c1k after
-val c1k_rate "$(jq -r '"\(.achieved_rate | floor) (target 1,000)"' "$TMP/c1k.json")"
-lag_record c1k
+val c1k_rate "$(jq -r '.achieved_rate | floor' "$TMP/c1k.json")"
+lag_record c1k "paced 1,000 writes/s (python)" "$(jq -r .acked "$TMP/c1k.json")"
 direct_record c1k "$TMP/c1k.json"
+TAGS+=(c1k)
 
-# --- full speed: wrk on node 1, a slow sampled writer alongside for the direct figure
+# --- paced ladder with wrk (a delay per connection), then full speed: where does lag grow?
+LADDER=${BENCH_LADDER:-2000 4000 8000 16000}
+for rate in $LADDER; do
+  tag=c$((rate / 1000))k
+  snap_all "$tag" before
+  sampler_start "$tag" "$((2 * DUR))"
+  RUN=1
+  save_dur=$DUR; DUR=$((2 * DUR))
+  run_wrk "PUT /kv, cluster, paced $rate/s" "$(human "$NKEYS")" "100 B" "http://$C1" \
+    kvs put "ladder$rate" "$NKEYS" 100 70 . "$THREADS" "$((CONNS * 1000 / rate))"
+  DUR=$save_dur
+  t_end=$(now_ns)
+  sampler_wait
+  writes=$WRK_REQUESTS
+  converge "$tag" "$t_end"
+  snap_all "$tag" after
+  val "${tag}_rate" "$(median_rps "PUT /kv, cluster, paced $rate/s")"
+  lag_record "$tag" "wrk paced at $rate writes/s" "$((writes + $(jq -r .acked "$TMP/$tag.json")))"
+  direct_record "$tag" "$TMP/$tag.json"
+  TAGS+=("$tag")
+done
+
 snap_all cmax before
-"$PY" "$LIB" paced --writer "$C1" --readers "$C2,$C3" --rate 20 \
-  --duration "$((RUNS * (DUR + 1)))" --prefix lagmax --sample-every 1 --threads 1 --pollers 4 \
-  --out "$TMP/cmax.json" >/dev/null &
-sampler=$!
-RUNNING[$sampler]="paced sampler"
+sampler_start cmax "$((RUNS * DUR))"
+WRK_TOTAL=0
 rounds "PUT /kv, 3-node cluster, on node 1|$(human "$NKEYS")|100 B|http://$C1|kvs put max $NKEYS 100"
-wait "$sampler" || true
-unset "RUNNING[$sampler]"
-converge
-val cmax_converge_s "$CONVERGE_S"
+t_end=$(now_ns)
+sampler_wait
+converge cmax "$t_end"
 snap_all cmax after
-val cmax_rate "$(awk -F'\t' '$1 == "wrk" && $2 ~ /3-node cluster/ {print $4}' "$RES" | sort -n |
-  awk '{v[NR] = $1} END {printf "%.0f (wrk median)", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}')"
-lag_record cmax
+val cmax_rate "$(median_rps "PUT /kv, 3-node cluster, on node 1")"
+lag_record cmax "wrk full speed (total write throughput)" "$((WRK_TOTAL + $(jq -r .acked "$TMP/cmax.json")))"
 direct_record cmax "$TMP/cmax.json"
+TAGS+=(cmax)
+val cluster_tags "${TAGS[*]}"
 
 stop_kvs n3; stop_kvs n2; stop_kvs n1
 
 # ================================================================== 5: report
 mkdir -p "$OUTDIR"
-"$PY" "$LIB" report "$RES" >"$OUTDIR/latest.md"
-cp "$RES" "$OUTDIR/latest.tsv"
-cat "$OUTDIR/latest.md"
+"$PY" "$LIB" report "$RES" >"$OUTDIR/$REPORT.md"
+cp "$RES" "$OUTDIR/$REPORT.tsv"
+cat "$OUTDIR/$REPORT.md"

@@ -1026,10 +1026,11 @@ static int apply_pair(struct parse_ctx *ctx, yaml_node_t *kn, yaml_node_t *vn)
 					       preview(vn, pv, sizeof(pv)));
 		break;
 	case KT_HOST:
+		/* IPv4 or a host name: Debian's civetweb is built without IPv6 */
 		for (i = 0; s[i]; i++)
-			if (!is_host_char((unsigned char)s[i]) && s[i] != ':')
+			if (!is_host_char((unsigned char)s[i]))
 				return key_err(ctx, vline, key,
-					       "expected an IP address or host name, got %s",
+					       "expected an IPv4 address or host name, got %s",
 					       preview(vn, pv, sizeof(pv)));
 		break;
 	case KT_HOSTPORT:
@@ -1186,17 +1187,27 @@ static int apply_tokens(struct parse_ctx *ctx, const struct key_spec *ks, yaml_n
 	return 0;
 }
 
-/* A double-quoted YAML scalar; escapes quotes, backslashes and control bytes. */
+/*
+ * A double-quoted YAML scalar; escapes quotes, backslashes, control bytes,
+ * and the characters YAML would refuse or fold inside quotes if written raw:
+ * C1 controls (U+0080..U+009F, NEL among them) and U+2028/U+2029.
+ */
 static void print_quoted(FILE *f, const char *s)
 {
+	const unsigned char *u = (const unsigned char *)s;
+
 	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			fprintf(f, "\\x%02x", (unsigned char)*s);
+	for (; *u; u++) {
+		if (*u == '"' || *u == '\\')
+			fprintf(f, "\\%c", *u);
+		else if (*u < 0x20 || *u == 0x7f)
+			fprintf(f, "\\x%02x", *u);
+		else if (u[0] == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f)
+			fprintf(f, "\\u%04x", u[1]), u++;
+		else if (u[0] == 0xe2 && u[1] == 0x80 && (u[2] == 0xa8 || u[2] == 0xa9))
+			fprintf(f, "\\u%04x", 0x2000 + (u[2] - 0x80)), u += 2;
 		else
-			fputc(*s, f);
+			fputc(*u, f);
 	}
 	fputc('"', f);
 }

@@ -31,7 +31,8 @@ bool wire_get_i64(const cJSON *o, const char *name, int64_t *out)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
 
-	if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9007199254740992.0 ||
+	/* below 10^15: cJSON prints 15 significant digits (see members.c) */
+	if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble >= 1e15 ||
 	    v->valuedouble != (double)(int64_t)v->valuedouble)
 		return false;
 	*out = (int64_t)v->valuedouble;

@@ -47,7 +47,7 @@ void wire_record_add(struct buf *b, const char *key, size_t klen, const struct k
 int wire_items_parse(const cJSON *arr, size_t max_value, bool need_values,
 		     struct wire_item **items, size_t *n, const char **why);
 
-/* Reads a non-negative integer member exactly (no fraction, < 2^53). */
+/* Reads a non-negative integer member exactly (no fraction, < 10^15). */
 bool wire_get_i64(const cJSON *o, const char *name, int64_t *out);
 
 #endif

@@ -256,8 +256,10 @@ static void test_advertise_default(void **state)
 	/* advertise_address follows bind_address and port wherever they appear. */
 	expect_ok("port: 9000\nbind_address: 10.0.0.1\n", &cfg);
 	assert_string_equal(cfg.advertise_address, "10.0.0.1:9000");
-	expect_ok("bind_address: \"::1\"\nport: 9000\n", &cfg);
-	assert_string_equal(cfg.advertise_address, "[::1]:9000");
+	/* IPv6 binds are refused: Debian's civetweb has no IPv6 (fuzz finding
+	 * config/bind-address-not-ip: "x:y" used to pass and derive "[x:y]:8080") */
+	expect_error("bind_address: \"::1\"\n",
+		     "t.yaml:1: bind_address: expected an IPv4 address or host name, got \"::1\"");
 	expect_ok("advertise_address: kvs1.example:80\nport: 9000\n", &cfg);
 	assert_string_equal(cfg.advertise_address, "kvs1.example:80");
 }
@@ -330,7 +332,7 @@ static void test_out_of_range(void **state)
 	expect_error("node_id: a b\n",
 		     "t.yaml:1: node_id: may only contain A-Z a-z 0-9 . _ -, got \"a b\"");
 	expect_error("bind_address: \"1.2.3.4 \"\n",
-		     "t.yaml:1: bind_address: expected an IP address or host name, "
+		     "t.yaml:1: bind_address: expected an IPv4 address or host name, "
 		     "got \"1.2.3.4 \"");
 	expect_error("advertise_address: host\n",
 		     "t.yaml:1: advertise_address: expected \"host:port\", got \"host\"");
@@ -603,7 +605,7 @@ static void test_print_round_trip(void **state)
 {
 	static const char text[] =
 		"node_id: n1\n"
-		"bind_address: \"::\"\n"
+		"bind_address: 0.0.0.0\n"
 		"advertise_address: \"[2001:db8::1]:8081\"\n"
 		"data_dir: \"/tmp/odd \\\"dir\\\"\"\n"
 		"seed_nodes: [a:1, \"https://b:2\"]\n"
