@@ -68,7 +68,7 @@ run: deps
 	$(BUILD)/kvs $(CONFIG)
 
 test: test-deps
-	$(MAKE) all unit integration
+	$(MAKE) all unit fuzz-regress integration
 
 # bench: the benchmark suite (bench/run.sh, issue 7); installs wrk and etcd when missing.
 # Report on stdout and in bench/results/latest.md.  BENCH_QUICK=1 for a short smoke run.
