@@ -367,6 +367,9 @@ def test_lossy_rate_limited_link_still_delivers_every_write(lab, node_factory):
 # ============================================================ 3. clock skew
 
 @pytest.mark.timeout_s(120)
+@pytest.mark.skipif(os.environ.get("KVS_SANITIZER") == "thread",
+                    reason="libfaketime wraps pthread_cond_timedwait, which ThreadSanitizer "
+                           "then misreads as double locks and races")
 def test_clock_skew_overwrite_on_correct_clock_wins(node_factory):
     if not os.path.exists(FAKETIME_LIB):
         pytest.skip(f"{FAKETIME_LIB} missing: install faketime/libfaketime (scripts/deps.sh test)")
