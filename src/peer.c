@@ -17,6 +17,7 @@
 #include "json.h"
 #include "kvs.h"
 #include "log.h"
+#include "version.h"
 
 static pthread_key_t curl_key;
 static pthread_once_t curl_key_once = PTHREAD_ONCE_INIT;
@@ -126,10 +127,18 @@ int peer_request(struct kvs_node *node, const char *address, const char *method,
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
 	if (cc != CURLE_OK || *status < 200 || *status > 299) {
+		/* one line per failure; at warn level at most every 10 s per
+		 * thread, so a dead peer probed every second does not flood */
+		static _Thread_local int64_t last_warn;
+		int64_t now = version_now_ms();
+		enum log_level lvl = now - last_warn > 10000 ? LOG_WARN : LOG_DEBUG;
+
+		if (lvl == LOG_WARN)
+			last_warn = now;
 		atomic_fetch_add(&node->metrics.peer_requests_failed, 1);
-		log_debug("peer_request_failed", "peer=%s method=%s path=\"%.120s\" status=%ld error=\"%s\"",
-			  address, method, path, *status,
-			  cc != CURLE_OK ? curl_easy_strerror(cc) : "HTTP error");
+		log_event(lvl, "peer_request_failed",
+			  "peer=%s method=%s path=\"%.120s\" status=%ld error=\"%s\"", address, method,
+			  path, *status, cc != CURLE_OK ? curl_easy_strerror(cc) : "HTTP error");
 		return KVS_EPEER;
 	}
 	return 0;

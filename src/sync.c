@@ -19,8 +19,8 @@
  *        digests with a random peer; list only the differing buckets on
  *        both sides; fetch what is newer there and push what is newer
  *        here, so traffic grows with the difference, not the store;
- *      tombstone purge (hourly): drop delete markers older than
- *        tombstone_grace;
+ *      tombstone purge (5 s after start, then every half grace, at most
+ *        hourly): drop delete markers older than tombstone_grace;
  *      heartbeat (every minute): record "last_alive" in meta, which tells
  *        a restarted node how long it was away.
  *
@@ -628,7 +628,11 @@ static void *sync_thread(void *arg)
 	int64_t next_regular = now + jitter(1000LL * node->cfg.sync_interval);
 	int64_t next_catchup = 0;
 	int64_t next_ae = now + jitter(1000LL * node->cfg.anti_entropy_interval);
-	int64_t next_purge = now + 60000, next_beat = now;
+	/* first purge soon after start (a node back from a long absence has
+	 * the most to purge), then every half grace, at most hourly */
+	int64_t purge_every = 1000LL * (node->cfg.tombstone_grace / 2 < 3600
+					? node->cfg.tombstone_grace / 2 : 3600);
+	int64_t next_purge = now + 5000, next_beat = now;
 	bool behind = false;
 
 	bootstrap(node);
@@ -659,7 +663,7 @@ static void *sync_thread(void *arg)
 		}
 		if (now >= next_purge) {
 			purge(node);
-			next_purge = version_now_ms() + 3600 * 1000;
+			next_purge = version_now_ms() + purge_every;
 		}
 		int64_t next = next_regular < next_ae ? next_regular : next_ae;
 		if (behind && next_catchup < next)
