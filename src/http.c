@@ -1,10 +1,14 @@
 /*
  * http.c - civetweb server, route table, one-write replies (see http.h).
  *
- * civetweb is started with one catch-all handler; http_dispatch() looks the
- * raw path up in `routes` (the one place routes are registered), times the
- * handler and counts the result in /metrics.  URL decoding in civetweb is
- * turned off (decode_url=no) so that path.c sees the raw path and can
+ * Every request goes to http_dispatch() through civetweb's begin_request
+ * callback, which is part of the start-up options and so is in place from
+ * the very first connection (a handler set with mg_set_request_handler()
+ * only after mg_start() leaves a window in which civetweb answers requests
+ * itself, e.g. 405 to a PUT).  http_dispatch() looks the raw path up in
+ * `routes` (the one place routes are registered), times the handler and
+ * counts the result in /metrics.  URL decoding in civetweb is turned off
+ * (decode_url=no) so that path.c sees the raw path and can
  * refuse an encoded '/' inside a segment.
  *
  * Performance notes, measured on this kind of machine (DESIGN/issue 2):
@@ -301,6 +305,11 @@ int http_read_body(struct mg_connection *c, size_t max, char **body, size_t *len
 	want = chunked ? max + 1 : (size_t)cl; /* chunked: read until EOF or past max */
 	if (!(p = malloc(want + 1)))
 		return 500;
+	/* curl sends "Expect: 100-continue" for bodies over 1 MiB and waits a
+	 * second for this before sending; civetweb does not answer it for us */
+	const char *expect = mg_get_header(c, "Expect");
+	if (expect && strcasecmp(expect, "100-continue") == 0 && want > 0)
+		mg_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 	w.deadline_us = now_us() + (uint64_t)node->cfg.http_request_timeout_ms * 1000;
 	w.port = htons((uint16_t)ri->remote_port);
 	bool watched = hs && want > 0 && inet_pton(AF_INET, ri->remote_addr, &w.ip) == 1;
@@ -396,9 +405,10 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static int http_dispatch(struct mg_connection *c, void *cbdata)
+static int http_dispatch(struct mg_connection *c)
 {
-	struct http_server *hs = cbdata;
+	struct kvs_node *node = mg_get_user_data(mg_get_context(c));
+	struct http_server *hs = node->http;
 	const struct mg_request_info *ri = mg_get_request_info(c);
 	uint64_t start = now_us();
 	char path[RAW_PATH_MAX];
@@ -527,6 +537,7 @@ struct http_server *http_start(struct kvs_node *node, char *err, size_t errlen)
 	};
 
 	memset(&cb, 0, sizeof(cb));
+	cb.begin_request = http_dispatch;
 	cb.log_message = log_civetweb;
 	cb.http_error = civetweb_error;
 	if (tls)
@@ -556,7 +567,6 @@ struct http_server *http_start(struct kvs_node *node, char *err, size_t errlen)
 		http_stop(hs);
 		return NULL;
 	}
-	mg_set_request_handler(hs->ctx, "/", http_dispatch, hs);
 	hs->reaper_started = pthread_create(&hs->reaper, NULL, reaper_thread, hs) == 0;
 	return hs;
 }

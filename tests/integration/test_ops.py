@@ -144,6 +144,9 @@ def test_json_logs_one_object_per_line(node_factory):
 
 def test_text_logs_one_line_per_event(node):
     node.put_json("t/x", 1)
+    # node_started is written once the node serves: a slow (sanitizer) build
+    # may answer the first request a moment before
+    wait_until(lambda: "node_started" in node.log_text(), timeout=5)
     lines = [l for l in node.log_text().splitlines() if l.strip() and not l.startswith("=====")]
     assert lines
     for l in lines:
