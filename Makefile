@@ -24,7 +24,7 @@ NODE := $(patsubst %,$(BUILD)/%.o,$(NODE_OBJS))
 UNIT_TESTS := config path json version record store conflict members wire buf
 UNIT_BINS  := $(patsubst %,$(BUILD)/tests/test_%,$(UNIT_TESTS))
 
-.PHONY: all deps test-deps run test unit integration install uninstall clean bench
+.PHONY: all deps test-deps run test lint unit integration install uninstall clean bench
 
 all: $(BUILD)/kvs $(BUILD)/test_conflict
 
@@ -63,12 +63,17 @@ $(BUILD)/test_conflict: test_conflict/test_conflict.c $(CORE) | $(BUILD)
 $(BUILD) $(BUILD)/tests:
 	mkdir -p $@
 
+# lint: static analysis of src/ (cppcheck: warnings, performance, portability).
+lint:
+	cppcheck --quiet --enable=warning,performance,portability --std=c11 -D_GNU_SOURCE \
+		--inline-suppr --error-exitcode=1 src
+
 run: deps
 	$(MAKE) all
 	$(BUILD)/kvs $(CONFIG)
 
 test: test-deps
-	$(MAKE) all unit fuzz-regress integration
+	$(MAKE) all lint unit fuzz-regress integration
 
 # bench: the benchmark suite (bench/run.sh, issue 7); installs wrk and etcd when missing.
 # Report on stdout and in bench/results/latest.md.  BENCH_QUICK=1 for a short smoke run.
