@@ -170,3 +170,12 @@ int peer_json(struct kvs_node *node, const char *address, const char *method, co
 	buf_release(&reply);
 	return rc;
 }
+
+char *peer_escape(const char *s)
+{
+	char *e = curl_easy_escape(NULL, s, 0);
+	char *out = e ? strdup(e) : NULL;
+
+	curl_free(e);
+	return out;
+}

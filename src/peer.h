@@ -41,6 +41,12 @@ int peer_request(struct kvs_node *node, const char *address, const char *method,
 		 struct buf *reply, long *status);
 
 /*
+ * Percent-encodes s for a query string into a malloc'd string (caller
+ * frees with free()); NULL on OOM.  Any thread.
+ */
+char *peer_escape(const char *s);
+
+/*
  * Like peer_request with a JSON body (NULL for none) and a JSON reply:
  * *out receives the parsed reply (caller frees with cJSON_Delete), or NULL
  * if the reply was empty.  Returns 0, or KVS_EPEER (also for a reply that

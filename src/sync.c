@@ -33,8 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "conflict.h"
 #include "gossip.h"
 #include "kvs.h"
@@ -324,14 +322,14 @@ static bool catchup(struct kvs_node *node)
 	atomic_fetch_add(&node->metrics.sync_rounds[SYNC_CATCHUP], 1);
 	for (int page = 0; page < CATCHUP_MAX_PAGES && !node_stopping(node); page++) {
 		char path[PATH_KEY_MAX * 3 + 128];
-		char *ek = curl_easy_escape(NULL, before_key, 0);
+		char *ek = peer_escape(before_key);
 		struct wire_item *items;
 		cJSON *root;
 		size_t n;
 
 		snprintf(path, sizeof(path), "/members/recent?limit=%d&before_ts=%lld&before_key=%s",
 			 PAGE_ITEMS, (long long)before_ts, ek ? ek : "");
-		curl_free(ek);
+		free(ek);
 		if (get_page(node, peer.address, path, false, &root, &items, &n) != 0)
 			break;
 		size_t differ = triage(node, items, n, &want);
@@ -378,14 +376,14 @@ static bool bootstrap_from(struct kvs_node *node, const struct member *peer)
 	atomic_fetch_add(&node->metrics.sync_rounds[SYNC_BOOTSTRAP], 1);
 	while (!node_stopping(node)) {
 		char path[PATH_KEY_MAX * 3 + 128];
-		char *ek = curl_easy_escape(NULL, key, 0);
+		char *ek = peer_escape(key);
 		struct wire_item *items;
 		cJSON *root;
 		size_t n;
 
 		snprintf(path, sizeof(path), "/members/since?ts=%lld&key=%s&limit=%d&values=true",
 			 (long long)ts, ek ? ek : "", PAGE_ITEMS);
-		curl_free(ek);
+		free(ek);
 		if (get_page(node, peer->address, path, true, &root, &items, &n) != 0)
 			return false;
 		sync_apply(node, items, n, SYNC_BOOTSTRAP, &cnt);

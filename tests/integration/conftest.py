@@ -241,6 +241,31 @@ def parse_metrics(text):
     return out
 
 
+def wait_members(nodes, timeout=30.0, normal=False):
+    """Waits until every node lists every node of nodes as alive (and, with
+    normal=True, is itself in normal mode)."""
+    ids = {n.node_id for n in nodes}
+
+    def ok():
+        for n in nodes:
+            alive = {m["id"] for m in n.members() if m["status"] == "alive"}
+            if not ids <= alive or (normal and n.health()["mode"] != "normal"):
+                return False
+        return True
+    wait_until(ok, timeout=timeout, interval=0.1, msg=f"{sorted(ids)} alive on every node")
+
+
+def start_and_join(nodes, timeout=30.0):
+    """Starts nodes (configured, not running) together, waits until each
+    serves and all see each other alive; returns nodes."""
+    for n in nodes:
+        n.start(wait=False)
+    for n in nodes:
+        n.wait_ready(timeout)
+    wait_members(nodes, timeout)
+    return nodes
+
+
 # --------------------------------------------------------------------------
 # nodes
 

@@ -31,7 +31,7 @@ import uuid as uuidlib
 
 import pytest
 
-from conftest import FAST_INTERVALS, REPO, now_ms, parse_metrics, wait_until
+from conftest import (FAST_INTERVALS, REPO, now_ms, parse_metrics, wait_members, wait_until)
 
 TOOL = REPO / "build" / "test_conflict"
 
@@ -124,19 +124,6 @@ def metric(node, name):
     r = node.get("/metrics")
     assert r.status_code == 200
     return sum(v for n, _, v in parse_metrics(r.text) if n == name)
-
-
-def wait_members(nodes, timeout=20.0):
-    """Every node lists every other as alive, and is in normal mode."""
-    ids = {n.node_id for n in nodes}
-
-    def ok():
-        for n in nodes:
-            alive = {m["id"] for m in n.members() if m["status"] == "alive"}
-            if not ids <= alive or n.health()["mode"] != "normal":
-                return False
-        return True
-    wait_until(ok, timeout=timeout, interval=0.2, msg="full membership")
 
 
 def joined(node):
@@ -243,7 +230,7 @@ def test_majority_beats_oldest_member(node_factory):
         n.start(wait=False)
     for n in (n2, n3):
         n.wait_ready()
-    wait_members([n1, n2, n3])
+    wait_members([n1, n2, n3], normal=True)
     assert joined(n1) < joined(n2) and joined(n1) < joined(n3)
 
     ts = now_ms() - 5000
@@ -271,7 +258,7 @@ def test_tie_goes_to_older_member(node_factory):
     """1-1 between two nodes: the older member's version, though its id is larger."""
     old = node_factory.start("zeta", extra=dict(FAST))
     young = node_factory.start("alpha", seeds=[old.address], extra=dict(FAST))
-    wait_members([old, young])
+    wait_members([old, young], normal=True)
     assert joined(old) < joined(young)
 
     ts = now_ms() - 5000
@@ -299,7 +286,7 @@ def test_restart_mid_resolution(node_factory):
     """A node killed while it resolves a batch of conflicts converges after restart."""
     old = node_factory.start("n1", extra=dict(FAST))
     young = node_factory.start("n2", seeds=[old.address], extra=dict(FAST))
-    wait_members([old, young])
+    wait_members([old, young], normal=True)
 
     ts = now_ms() - 5000
     count = 600  # spread over more digest buckets than one anti-entropy round repairs

@@ -32,7 +32,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import FAST_INTERVALS, assert_json_error, now_ms, port_is_free, wait_until
+from conftest import (FAST_INTERVALS, assert_json_error, now_ms, port_is_free, start_and_join,
+                      wait_members, wait_until)
 from netns import Lab
 
 FAST = dict(FAST_INTERVALS, removal_timeout=120)
@@ -50,22 +51,6 @@ def kv_map(node, prefix=""):
     """{key: (uuid, timestamp, value as canonical JSON)} of every item under prefix."""
     return {i["key"]: (i["uuid"], i["timestamp"], json.dumps(i["value"], sort_keys=True))
             for i in node.list_all(prefix, values=True)}
-
-
-def wait_members(nodes, timeout=30.0):
-    """Every node lists every node alive."""
-    want = {n.node_id for n in nodes}
-
-    def ok():
-        for n in nodes:
-            r = n.get("/members/", timeout=3.0)
-            if r.status_code != 200:
-                return False
-            alive = {m["id"] for m in r.json() if m["status"] == "alive"}
-            if not want <= alive:
-                return False
-        return True
-    wait_until(ok, timeout=timeout, interval=0.2, msg=f"{sorted(want)} alive on every node")
 
 
 def wait_converged(nodes, prefix="", timeout=60.0, expect=None):
@@ -137,11 +122,7 @@ def test_crash_loop_converges_and_keeps_newest_acknowledged_write(node_factory):
     nodes = [node_factory.create(f"n{i + 1}", port=low_port(), extra=dict(FAST)) for i in range(3)]
     for n in nodes:
         n.config["seed_nodes"] = [m.address for m in nodes if m is not n]
-    for n in nodes:
-        n.start(wait=False)
-    for n in nodes:
-        n.wait_ready(30)
-    wait_members(nodes)
+    start_and_join(nodes)
 
     keys = [f"crash/k{i:03d}" for i in range(200)]
     lock = threading.Lock()
@@ -286,11 +267,7 @@ def ns_cluster(lab, factory, extra=None):
     nodes = [lab.node(factory, i, f"node{i + 1}", port=8080, extra=dict(cfg)) for i in range(3)]
     for n in nodes:
         n.config["seed_nodes"] = [m.address for m in nodes if m is not n]
-    for n in nodes:
-        n.start(wait=False)
-    for n in nodes:
-        n.wait_ready(30)
-    wait_members(nodes)
+    start_and_join(nodes)
     return nodes
 
 
@@ -381,11 +358,7 @@ def test_clock_skew_overwrite_on_correct_clock_wins(node_factory):
     nodes = [n1, n2, n3]
     for n in nodes:
         n.config["seed_nodes"] = [m.address for m in nodes if m is not n]
-    for n in nodes:
-        n.start(wait=False)
-    for n in nodes:
-        n.wait_ready(30)
-    wait_members(nodes)
+    start_and_join(nodes)
 
     # background writes on every node, before and after the scenario: none may be lost
     expect = {}

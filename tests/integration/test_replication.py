@@ -18,7 +18,7 @@ import uuid
 import pytest
 
 from conftest import (FAST_INTERVALS, assert_json_error, now_ms, parse_metrics, raw_request,
-                      wait_until)
+                      start_and_join, wait_members, wait_until)
 
 FAST = dict(FAST_INTERVALS, anti_entropy_interval=3, sync_items=15, failure_timeout=300, removal_timeout=600)
 
@@ -38,26 +38,7 @@ def cluster3(factory, extra=None, per_node=None, **kw):
     nodes = factory.cluster(3, extra=cfg, start=False, **kw)
     for n, over in zip(nodes, per_node or [{}, {}, {}]):
         n.config.update(over)
-    for n in nodes:
-        n.start(wait=False)
-    for n in nodes:
-        n.wait_ready(30)
-    wait_members(nodes)
-    return nodes
-
-
-def wait_members(nodes, timeout=20.0):
-    """Every node lists every other as alive."""
-    ids = {n.node_id for n in nodes}
-
-    def ok():
-        for n in nodes:
-            seen = {m["id"]: m["status"] for m in n.members()}
-            if not ids <= set(seen) or any(seen[i] != "alive" for i in ids):
-                return False
-        return True
-
-    wait_until(ok, timeout, 0.1, msg=f"members {sorted(ids)} alive on every node")
+    return start_and_join(nodes)
 
 
 def etag_of(node, key):
