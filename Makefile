@@ -15,13 +15,13 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP \
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcivetweb -pthread -lm
 
 # Every module of the node, in include order (STYLE.md, "Include direction").
-CORE_OBJS := kvs log metrics version path json record buf config store wire members
+CORE_OBJS := kvs log metrics version path json record buf config rcache store wire members
 NODE_OBJS := $(CORE_OBJS) notify node peer conflict gossip replicate sync http api_kv \
              api_cluster api_peer
 CORE := $(patsubst %,$(BUILD)/%.o,$(CORE_OBJS))
 NODE := $(patsubst %,$(BUILD)/%.o,$(NODE_OBJS))
 
-UNIT_TESTS := config path json version record store conflict members wire buf
+UNIT_TESTS := config path json version record rcache store conflict members wire buf
 UNIT_BINS  := $(patsubst %,$(BUILD)/tests/test_%,$(UNIT_TESTS))
 
 .PHONY: all deps test-deps run test lint unit integration install uninstall clean bench

@@ -57,6 +57,14 @@ int api_metrics(struct kvs_node *node, struct mg_connection *c,
 	buf_printf(&b, "# HELP kvs_value_bytes Bytes of live JSON values stored.\n"
 		       "# TYPE kvs_value_bytes gauge\nkvs_value_bytes %lld\n",
 		   (long long)st.value_bytes);
+	buf_printf(&b, "# HELP kvs_cache_lookups_total Record cache lookups, by result.\n"
+		       "# TYPE kvs_cache_lookups_total counter\n"
+		       "kvs_cache_lookups_total{result=\"hit\"} %llu\n"
+		       "kvs_cache_lookups_total{result=\"miss\"} %llu\n",
+		   (unsigned long long)st.cache.hits, (unsigned long long)st.cache.misses);
+	buf_printf(&b, "# HELP kvs_cache_bytes Bytes held by the record cache (cache_bytes).\n"
+		       "# TYPE kvs_cache_bytes gauge\nkvs_cache_bytes %llu\n",
+		   (unsigned long long)st.cache.bytes);
 	buf_adds(&b, "# HELP kvs_mode Current mode (1 for the active one).\n# TYPE kvs_mode gauge\n");
 	for (int m = MODE_NORMAL; m <= MODE_READ_ONLY; m++)
 		buf_printf(&b, "kvs_mode{mode=\"%s\"} %d\n", node_mode_name(m), m == mode);

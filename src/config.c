@@ -45,6 +45,7 @@
  *   failure_timeout         1..604800 s, < removal_timeout
  *   removal_timeout         1..604800 s
  *   max_value_bytes         1..67108864 (64 MiB)
+ *   cache_bytes             0..1099511627776 (1 TiB; 0 = no record cache)
  *   http_threads            2..4096
  *   probe_interval          1..3600 s
  *   anti_entropy_interval   1..86400 s
@@ -119,6 +120,7 @@ enum key_id {
 	K_MAX_VALUE_BYTES,
 	K_HTTP_THREADS,
 	K_SYNC_WRITES,
+	K_CACHE_BYTES,
 	K_LOG_FORMAT,
 	K_PROBE_INTERVAL,
 	K_ANTI_ENTROPY_INTERVAL,
@@ -200,6 +202,7 @@ static const struct key_spec keys[K_COUNT] = {
 	I64_KEY(K_MAX_VALUE_BYTES, max_value_bytes, 1, MAX_VALUE_CAP),
 	INT_KEY(K_HTTP_THREADS, http_threads, 2, 4096),
 	ROW(K_SYNC_WRITES, sync_writes, KT_BOOL, 0, 0, NULL),
+	I64_KEY(K_CACHE_BYTES, cache_bytes, 0, 1LL << 40),
 	ENUM_KEY(K_LOG_FORMAT, log_format, log_format_names),
 	INT_KEY(K_PROBE_INTERVAL, probe_interval, 1, 3600),
 	INT_KEY(K_ANTI_ENTROPY_INTERVAL, anti_entropy_interval, 1, 86400),
@@ -294,6 +297,10 @@ static const char default_text[] =
 	"# true: fsync each write, so it survives power loss and not only a crash.\n"
 	"sync_writes: false\n"
 	"\n"
+	"# Bytes of recently read or written records kept in memory in front of RocksDB\n"
+	"# (0 turns the cache off), 0..1099511627776.\n"
+	"cache_bytes: 67108864\n"
+	"\n"
 	"# Log format: text, or json (one object per line).\n"
 	"log_format: text\n"
 	"\n"
@@ -383,6 +390,7 @@ void config_defaults(struct kvs_config *cfg)
 	cfg->max_value_bytes = 1048576;
 	cfg->http_threads = 128;
 	cfg->sync_writes = false;
+	cfg->cache_bytes = 64 << 20;
 	cfg->probe_interval = 1;
 	cfg->anti_entropy_interval = 30;
 	cfg->tombstone_grace = 604800;

@@ -37,6 +37,7 @@ struct kvs_config {
 	/* storage */
 	char data_dir[CONFIG_PATH_MAX];            /* default ./data */
 	bool sync_writes;                          /* fsync each write */
+	int64_t cache_bytes;                       /* record cache, default 64 MiB, 0 = off */
 	bool read_only;                            /* refuse client writes */
 	int64_t max_value_bytes;                   /* default 1048576 */
 	int64_t tombstone_grace;                   /* seconds, default 604800 */

@@ -223,7 +223,8 @@ static int run_node(const char *config_path)
 			  strerror(-rc));
 		return 1;
 	}
-	node.store = store_open(node.cfg.data_dir, node.cfg.sync_writes, err, sizeof(err));
+	node.store = store_open(node.cfg.data_dir, node.cfg.sync_writes,
+				(size_t)node.cfg.cache_bytes, err, sizeof(err));
 	if (!node.store) {
 		log_error("start_failed", "error=\"%s\"", err);
 		return 1;

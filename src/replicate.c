@@ -165,12 +165,20 @@ static void push_batch(struct replicate *r, struct entry *batch, size_t n)
 {
 	struct kvs_node *node = r->node;
 	struct member *list;
-	size_t members = members_snapshot(node->members, &list);
+	size_t members = members_snapshot(node->members, &list), live = 0;
 	struct buf body, reply;
-	cJSON *self = gossip_self_json(node);
-	char *self_text = self ? cJSON_PrintUnformatted(self) : NULL;
+	cJSON *self;
+	char *self_text;
 	size_t i = 0;
 
+	for (size_t m = 1; m < members; m++)
+		live += (MEMBER_MASK_LIVE & (1u << list[m].status)) != 0;
+	if (live == 0) { /* alone: nobody to encode the batch for */
+		free(list);
+		return;
+	}
+	self = gossip_self_json(node);
+	self_text = self ? cJSON_PrintUnformatted(self) : NULL;
 	cJSON_Delete(self);
 	buf_init(&body, 2 * REPLICATE_BATCH_BYTES + 6 * (size_t)node->cfg.max_value_bytes + 65536);
 	buf_adds(&body, "{\"from\":");

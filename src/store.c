@@ -15,6 +15,12 @@
  * Locks: path_locks[hash(path) % PATH_LOCKS] serialises writers of a path
  * (two paths may share a lock; that only costs concurrency).  Readers take
  * no lock: RocksDB gives each read a consistent snapshot of one key.
+ *
+ * Reads go through the record cache (rcache.c) first: a memtable lookup is
+ * a skiplist search with a cache miss per level, the largest part of a GET
+ * and of the read inside store_apply (make bench, perf).  Every change to
+ * `records` updates the cache after the RocksDB write, under the path lock;
+ * rcache.c explains why a racing reader cannot put an older version back.
  */
 #include "store.h"
 
@@ -28,6 +34,7 @@
 
 #include "kvs.h"
 #include "log.h"
+#include "rcache.h"
 
 /* ------------------------------------------------------------------ types */
 
@@ -48,6 +55,7 @@ struct store {
 	rocksdb_column_family_handle_t *cf[CF_COUNT];
 	rocksdb_writeoptions_t *wopts;           /* sync per config */
 	rocksdb_readoptions_t *ropts;
+	struct rcache *rcache;                   /* copies of records; NULL = off */
 	pthread_mutex_t path_locks[PATH_LOCKS];  /* writers of one path */
 	_Atomic uint64_t digest[STORE_BUCKETS];  /* XOR of item hashes per bucket */
 	_Atomic int64_t keys, tombstones, value_bytes;
@@ -148,7 +156,8 @@ static int rebuild(struct store *s)
 	return 0;
 }
 
-struct store *store_open(const char *dir, bool sync_writes, char *errbuf, size_t errlen)
+struct store *store_open(const char *dir, bool sync_writes, size_t cache_bytes, char *errbuf,
+			 size_t errlen)
 {
 	struct store *s = calloc(1, sizeof(*s));
 	const rocksdb_options_t *cf_opts[CF_COUNT];
@@ -213,6 +222,7 @@ struct store *store_open(const char *dir, bool sync_writes, char *errbuf, size_t
 	s->wopts = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(s->wopts, sync_writes);
 	s->ropts = rocksdb_readoptions_create();
+	s->rcache = rcache_new(cache_bytes);
 	if (rebuild(s) != 0) {
 		snprintf(errbuf, errlen, "cannot scan RocksDB in %s", dir);
 		store_close(s);
@@ -253,6 +263,7 @@ void store_close(struct store *s)
 		rocksdb_block_based_options_destroy(s->table_opts); /* owns the bloom policy */
 	if (s->cache)
 		rocksdb_cache_destroy(s->cache);
+	rcache_free(s->rcache);
 	for (int i = 0; i < PATH_LOCKS; i++)
 		pthread_mutex_destroy(&s->path_locks[i]);
 	free(s);
@@ -266,23 +277,29 @@ void store_set_listener(struct store *s, store_listener_fn fn, void *ctx)
 
 /* ------------------------------------------------------------------ reads */
 
-int store_get(struct store *s, const char *path, size_t len, struct store_value *out)
+/* store_get for a path whose path_hash() the caller has already computed. */
+static int get_hashed(struct store *s, uint64_t hash, const char *path, size_t len,
+		      struct store_value *out)
 {
-	char *err = NULL;
+	char *err = NULL, *v;
 	size_t vlen = 0;
-	char *v = rocksdb_get_cf(s->db, s->ropts, s->cf[CF_RECORDS], path, len, &vlen, &err);
+	uint64_t ticket;
 	struct kvs_record r;
 
-	if (err) {
-		log_error("store_error", "op=get error=\"%s\"", err);
-		free(err);
-		return KVS_EIO;
+	if (!(v = rcache_get(s->rcache, hash, path, len, &vlen, &ticket))) {
+		v = rocksdb_get_cf(s->db, s->ropts, s->cf[CF_RECORDS], path, len, &vlen, &err);
+		if (err) {
+			log_error("store_error", "op=get error=\"%s\"", err);
+			free(err);
+			return KVS_EIO;
+		}
+		if (!v)
+			return KVS_ENOTFOUND;
+		rcache_fill(s->rcache, hash, path, len, v, vlen, ticket);
 	}
-	if (!v)
-		return KVS_ENOTFOUND;
 	if (record_decode((const uint8_t *)v, vlen, &r) != 0) {
 		log_error("store_corrupt", "key=\"%.*s\"", (int)len, path);
-		rocksdb_free(v);
+		free(v);
 		return KVS_EIO;
 	}
 	out->rec = r;
@@ -290,10 +307,14 @@ int store_get(struct store *s, const char *path, size_t len, struct store_value 
 	return 0;
 }
 
+int store_get(struct store *s, const char *path, size_t len, struct store_value *out)
+{
+	return get_hashed(s, path_hash(path, len), path, len, out);
+}
+
 void store_value_release(struct store_value *v)
 {
-	if (v->raw)
-		rocksdb_free(v->raw);
+	free(v->raw); /* from rcache_get or rocksdb_get_cf: both malloc() */
 	v->raw = NULL;
 }
 
@@ -347,7 +368,8 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 		enum store_origin origin, const struct kvs_version *expect,
 		struct kvs_version *current)
 {
-	pthread_mutex_t *lock = &s->path_locks[path_hash(path, len) % PATH_LOCKS];
+	uint64_t hash = path_hash(path, len);
+	pthread_mutex_t *lock = &s->path_locks[hash % PATH_LOCKS];
 	struct store_value cur = { 0 };
 	char small[512], *kbuf = small, *vbuf = NULL;
 	uint8_t bval[24];
@@ -357,7 +379,7 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 	if (len + 8 > sizeof(small) && !(kbuf = malloc(len + 8)))
 		return KVS_ENOMEM;
 	pthread_mutex_lock(lock);
-	have = store_get(s, path, len, &cur);
+	have = get_hashed(s, hash, path, len, &cur);
 	if (have != 0 && have != KVS_ENOTFOUND) {
 		rc = have;
 		goto out_unlock;
@@ -395,6 +417,7 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 		rc = KVS_EIO;
 		goto out_unlock;
 	}
+	rcache_put(s->rcache, hash, path, len, vbuf, vlen);
 
 	if (have == 0)
 		account(s, path, len, &cur.rec, -1);
@@ -569,7 +592,8 @@ int store_scan_bucket(struct store *s, unsigned bucket, store_item_fn fn, void *
 /* Removes path's tombstone if it is still the current version v. */
 static int purge_one(struct store *s, const char *path, size_t len, const struct kvs_version *v)
 {
-	pthread_mutex_t *lock = &s->path_locks[path_hash(path, len) % PATH_LOCKS];
+	uint64_t hash = path_hash(path, len);
+	pthread_mutex_t *lock = &s->path_locks[hash % PATH_LOCKS];
 	struct store_value cur;
 	char small[512], *kbuf = small;
 	char *err = NULL;
@@ -578,7 +602,7 @@ static int purge_one(struct store *s, const char *path, size_t len, const struct
 	if (len + 8 > sizeof(small) && !(kbuf = malloc(len + 8)))
 		return KVS_ENOMEM;
 	pthread_mutex_lock(lock);
-	rc = store_get(s, path, len, &cur);
+	rc = get_hashed(s, hash, path, len, &cur);
 	if (rc != 0)
 		goto out_unlock;
 	if (!cur.rec.tombstone || !version_equal(&cur.rec.v, v)) {
@@ -597,6 +621,7 @@ static int purge_one(struct store *s, const char *path, size_t len, const struct
 		rc = KVS_EIO;
 		goto out_release;
 	}
+	rcache_drop(s->rcache, hash, path, len);
 	account(s, path, len, &cur.rec, -1);
 out_release:
 	store_value_release(&cur);
@@ -645,6 +670,7 @@ void store_stats(struct store *s, struct store_stats *out)
 	out->keys = atomic_load(&s->keys);
 	out->tombstones = atomic_load(&s->tombstones);
 	out->value_bytes = atomic_load(&s->value_bytes);
+	rcache_stats(s->rcache, &out->cache);
 }
 
 int64_t store_latest_ts(struct store *s)

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rcache.h"
 #include "record.h"
 
 #define STORE_BUCKETS 4096 /* anti-entropy digest buckets */
@@ -51,14 +52,17 @@ struct store_stats {
 	int64_t keys;        /* live values */
 	int64_t tombstones;  /* delete markers not yet purged */
 	int64_t value_bytes; /* bytes of live JSON values */
+	struct rcache_stats cache; /* the record cache (cache_bytes) */
 };
 
 /*
  * Opens (creating if missing) the store in dir.  sync_writes makes every
- * write fsync the WAL.  Scans the records once to rebuild the digests and
- * counters.  Returns NULL with a message in err on failure.
+ * write fsync the WAL.  cache_bytes bounds the record cache in front of
+ * RocksDB (0 turns it off).  Scans the records once to rebuild the digests
+ * and counters.  Returns NULL with a message in err on failure.
  */
-struct store *store_open(const char *dir, bool sync_writes, char *err, size_t errlen);
+struct store *store_open(const char *dir, bool sync_writes, size_t cache_bytes, char *err,
+			 size_t errlen);
 
 /* Flushes and closes; s may be NULL. */
 void store_close(struct store *s);

@@ -156,7 +156,7 @@ static int fill_dir(const char *dir, int which, const struct kvs_version *versio
 	char err[512];
 	uint8_t be[8];
 	int rc = 0;
-	struct store *s = store_open(dir, true, err, sizeof(err));
+	struct store *s = store_open(dir, true, 0, err, sizeof(err));
 
 	if (!s) {
 		fprintf(stderr, "test_conflict: %s\n", err);

@@ -98,7 +98,7 @@ def test_check_config_all_keys_accepted(kvs_bin, tmp_path):
         "bootstrap_max_age_hours": 24, "throttle_delay_ms": 10, "fetch_delay_ms": 5,
         "failure_timeout": 30, "removal_timeout": 60, "max_value_bytes": 4096,
         "http_threads": 16, "sync_writes": True, "log_format": "json", "probe_interval": 2,
-        "anti_entropy_interval": 15, "tombstone_grace": 3600, "cluster_secret": "s3cret",
+        "cache_bytes": 0, "anti_entropy_interval": 15, "tombstone_grace": 3600, "cluster_secret": "s3cret",
     }
     path = tmp_path / "full.yaml"
     write_config(path, cfg)
@@ -143,6 +143,8 @@ BAD_CONFIGS = [
     ("log-format-invalid", ["port: 18133", "log_format: xml"], 2, "log_format"),
     ("seeds-not-a-list", ["seed_nodes: {a: 1}"], 1, "seed_nodes"),
     ("negative-max-value", ["max_value_bytes: -5"], 1, "max_value_bytes"),
+    ("negative-cache", ["cache_bytes: -1"], 1, "cache_bytes"),
+    ("huge-cache", ["cache_bytes: 1099511627777"], 1, "cache_bytes"),
     ("float-for-int", ["sync_items: 1.5"], 1, "sync_items"),
     ("bad-yaml", ["node_id: a", "port: [1, 2", "log_level: info"], None, None),
     ("bad-yaml-indent", ["node_id: a", "  port: 1", " x"], None, None),

@@ -113,6 +113,43 @@ def test_metrics_page_is_valid_prometheus_text_and_complete(node_factory):
     assert value(bs, "kvs_replication_lag_seconds_count") >= 21
 
 
+def test_record_cache_hits_and_never_serves_an_old_version(node_factory):
+    # 64 KiB: 1 KiB per shard, so the 40 keys below also go through evictions
+    n = node_factory.start("cache", extra={"cache_bytes": 65536})
+
+    def lookups():
+        _, samples = parse_page(n.get("/metrics").text)
+        return (value(samples, "kvs_cache_lookups_total", result="hit"),
+                value(samples, "kvs_cache_lookups_total", result="miss"))
+
+    for i in range(40):
+        n.put_json(f"cache/k{i}", {"v": 1, "i": i})
+    hits0, _ = lookups()
+    for _ in range(3):
+        assert n.get_json("cache/k39") == {"v": 1, "i": 39}
+    assert lookups()[0] >= hits0 + 3
+    _, samples = parse_page(n.get("/metrics").text)
+    assert 0 < value(samples, "kvs_cache_bytes") <= 65536
+    # every change is seen at once: overwrite, delete, write again, big value
+    for i in range(40):
+        key = f"cache/k{i}"
+        n.put_json(key, {"v": 2, "i": i})
+        assert n.get_json(key) == {"v": 2, "i": i}
+        assert n.delete(f"/kv/{key}").status_code == 204
+        assert n.get(f"/kv/{key}").status_code == 404
+        big = {"v": 3, "pad": "x" * 2000}  # too big for a 1 KiB shard: never cached
+        n.put_json(key, big)
+        assert n.get_json(key) == big
+
+    # cache_bytes: 0 turns it off; the data is the same
+    n.config["cache_bytes"] = 0
+    n.restart()
+    assert n.get_json("cache/k7") == {"v": 3, "pad": "x" * 2000}
+    assert lookups() == (0, 0)
+    _, samples = parse_page(n.get("/metrics").text)
+    assert value(samples, "kvs_cache_bytes") == 0
+
+
 def test_json_logs_one_object_per_line(node_factory):
     a = node_factory.start("a", extra=dict(FAST, log_format="json"))
     b = node_factory.start("b", seeds=[a.address], extra=dict(FAST, log_format="json"))

@@ -131,6 +131,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.max_value_bytes, 1048576);
 	assert_int_equal(cfg.http_threads, 128);
 	assert_false(cfg.sync_writes);
+	assert_int_equal(cfg.cache_bytes, 64 << 20);
 	assert_int_equal(cfg.probe_interval, 1);
 	assert_int_equal(cfg.anti_entropy_interval, 30);
 	assert_int_equal(cfg.tombstone_grace, 604800);
@@ -184,6 +185,7 @@ static void test_full_valid(void **state)
 		"max_value_bytes: 67108864\n"
 		"http_threads: 2\n"
 		"sync_writes: true\n"
+		"cache_bytes: 1099511627776\n"
 		"probe_interval: 2\n"
 		"anti_entropy_interval: 11\n"
 		"tombstone_grace: 60\n"
@@ -219,6 +221,7 @@ static void test_full_valid(void **state)
 	assert_int_equal(cfg.max_value_bytes, 67108864);
 	assert_int_equal(cfg.http_threads, 2);
 	assert_true(cfg.sync_writes);
+	assert_int_equal(cfg.cache_bytes, 1LL << 40);
 	assert_int_equal(cfg.probe_interval, 2);
 	assert_int_equal(cfg.anti_entropy_interval, 11);
 	assert_int_equal(cfg.tombstone_grace, 60);

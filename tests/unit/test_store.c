@@ -29,6 +29,9 @@
 #include "log.h"
 #include "store.h"
 
+/* Small, so that the store tests also run through record cache evictions. */
+#define TEST_CACHE_BYTES (256 * 1024)
+
 /* ------------------------------------------------------------ fixture */
 
 struct fx {
@@ -52,7 +55,7 @@ static void rm_tree(const char *dir)
 static struct store *open_at(const char *dir)
 {
 	char err[512] = "";
-	struct store *s = store_open(dir, false, err, sizeof(err));
+	struct store *s = store_open(dir, false, TEST_CACHE_BYTES, err, sizeof(err));
 
 	if (!s) {
 		print_error("store_open(%s): %s\n", dir, err);
@@ -296,7 +299,7 @@ static void test_open_fails_cleanly(void **state)
 	assert_non_null(f);
 	fputs("x", f);
 	fclose(f);
-	assert_null(store_open(file, false, err, sizeof(err)));
+	assert_null(store_open(file, false, TEST_CACHE_BYTES, err, sizeof(err)));
 	assert_true(strlen(err) > 0);
 	rm_tree(dir);
 	store_close(NULL);

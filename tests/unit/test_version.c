@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,40 @@ static void test_uuid_v4_lower(void **state)
 			assert_string_not_equal(seen[j], s);
 		memcpy(seen[i], s, sizeof(s));
 	}
+}
+
+/* Each thread draws from its own pool of random bytes: no two threads, and
+ * no two refills of one pool, may hand out the same UUID. */
+#define UUID_THREADS 4
+#define UUID_PER_THREAD 5000
+
+static void *draw_uuids(void *arg)
+{
+	struct kvs_version *out = arg;
+
+	for (int i = 0; i < UUID_PER_THREAD; i++)
+		version_new_local(&out[i], NULL);
+	return NULL;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	return memcmp(((const struct kvs_version *)a)->id, ((const struct kvs_version *)b)->id, 16);
+}
+
+static void test_uuid_unique_across_threads(void **state)
+{
+	(void)state;
+	static struct kvs_version all[UUID_THREADS * UUID_PER_THREAD];
+	pthread_t t[UUID_THREADS];
+
+	for (int i = 0; i < UUID_THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, draw_uuids, &all[i * UUID_PER_THREAD]), 0);
+	for (int i = 0; i < UUID_THREADS; i++)
+		pthread_join(t[i], NULL);
+	qsort(all, UUID_THREADS * UUID_PER_THREAD, sizeof(all[0]), cmp_id);
+	for (int i = 1; i < UUID_THREADS * UUID_PER_THREAD; i++)
+		assert_int_not_equal(cmp_id(&all[i - 1], &all[i]), 0);
 }
 
 static void test_uuid_round_trip(void **state)
@@ -229,6 +264,7 @@ int main(void)
 		cmocka_unit_test(test_new_local_beats_past_prev),
 		cmocka_unit_test(test_new_local_beats_future_prev),
 		cmocka_unit_test(test_uuid_v4_lower),
+		cmocka_unit_test(test_uuid_unique_across_threads),
 		cmocka_unit_test(test_uuid_round_trip),
 		cmocka_unit_test(test_uuid_parse_rejects),
 		cmocka_unit_test(test_cmp_equal_conflicts),
