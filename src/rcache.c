@@ -2,9 +2,11 @@
  * rcache.c - bounded cache of encoded records (see rcache.h).
  *
  * Layout: RCACHE_SHARDS shards picked by the top bits of the key's hash,
- * each a chained hash table plus an LRU list under one mutex, with an equal
- * share of the byte budget.  A hit moves the entry to the head of its LRU
- * list; an insert evicts from the tail until the shard fits its share.
+ * each a chained hash table plus a FIFO list under one mutex, with an equal
+ * share of the byte budget.  Eviction is "second chance" (CLOCK): a hit only
+ * marks its entry, and an insert evicts from the tail until the shard fits
+ * its share, moving marked entries back to the head (unmarked) instead.
+ * That approximates LRU while a hit writes to no other entry's memory.
  * Records larger than an eighth of a shard's share are never cached, so one
  * big value cannot empty a shard.
  *
@@ -34,9 +36,10 @@
 
 struct entry {
 	struct entry *hnext;        /* hash chain */
-	struct entry *prev, *next;  /* LRU list, most recently used first */
+	struct entry *prev, *next;  /* FIFO list, newest first */
 	uint64_t hash;
 	uint32_t klen, len;         /* key bytes, then record bytes, in data */
+	bool used;                  /* hit since it last reached the tail */
 	char data[];
 };
 
@@ -45,7 +48,7 @@ struct shard {
 	struct entry **table;       /* nbuckets chains */
 	size_t nbuckets;            /* a power of two */
 	size_t entries, bytes;
-	struct entry lru;           /* sentinel: lru.next is the newest */
+	struct entry lru;           /* sentinel: lru.next is the newest, lru.prev the oldest */
 	uint64_t seq;               /* writes seen, for fill tickets */
 	uint64_t hits, misses;
 } __attribute__((aligned(64)));
@@ -140,6 +143,7 @@ static void store_locked(struct rcache *c, struct shard *sh, uint64_t hash, cons
 	e->hash = hash;
 	e->klen = (uint32_t)klen;
 	e->len = (uint32_t)len;
+	e->used = false;
 	memcpy(e->data, key, klen);
 	memcpy(e->data + klen, val, len);
 	e->hnext = sh->table[hash & (sh->nbuckets - 1)];
@@ -149,6 +153,13 @@ static void store_locked(struct rcache *c, struct shard *sh, uint64_t hash, cons
 	sh->bytes += entry_size(e);
 	while (sh->bytes > c->shard_bytes && sh->lru.prev != e) {
 		struct entry *old = sh->lru.prev;
+
+		if (old->used) { /* second chance; terminates: each pass clears one mark */
+			old->used = false;
+			lru_unlink(old);
+			lru_push(sh, old);
+			continue;
+		}
 		remove_at(sh, find_slot(sh, old->hash, old->data, old->klen));
 	}
 	maybe_grow(sh);
@@ -212,8 +223,7 @@ char *rcache_get(struct rcache *c, uint64_t hash, const char *key, size_t klen, 
 	if (e && (copy = malloc(e->len ? e->len : 1))) {
 		memcpy(copy, e->data + e->klen, e->len);
 		*len = e->len;
-		lru_unlink(e);
-		lru_push(sh, e);
+		e->used = true;
 		sh->hits++;
 	} else {
 		*ticket = sh->seq;
