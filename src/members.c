@@ -9,6 +9,7 @@
 #include "members.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ struct members {
 	struct member *list;            /* list[0] is self */
 	size_t count, alloc;
 	struct members_timeouts t;
+	atomic_size_t live_peers;       /* others alive or suspect; read without the lock */
 };
 
 /* ------------------------------------------------------------- lifecycle */
@@ -107,6 +109,17 @@ static void set_alive(struct member *e, const char *why)
 	e->suspect_since = 0;
 }
 
+/* Recounts live_peers after a change and releases the lock. */
+static void unlock_recount(struct members *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 1; i < m->count; i++)
+		n += (MEMBER_MASK_LIVE & (1u << m->list[i].status)) != 0;
+	atomic_store(&m->live_peers, n);
+	pthread_mutex_unlock(&m->lock);
+}
+
 /* --------------------------------------------------------------- updates */
 
 int members_join(struct members *m, const struct member *in, char *err, size_t errlen)
@@ -145,7 +158,7 @@ int members_join(struct members *m, const struct member *in, char *err, size_t e
 		snprintf(err, errlen, "out of memory");
 		rc = KVS_ENOMEM;
 	}
-	pthread_mutex_unlock(&m->lock);
+	unlock_recount(m);
 	return rc;
 }
 
@@ -194,7 +207,7 @@ void members_merge(struct members *m, const struct member *in, size_t n)
 				set_alive(e, "gossip");
 		}
 	}
-	pthread_mutex_unlock(&m->lock);
+	unlock_recount(m);
 }
 
 void members_heard(struct members *m, const char *id, int64_t now)
@@ -207,7 +220,7 @@ void members_heard(struct members *m, const char *id, int64_t now)
 		if (e->status == MEMBER_SUSPECT || e->status == MEMBER_UNHEALTHY)
 			set_alive(e, "answered");
 	}
-	pthread_mutex_unlock(&m->lock);
+	unlock_recount(m);
 }
 
 bool members_suspect(struct members *m, const char *id, int64_t now)
@@ -222,7 +235,7 @@ bool members_suspect(struct members *m, const char *id, int64_t now)
 		changed = true;
 		log_info("member_suspect", "id=%s address=%s", e->id, e->address);
 	}
-	pthread_mutex_unlock(&m->lock);
+	unlock_recount(m);
 	return changed;
 }
 
@@ -234,14 +247,14 @@ void members_left(struct members *m, const char *id, int64_t incarnation)
 		e->status = MEMBER_LEFT;
 		log_info("member_left", "id=%s address=%s", e->id, e->address);
 	}
-	pthread_mutex_unlock(&m->lock);
+	unlock_recount(m);
 }
 
 void members_self_left(struct members *m)
 {
 	pthread_mutex_lock(&m->lock);
 	m->list[0].status = MEMBER_LEFT;
-	pthread_mutex_unlock(&m->lock);
+	unlock_recount(m);
 }
 
 void members_tick(struct members *m, int64_t now)
@@ -269,7 +282,7 @@ void members_tick(struct members *m, int64_t now)
 		}
 		i++;
 	}
-	pthread_mutex_unlock(&m->lock);
+	unlock_recount(m);
 }
 
 /* ---------------------------------------------------------------- queries */
@@ -318,6 +331,11 @@ bool members_get(struct members *m, const char *id, struct member *out)
 		*out = *e;
 	pthread_mutex_unlock(&m->lock);
 	return e != NULL;
+}
+
+size_t members_live_peers(struct members *m)
+{
+	return atomic_load(&m->live_peers);
 }
 
 int members_alive_count(struct members *m)

@@ -103,6 +103,10 @@ bool members_get(struct members *m, const char *id, struct member *out);
 /* Members counted as alive (alive or suspect), self included. */
 int members_alive_count(struct members *m);
 
+/* Other members alive or suspect (self excluded), without taking the lock:
+ * the count as of the last change, for hot paths such as every write. */
+size_t members_live_peers(struct members *m);
+
 /* Counts per status (index enum member_status), self included. */
 void members_counts(struct members *m, int counts[4]);
 

@@ -45,8 +45,11 @@ static void on_write(void *ctx, const char *path, size_t len, const struct kvs_r
 	size_t vlen = rec->tombstone ? 0 : rec->value_len;
 	struct entry *e;
 
-	/* remote records came from a peer that pushes them itself */
-	if (origin == STORE_REMOTE || atomic_load(&r->node->left))
+	/* remote records came from a peer that pushes them itself; with no live
+	 * peer nobody would get the push (one that comes back catches up by sync),
+	 * and queueing it would wake this thread on every write for nothing */
+	if (origin == STORE_REMOTE || atomic_load(&r->node->left) ||
+	    members_live_peers(r->node->members) == 0)
 		return;
 	pthread_mutex_lock(&r->lock);
 	if (r->bytes + len + vlen > REPLICATE_QUEUE_BYTES) {

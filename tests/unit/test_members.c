@@ -380,6 +380,31 @@ static void test_join_revives_unhealthy(void **state)
 
 /* ------------------------------------------------------ state machine */
 
+/* members_live_peers() follows every change, without the lock. */
+static void test_live_peers(void **state)
+{
+	(void)state;
+	struct members *m = table();
+	char err[128];
+
+	assert_int_equal(members_live_peers(m), 0); /* self is not a peer */
+	merge1(m, mk("a", "10.0.0.1:8000", 10, 1000, MEMBER_ALIVE));
+	struct member b = mk("b", "10.0.0.2:8000", 10, 1000, MEMBER_ALIVE);
+	assert_int_equal(members_join(m, &b, err, sizeof(err)), 0);
+	assert_int_equal(members_live_peers(m), 2);
+	assert_true(members_suspect(m, "a", 2000));
+	assert_int_equal(members_live_peers(m), 2); /* suspect still gets pushes */
+	members_tick(m, 2000 + SUSPICION + 1);
+	assert_int_equal(members_live_peers(m), 1);
+	members_heard(m, "a", 9000);
+	assert_int_equal(members_live_peers(m), 2);
+	members_left(m, "b", 10);
+	assert_int_equal(members_live_peers(m), 1);
+	members_tick(m, 9000 + REMOVAL + 1); /* a removed, b removed */
+	assert_int_equal(members_live_peers(m), 0);
+	members_free(m);
+}
+
 static void test_suspect_to_unhealthy(void **state)
 {
 	(void)state;
@@ -715,6 +740,7 @@ int main(void)
 		cmocka_unit_test(test_merge_gossip_clears_suspicion),
 		cmocka_unit_test(test_join),
 		cmocka_unit_test(test_join_revives_unhealthy),
+		cmocka_unit_test(test_live_peers),
 		cmocka_unit_test(test_suspect_to_unhealthy),
 		cmocka_unit_test(test_heard_clears_suspect),
 		cmocka_unit_test(test_failure_and_removal),
