@@ -4,7 +4,9 @@
  * Invariants, all kept by store_apply() under the path's lock:
  *   - records[path] holds the current version of path;
  *   - by_time holds exactly one entry per path: (current ts, path);
- *   - by_bucket holds exactly one entry per path, with the current version;
+ *   - by_bucket holds exactly one entry per path (the key alone): it is
+ *     written when the path first appears and deleted with the path, so an
+ *     overwrite, the common write, costs no bucket index update;
  *   - digest[bucket(path)] is the XOR of item_hash(path, version, tombstone)
  *     over the paths of the bucket;
  *   - the counters match the records (up to concurrent updates in flight).
@@ -372,7 +374,6 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 	pthread_mutex_t *lock = &s->path_locks[hash % PATH_LOCKS];
 	struct store_value cur = { 0 };
 	char small[512], *kbuf = small, *vbuf = NULL;
-	uint8_t bval[24];
 	char *err = NULL;
 	int rc, have;
 
@@ -405,10 +406,9 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 					     time_key(kbuf, cur.rec.v.ts, path, len));
 	rocksdb_writebatch_put_cf(wb, s->cf[CF_BY_TIME], kbuf, time_key(kbuf, rec->v.ts, path, len),
 				  (const char *)rec->v.id, 16);
-	record_put_be64(bval, (uint64_t)rec->v.ts);
-	memcpy(bval + 8, rec->v.id, 16);
-	rocksdb_writebatch_put_cf(wb, s->cf[CF_BY_BUCKET], kbuf, bucket_key(kbuf, path, len),
-				  (const char *)bval, sizeof(bval));
+	if (have != 0)
+		rocksdb_writebatch_put_cf(wb, s->cf[CF_BY_BUCKET], kbuf,
+					  bucket_key(kbuf, path, len), "", 0);
 	rocksdb_write(s->db, s->wopts, wb, &err);
 	rocksdb_writebatch_destroy(wb);
 	if (err) {

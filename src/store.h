@@ -5,8 +5,10 @@
  *   records    path -> record (record.h): version, tombstone flag, JSON bytes
  *   by_time    ts (8 bytes BE) + path -> UUID (16 bytes): time order of the
  *              current version of every path, tombstones included
- *   by_bucket  bucket (2 bytes BE) + path -> ts (8 BE) + UUID: the paths of
- *              one anti-entropy bucket, listed without a full scan
+ *   by_bucket  bucket (2 bytes BE) + path -> empty: the paths of one
+ *              anti-entropy bucket, listed without a full scan (the versions
+ *              are read from records; data dirs written before this kept
+ *              ts + UUID here, which is ignored)
  *   meta       node facts that survive restarts (joined_timestamp, ...)
  *
  * Every change to the data goes through store_apply(): it takes a per-path

@@ -1036,7 +1036,10 @@ static void test_scan_bucket(void **state)
 	must(store_scan_bucket(S, bucket_of[0], collect, c));
 	size_t hits = 0;
 	for (size_t i = 0; i < c->n; i++)
-		hits += strcmp(c->keys[i], "b/0") == 0;
+		if (strcmp(c->keys[i], "b/0") == 0) {
+			hits++;
+			assert_int_equal(c->ts[i], 99999); /* the new version, read from records */
+		}
 	assert_int_equal(hits, 1);
 	free(c);
 }
@@ -1114,6 +1117,13 @@ static void test_purge_tombstones(void **state)
 	/* a purged path is absent: a local delete is not found, a put works */
 	assert_int_equal(del(S, "t1", NULL), KVS_ENOTFOUND);
 	must(put(S, "t1", "3", NULL));
+	/* ... and it is back in its bucket, once */
+	c->n = 0;
+	must(store_scan_bucket(S, store_bucket_of("t1", 2), collect, c));
+	size_t t1_seen = 0;
+	for (size_t i = 0; i < c->n; i++)
+		t1_seen += strcmp(c->keys[i], "t1") == 0;
+	assert_int_equal(t1_seen, 1);
 	free(c);
 	free(da);
 	free(db);
