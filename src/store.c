@@ -114,17 +114,36 @@ static uint64_t item_hash(const char *path, size_t len, const struct kvs_record 
 
 /* ------------------------------------------------------------- open/close */
 
-/* Adds or removes one record's share of the digests and counters. */
-static void account(struct store *s, const char *path, size_t len, const struct kvs_record *r,
-		    int sign)
+/*
+ * Moves path's share of the digests and counters from record old to record
+ * new (either NULL: absent).  hash is path_hash(path).  Only the counters
+ * that change are touched: they are shared by every writer thread.
+ */
+static void account(struct store *s, uint64_t hash, const char *path, size_t len,
+		    const struct kvs_record *old, const struct kvs_record *new)
 {
-	atomic_fetch_xor(&s->digest[store_bucket_of(path, len)], item_hash(path, len, r));
-	if (r->tombstone) {
-		atomic_fetch_add(&s->tombstones, sign);
-	} else {
-		atomic_fetch_add(&s->keys, sign);
-		atomic_fetch_add(&s->value_bytes, sign * (int64_t)r->value_len);
+	uint64_t x = (old ? item_hash(path, len, old) : 0) ^ (new ? item_hash(path, len, new) : 0);
+	int64_t keys = 0, tombs = 0, bytes = 0;
+
+	atomic_fetch_xor(&s->digest[hash % STORE_BUCKETS], x);
+	if (old && old->tombstone) {
+		tombs--;
+	} else if (old) {
+		keys--;
+		bytes -= (int64_t)old->value_len;
 	}
+	if (new && new->tombstone) {
+		tombs++;
+	} else if (new) {
+		keys++;
+		bytes += (int64_t)new->value_len;
+	}
+	if (keys)
+		atomic_fetch_add(&s->keys, keys);
+	if (tombs)
+		atomic_fetch_add(&s->tombstones, tombs);
+	if (bytes)
+		atomic_fetch_add(&s->value_bytes, bytes);
 }
 
 /* Rebuilds digests, counters and latest_ts with one scan at open. */
@@ -144,7 +163,7 @@ static int rebuild(struct store *s)
 				  (int)klen, k);
 			continue;
 		}
-		account(s, k, klen, &r, +1);
+		account(s, path_hash(k, klen), k, klen, NULL, &r);
 		if (r.v.ts > s->latest_ts)
 			s->latest_ts = r.v.ts;
 	}
@@ -373,7 +392,7 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 	uint64_t hash = path_hash(path, len);
 	pthread_mutex_t *lock = &s->path_locks[hash % PATH_LOCKS];
 	struct store_value cur = { 0 };
-	char small[512], *kbuf = small, *vbuf = NULL;
+	char small[512], *kbuf = small, vsmall[1024], *vbuf = NULL;
 	char *err = NULL;
 	int rc, have;
 
@@ -393,7 +412,7 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 	}
 
 	size_t vlen = record_size(rec);
-	if (!(vbuf = malloc(vlen))) {
+	if (!(vbuf = vlen <= sizeof(vsmall) ? vsmall : malloc(vlen))) {
 		rc = KVS_ENOMEM;
 		goto out_unlock;
 	}
@@ -419,9 +438,7 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 	}
 	rcache_put(s->rcache, hash, path, len, vbuf, vlen);
 
-	if (have == 0)
-		account(s, path, len, &cur.rec, -1);
-	account(s, path, len, rec, +1);
+	account(s, hash, path, len, have == 0 ? &cur.rec : NULL, rec);
 	int64_t latest = atomic_load(&s->latest_ts);
 	while (rec->v.ts > latest && !atomic_compare_exchange_weak(&s->latest_ts, &latest, rec->v.ts))
 		;
@@ -430,7 +447,8 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 out_unlock:
 	pthread_mutex_unlock(lock);
 	store_value_release(&cur);
-	free(vbuf);
+	if (vbuf != vsmall)
+		free(vbuf);
 	if (kbuf != small)
 		free(kbuf);
 	return rc;
@@ -622,7 +640,7 @@ static int purge_one(struct store *s, const char *path, size_t len, const struct
 		goto out_release;
 	}
 	rcache_drop(s->rcache, hash, path, len);
-	account(s, path, len, &cur.rec, -1);
+	account(s, hash, path, len, &cur.rec, NULL);
 out_release:
 	store_value_release(&cur);
 out_unlock:
