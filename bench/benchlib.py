@@ -314,8 +314,9 @@ def cmd_report(path):
     w("")
     w("Machine: %s cores (%s), %s memory, kernel %s. Versions: kvs %s (%s), RocksDB %s, civetweb %s, "
       "etcd %s, wrk %s. Load: wrk %s threads, %s connections, %s s per run, median of %s runs "
-      "(each column its own median), runs of every scenario interleaved; client and servers "
-      "share the machine (loopback)."
+      "(each column its own median), runs of every scenario interleaved, each run started once "
+      "the servers were idle (no flush or compaction left from the run before); client and "
+      "servers share the machine (loopback)."
       % (info.get("cores"), info.get("cpu"), info.get("memory"), info.get("kernel"),
          info.get("kvs"), info.get("source", "?"), info.get("rocksdb"), info.get("civetweb"),
          info.get("etcd"),

@@ -210,10 +210,34 @@ fill() {
   log "filled $n keys of $size B under $prefix/ in $FILL_S s ($api)"
 }
 
+# cpu_ticks: CPU time (clock ticks) used so far by every server we started (kvs, etcd).
+cpu_ticks() {
+  local pid sum=0 t
+  for pid in "${!RUNNING[@]}"; do
+    case "${RUNNING[$pid]}" in kvs*|etcd*) ;; *) continue ;; esac
+    t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)
+    sum=$((sum + t))
+  done
+  echo "$sum"
+}
+
+# quiesce: waits (up to 30 s) until the servers are idle: at most 3 ticks (30 ms) of CPU in
+# one second.  RocksDB flushes and compactions left over from the previous scenario would
+# otherwise run during the next one and charge it for the previous one's writes.
+quiesce() {
+  local t0 t1 i
+  for ((i = 0; i < 30; i++)); do
+    t0=$(cpu_ticks); sleep 1; t1=$(cpu_ticks)
+    [ $((t1 - t0)) -gt 3 ] || return 0
+  done
+  log "servers still busy after 30 s ($((t1 - t0)) ticks/s); measuring anyway"
+}
+
 # run_wrk SCENARIO KEYS SIZE URL LUA-ARGS...: one timed wrk run, appended to the results.
 run_wrk() {
   local sc=$1 keys=$2 size=$3 url=$4 out line
   shift 4
+  quiesce
   out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --timeout 10s -s "$LUA" "$url" -- "$@" 2>&1) || {
     log "wrk failed for $sc:"; echo "$out" >&2; exit 1; }
   line=$(grep '^RESULT ' <<<"$out" | tail -1)
