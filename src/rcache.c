@@ -5,26 +5,35 @@
  * each a chained hash table plus a FIFO list under one mutex, with an equal
  * share of the byte budget.  Eviction is "second chance" (CLOCK): a hit only
  * marks its entry, and an insert evicts from the tail until the shard fits
- * its share, moving marked entries back to the head (unmarked) instead.
+ * its share, moving marked entries back to the head (unmarked) instead, at
+ * most one rotation of the shard per insert, after which marks are ignored.
  * That approximates LRU while a hit writes to no other entry's memory.
  * Records larger than an eighth of a shard's share are never cached, so one
- * big value cannot empty a shard.
+ * big value cannot empty a shard.  The byte count covers entries (keys,
+ * records, entry headers), not the hash tables or malloc's own overhead.
  *
- * Coherence.  Writers (store_apply, purge) change RocksDB first and then
- * call rcache_put/rcache_drop, under the path lock.  Readers take no path
- * lock: on a miss they read RocksDB and offer the result with rcache_fill.
- * The danger is a reader that read the old record, then a writer that
- * stored and cached the new one, then the reader's fill putting the old
- * record back.  Each shard therefore counts writes (`seq`); a miss hands out
- * the count as a ticket, and a fill is dropped when the count has moved.
- * A writer's update lands either after the reader's fill (and replaces it)
- * or before it (and the fill is refused), so the cache never holds a
- * version older than the newest one written.
+ * Coherence: once any reader has got a version, no later reader may get an
+ * older one (as with RocksDB alone).  A writer (store_apply, purge, under
+ * the path lock) calls rcache_write_begin() before its RocksDB write, which
+ * forgets the cached copy, and rcache_put() or rcache_drop() after it.
+ * While the write is under way, readers of the key miss and read RocksDB,
+ * which answers the old version until the new one lands and the new one
+ * after.  Readers take no path lock: on a miss they read RocksDB and offer
+ * the result with rcache_fill().  The danger is a fill of a record read
+ * before a write landed, arriving after it: the cache would then serve an
+ * older version than RocksDB (and than a reader that went to RocksDB
+ * meanwhile).  Each shard therefore counts write events (`seq`, bumped at
+ * begin and at end) and writes in flight (`writing`); a miss hands out the
+ * count as a ticket, and a fill is kept only if the count has not moved and
+ * no write is in flight in the shard: a record read while no write to the
+ * shard was under way, which is the latest, landing before the next begin.
  */
 #include "rcache.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +42,8 @@
 #define RCACHE_SHARDS 64
 #define RCACHE_SHARD_BITS 6
 #define RCACHE_MIN_BUCKETS 256
+#define RCACHE_MAX_START_BUCKETS (1u << 16)  /* presized tables stop here, then grow */
+#define RCACHE_EXPECTED_ENTRY 256            /* bytes, to presize the tables */
 
 struct entry {
 	struct entry *hnext;        /* hash chain */
@@ -49,7 +60,8 @@ struct shard {
 	size_t nbuckets;            /* a power of two */
 	size_t entries, bytes;
 	struct entry lru;           /* sentinel: lru.next is the newest, lru.prev the oldest */
-	uint64_t seq;               /* writes seen, for fill tickets */
+	uint64_t seq;               /* write begins and ends seen, for fill tickets */
+	unsigned writing;           /* writes begun and not yet ended */
 	uint64_t hits, misses;
 } __attribute__((aligned(64)));
 
@@ -97,7 +109,7 @@ static void lru_push(struct shard *sh, struct entry *e)
 	sh->lru.next = e;
 }
 
-/* Unlinks *pp (from its chain and the LRU list) and frees it. */
+/* Unlinks *pp (from its chain and the FIFO list) and frees it. */
 static void remove_at(struct shard *sh, struct entry **pp)
 {
 	struct entry *e = *pp;
@@ -130,15 +142,33 @@ static void maybe_grow(struct shard *sh)
 }
 
 /* Inserts or replaces key's record; the caller holds sh->lock. */
-static void store_locked(struct rcache *c, struct shard *sh, uint64_t hash, const char *key,
-			 size_t klen, const char *val, size_t len)
+static void insert_locked(struct rcache *c, struct shard *sh, uint64_t hash, const char *key,
+			  size_t klen, const char *val, size_t len)
 {
 	struct entry **pp = find_slot(sh, hash, key, klen);
+	size_t need = sizeof(struct entry) + klen + len, chances;
 	struct entry *e;
 
 	if (*pp)
 		remove_at(sh, pp);
-	if (sizeof(*e) + klen + len > c->max_entry || !(e = malloc(sizeof(*e) + klen + len)))
+	/* max_entry < 4 GiB (cache_bytes is capped at 1 TiB), so the lengths fit 32 bits */
+	if (need > c->max_entry)
+		return;
+	/* make room first; second chances for one rotation at most, so it ends */
+	chances = sh->entries;
+	while (sh->bytes + need > c->shard_bytes && sh->entries > 0) {
+		struct entry *old = sh->lru.prev;
+
+		if (old->used && chances > 0) {
+			chances--;
+			old->used = false;
+			lru_unlink(old);
+			lru_push(sh, old);
+			continue;
+		}
+		remove_at(sh, find_slot(sh, old->hash, old->data, old->klen));
+	}
+	if (!(e = malloc(need)))
 		return;
 	e->hash = hash;
 	e->klen = (uint32_t)klen;
@@ -150,18 +180,7 @@ static void store_locked(struct rcache *c, struct shard *sh, uint64_t hash, cons
 	sh->table[hash & (sh->nbuckets - 1)] = e;
 	lru_push(sh, e);
 	sh->entries++;
-	sh->bytes += entry_size(e);
-	while (sh->bytes > c->shard_bytes && sh->lru.prev != e) {
-		struct entry *old = sh->lru.prev;
-
-		if (old->used) { /* second chance; terminates: each pass clears one mark */
-			old->used = false;
-			lru_unlink(old);
-			lru_push(sh, old);
-			continue;
-		}
-		remove_at(sh, find_slot(sh, old->hash, old->data, old->klen));
-	}
+	sh->bytes += need;
 	maybe_grow(sh);
 }
 
@@ -171,21 +190,27 @@ struct rcache *rcache_new(size_t max_bytes)
 {
 	struct rcache *c;
 
+	size_t start = RCACHE_MIN_BUCKETS;
+
 	if (max_bytes == 0 || !(c = calloc(1, sizeof(*c))))
 		return NULL;
 	c->shard_bytes = max_bytes / RCACHE_SHARDS;
 	c->max_entry = c->shard_bytes / 8;
+	/* sized for the budget full of typical entries, so tables rarely rehash */
+	while (start < RCACHE_MAX_START_BUCKETS && start * RCACHE_EXPECTED_ENTRY < c->shard_bytes)
+		start *= 2;
 	for (int i = 0; i < RCACHE_SHARDS; i++) {
 		struct shard *sh = &c->shards[i];
 
 		pthread_mutex_init(&sh->lock, NULL);
 		sh->lru.next = sh->lru.prev = &sh->lru;
-		sh->nbuckets = RCACHE_MIN_BUCKETS;
-		if (!(sh->table = calloc(sh->nbuckets, sizeof(*sh->table)))) {
+		sh->nbuckets = start;
+	}
+	for (int i = 0; i < RCACHE_SHARDS; i++)
+		if (!(c->shards[i].table = calloc(start, sizeof(*c->shards[i].table)))) {
 			rcache_free(c);
 			return NULL;
 		}
-	}
 	return c;
 }
 
@@ -242,8 +267,24 @@ void rcache_fill(struct rcache *c, uint64_t hash, const char *key, size_t klen, 
 		return;
 	sh = shard_of(c, hash);
 	pthread_mutex_lock(&sh->lock);
-	if (sh->seq == ticket && !*find_slot(sh, hash, key, klen))
-		store_locked(c, sh, hash, key, klen, val, len);
+	if (sh->seq == ticket && sh->writing == 0 && !*find_slot(sh, hash, key, klen))
+		insert_locked(c, sh, hash, key, klen, val, len);
+	pthread_mutex_unlock(&sh->lock);
+}
+
+void rcache_write_begin(struct rcache *c, uint64_t hash, const char *key, size_t klen)
+{
+	struct shard *sh;
+	struct entry **pp;
+
+	if (!c)
+		return;
+	sh = shard_of(c, hash);
+	pthread_mutex_lock(&sh->lock);
+	sh->seq++;
+	sh->writing++;
+	if (*(pp = find_slot(sh, hash, key, klen)))
+		remove_at(sh, pp);
 	pthread_mutex_unlock(&sh->lock);
 }
 
@@ -256,8 +297,10 @@ void rcache_put(struct rcache *c, uint64_t hash, const char *key, size_t klen, c
 		return;
 	sh = shard_of(c, hash);
 	pthread_mutex_lock(&sh->lock);
+	assert(sh->writing > 0); /* rcache_write_begin() came first */
 	sh->seq++;
-	store_locked(c, sh, hash, key, klen, val, len);
+	sh->writing--;
+	insert_locked(c, sh, hash, key, klen, val, len);
 	pthread_mutex_unlock(&sh->lock);
 }
 
@@ -270,7 +313,9 @@ void rcache_drop(struct rcache *c, uint64_t hash, const char *key, size_t klen)
 		return;
 	sh = shard_of(c, hash);
 	pthread_mutex_lock(&sh->lock);
+	assert(sh->writing > 0);
 	sh->seq++;
+	sh->writing--;
 	if (*(pp = find_slot(sh, hash, key, klen)))
 		remove_at(sh, pp);
 	pthread_mutex_unlock(&sh->lock);

@@ -1,7 +1,7 @@
 /*
  * replicate.h - push on write: every local write, once durable, is queued
- * and a replicator thread sends batches of fresh records to every live
- * peer (POST /members/push).  Best effort: a lost push is not retried,
+ * while at least one peer is live, and a replicator thread sends batches of
+ * fresh records to every live peer (POST /members/push).  Best effort: a lost push is not retried,
  * the sync layers (sync.h) repair it.
  *
  * The queue is bounded (REPLICATE_QUEUE_BYTES); when full, new records are

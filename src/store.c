@@ -244,6 +244,8 @@ struct store *store_open(const char *dir, bool sync_writes, size_t cache_bytes, 
 	rocksdb_writeoptions_set_sync(s->wopts, sync_writes);
 	s->ropts = rocksdb_readoptions_create();
 	s->rcache = rcache_new(cache_bytes);
+	if (cache_bytes > 0 && !s->rcache)
+		log_warn("cache_off", "reason=\"out of memory\" cache_bytes=%zu", cache_bytes);
 	if (rebuild(s) != 0) {
 		snprintf(errbuf, errlen, "cannot scan RocksDB in %s", dir);
 		store_close(s);
@@ -298,9 +300,14 @@ void store_set_listener(struct store *s, store_listener_fn fn, void *ctx)
 
 /* ------------------------------------------------------------------ reads */
 
-/* store_get for a path whose path_hash() the caller has already computed. */
+/*
+ * store_get for a path whose path_hash() the caller has already computed.
+ * fill: on a cache miss, offer the record to the cache.  Only reads that
+ * hint at more reads do (client and peer GETs); scans, purges and the read
+ * inside a write do not, so they cannot flush the cache with cold records.
+ */
 static int get_hashed(struct store *s, uint64_t hash, const char *path, size_t len,
-		      struct store_value *out)
+		      struct store_value *out, bool fill)
 {
 	char *err = NULL, *v;
 	size_t vlen = 0;
@@ -316,7 +323,8 @@ static int get_hashed(struct store *s, uint64_t hash, const char *path, size_t l
 		}
 		if (!v)
 			return KVS_ENOTFOUND;
-		rcache_fill(s->rcache, hash, path, len, v, vlen, ticket);
+		if (fill)
+			rcache_fill(s->rcache, hash, path, len, v, vlen, ticket);
 	}
 	if (record_decode((const uint8_t *)v, vlen, &r) != 0) {
 		log_error("store_corrupt", "key=\"%.*s\"", (int)len, path);
@@ -330,7 +338,7 @@ static int get_hashed(struct store *s, uint64_t hash, const char *path, size_t l
 
 int store_get(struct store *s, const char *path, size_t len, struct store_value *out)
 {
-	return get_hashed(s, path_hash(path, len), path, len, out);
+	return get_hashed(s, path_hash(path, len), path, len, out, true);
 }
 
 void store_value_release(struct store_value *v)
@@ -399,7 +407,7 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 	if (len + 8 > sizeof(small) && !(kbuf = malloc(len + 8)))
 		return KVS_ENOMEM;
 	pthread_mutex_lock(lock);
-	have = get_hashed(s, hash, path, len, &cur);
+	have = get_hashed(s, hash, path, len, &cur, false);
 	if (have != 0 && have != KVS_ENOTFOUND) {
 		rc = have;
 		goto out_unlock;
@@ -428,9 +436,11 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 	if (have != 0)
 		rocksdb_writebatch_put_cf(wb, s->cf[CF_BY_BUCKET], kbuf,
 					  bucket_key(kbuf, path, len), "", 0);
+	rcache_write_begin(s->rcache, hash, path, len);
 	rocksdb_write(s->db, s->wopts, wb, &err);
 	rocksdb_writebatch_destroy(wb);
 	if (err) {
+		rcache_drop(s->rcache, hash, path, len);
 		log_error("store_error", "op=write key=\"%.*s\" error=\"%s\"", (int)len, path, err);
 		free(err);
 		rc = KVS_EIO;
@@ -515,7 +525,7 @@ static int visit_indexed(struct store *s, const char *path, size_t len, store_it
 			 void *ctx)
 {
 	struct store_value v;
-	int rc = store_get(s, path, len, &v);
+	int rc = get_hashed(s, path_hash(path, len), path, len, &v, false);
 
 	if (rc == KVS_ENOTFOUND)
 		return 0; /* changed under us: the index entry is being replaced */
@@ -620,7 +630,7 @@ static int purge_one(struct store *s, const char *path, size_t len, const struct
 	if (len + 8 > sizeof(small) && !(kbuf = malloc(len + 8)))
 		return KVS_ENOMEM;
 	pthread_mutex_lock(lock);
-	rc = get_hashed(s, hash, path, len, &cur);
+	rc = get_hashed(s, hash, path, len, &cur, false);
 	if (rc != 0)
 		goto out_unlock;
 	if (!cur.rec.tombstone || !version_equal(&cur.rec.v, v)) {
@@ -631,15 +641,16 @@ static int purge_one(struct store *s, const char *path, size_t len, const struct
 	rocksdb_writebatch_delete_cf(wb, s->cf[CF_RECORDS], path, len);
 	rocksdb_writebatch_delete_cf(wb, s->cf[CF_BY_TIME], kbuf, time_key(kbuf, v->ts, path, len));
 	rocksdb_writebatch_delete_cf(wb, s->cf[CF_BY_BUCKET], kbuf, bucket_key(kbuf, path, len));
+	rcache_write_begin(s->rcache, hash, path, len);
 	rocksdb_write(s->db, s->wopts, wb, &err);
 	rocksdb_writebatch_destroy(wb);
+	rcache_drop(s->rcache, hash, path, len); /* gone, or unknown after a failure */
 	if (err) {
 		log_error("store_error", "op=purge error=\"%s\"", err);
 		free(err);
 		rc = KVS_EIO;
 		goto out_release;
 	}
-	rcache_drop(s->rcache, hash, path, len);
 	account(s, hash, path, len, &cur.rec, NULL);
 out_release:
 	store_value_release(&cur);

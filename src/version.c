@@ -24,7 +24,7 @@ int64_t version_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-#define RANDOM_BLOCK 512  /* bytes fetched per getrandom(), 32 UUIDs */
+#define RANDOM_BLOCK 256  /* bytes per getrandom(): up to 256 it is never cut short */
 
 /* A random (v4) UUID into id. */
 static void uuid_v4(uint8_t id[16])
@@ -34,7 +34,7 @@ static void uuid_v4(uint8_t id[16])
 
 	if (used == RANDOM_BLOCK) {
 		if (getrandom(pool, sizeof(pool), 0) != (ssize_t)sizeof(pool)) {
-			uuid_generate_random(id); /* not expected on Linux >= 3.17 */
+			uuid_generate_random(id); /* only without getrandom (Linux < 3.17) */
 			return;
 		}
 		used = 0;

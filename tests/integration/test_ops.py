@@ -114,7 +114,8 @@ def test_metrics_page_is_valid_prometheus_text_and_complete(node_factory):
 
 
 def test_record_cache_hits_and_never_serves_an_old_version(node_factory):
-    # 64 KiB: 1 KiB per shard, so the 40 keys below also go through evictions
+    # 64 KiB: 1 KiB per shard, about 7 of these records each, so 600 keys go
+    # through evictions
     n = node_factory.start("cache", extra={"cache_bytes": 65536})
 
     def lookups():
@@ -128,8 +129,12 @@ def test_record_cache_hits_and_never_serves_an_old_version(node_factory):
     for _ in range(3):
         assert n.get_json("cache/k39") == {"v": 1, "i": 39}
     assert lookups()[0] >= hits0 + 3
+    for i in range(40, 600):
+        n.put_json(f"cache/k{i}", {"v": 1, "i": i})
+    for i in range(600):  # evicted or not, every key reads back
+        assert n.get_json(f"cache/k{i}") == {"v": 1, "i": i}
     _, samples = parse_page(n.get("/metrics").text)
-    assert 0 < value(samples, "kvs_cache_bytes") <= 65536
+    assert 0 < value(samples, "kvs_cache_bytes") <= 65536  # 600 records would not fit
     # every change is seen at once: overwrite, delete, write again, big value
     for i in range(40):
         key = f"cache/k{i}"

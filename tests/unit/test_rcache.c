@@ -1,8 +1,9 @@
 /*
  * test_rcache.c - the record cache: hits and misses, replace and drop,
- * fill tickets refused after a write, the byte budget with LRU eviction,
- * records too big to cache, the NULL (disabled) cache, and readers racing
- * a writer never seeing a version older than the last one stored.
+ * fills refused after or during a write, the byte budget with second-chance
+ * eviction (kept even when every entry is in use), records too big to
+ * cache, the NULL (disabled) cache, and readers racing a writer never
+ * seeing a version older than the last one stored.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -61,9 +62,17 @@ static char *get_str(struct rcache *c, uint64_t h, const char *key, uint64_t *ti
 	return s;
 }
 
+/* A whole write as store_apply makes it: begin, (RocksDB), put. */
 static void put_str(struct rcache *c, uint64_t h, const char *key, const char *val)
 {
+	rcache_write_begin(c, h, key, strlen(key));
 	rcache_put(c, h, key, strlen(key), val, strlen(val));
+}
+
+static void drop_str(struct rcache *c, uint64_t h, const char *key)
+{
+	rcache_write_begin(c, h, key, strlen(key));
+	rcache_drop(c, h, key, strlen(key));
 }
 
 static void test_disabled(void **state)
@@ -75,7 +84,7 @@ static void test_disabled(void **state)
 	assert_null(rcache_new(0));
 	put_str(NULL, 1, "a", "x");
 	rcache_fill(NULL, 1, "a", 1, "x", 1, 0);
-	rcache_drop(NULL, 1, "a", 1);
+	drop_str(NULL, 1, "a");
 	assert_null(get_str(NULL, 1, "a", &t));
 	rcache_stats(NULL, &st);
 	assert_int_equal(st.hits + st.misses + st.entries + st.bytes, 0);
@@ -101,7 +110,7 @@ static void test_put_get_replace_drop(void **state)
 	free(v);
 	/* same hash, other key: a different entry */
 	assert_null(get_str(c, hash_of("a/b"), "a/c", NULL));
-	rcache_drop(c, hash_of("a/b"), "a/b", 3);
+	drop_str(c, hash_of("a/b"), "a/b");
 	assert_null(get_str(c, hash_of("a/b"), "a/b", NULL));
 	rcache_stats(c, &st);
 	assert_int_equal(st.hits, 2);
@@ -126,11 +135,23 @@ static void test_fill_ticket(void **state)
 	free(v);
 
 	/* reader misses, a writer deletes, the reader's stale fill is refused */
-	rcache_drop(c, h, "k", 1);
+	drop_str(c, h, "k");
 	assert_null(get_str(c, h, "k", &t));
-	rcache_drop(c, h, "k", 1);
+	drop_str(c, h, "k");
 	rcache_fill(c, h, "k", 1, "old", 3, t);
 	assert_null(get_str(c, h, "k", NULL));
+
+	/* a miss while a write is under way: its fill is refused, even with a
+	 * fresh ticket, until the write has ended */
+	rcache_write_begin(c, h, "k", 1);
+	assert_null(get_str(c, h, "k", &t));
+	rcache_fill(c, h, "k", 1, "old", 3, t);
+	assert_null(get_str(c, h, "k", NULL));
+	rcache_put(c, h, "k", 1, "new", 3);
+	v = get_str(c, h, "k", NULL);
+	assert_string_equal(v, "new");
+	free(v);
+	drop_str(c, h, "k");
 
 	/* a write to another key of the same shard also voids the ticket */
 	assert_null(get_str(c, h, "k", &t));
@@ -148,7 +169,7 @@ static void test_fill_ticket(void **state)
 	rcache_free(c);
 }
 
-static void test_budget_and_lru(void **state)
+static void test_budget_and_eviction(void **state)
 {
 	(void)state;
 	/* 64 KiB over 64 shards: 1 KiB a shard, entries up to 128 bytes */
@@ -175,6 +196,18 @@ static void test_budget_and_lru(void **state)
 	free(v);
 	assert_null(get_str(c, same_shard("k000"), "k000", NULL));
 
+	/* every entry read again before each insert: the budget still holds */
+	for (int i = 100; i < 200; i++) {
+		for (int j = i - 20; j < i; j++) {
+			snprintf(key, sizeof(key), "k%03d", j);
+			free(get_str(c, same_shard(key), key, NULL));
+		}
+		snprintf(key, sizeof(key), "k%03d", i);
+		put_str(c, same_shard(key), key, val);
+		rcache_stats(c, &st);
+		assert_true(st.bytes <= 1024);
+	}
+
 	/* too big for a shard's eighth: not cached, and the old copy goes */
 	char big[200];
 	memset(big, 'b', sizeof(big) - 1);
@@ -186,14 +219,16 @@ static void test_budget_and_lru(void **state)
 
 /*
  * Readers follow store.c's protocol (get; on a miss read "RocksDB", then
- * fill) against a writer that stores increasing versions and then calls
- * rcache_put, as store_apply does.  A reader must never get a version
- * older than one whose store had returned before its lookup began.
+ * fill) against a writer that stores increasing versions between
+ * rcache_write_begin and rcache_put, as store_apply does.  A reader must
+ * never get a version older than one whose store had returned, or than one
+ * another reader had already got, before its lookup began.
  */
 struct race {
 	struct rcache *c;
 	_Atomic uint64_t db;      /* the stored version */
 	_Atomic uint64_t acked;   /* the newest version whose store has returned */
+	_Atomic uint64_t seen;    /* the newest version a reader has got */
 	atomic_bool done;
 	atomic_int stale;         /* lookups that went back in time */
 };
@@ -205,11 +240,13 @@ static void *race_writer(void *arg)
 	struct race *r = arg;
 
 	for (uint64_t ver = 1; ver <= RACE_WRITES; ver++) {
+		rcache_write_begin(r->c, hash_of("race"), "race", 4);
 		atomic_store(&r->db, ver);
+		sched_yield(); /* readers may go to "RocksDB" while the write is under way */
 		rcache_put(r->c, hash_of("race"), "race", 4, (const char *)&ver, sizeof(ver));
 		atomic_store(&r->acked, ver);
 		if (ver % 2)  /* every other write is forgotten at once: readers fill a lot */
-			rcache_drop(r->c, hash_of("race"), "race", 4);
+			drop_str(r->c, hash_of("race"), "race");
 	}
 	atomic_store(&r->done, true);
 	return NULL;
@@ -220,7 +257,8 @@ static void *race_reader(void *arg)
 	struct race *r = arg;
 
 	while (!atomic_load(&r->done)) {
-		uint64_t before = atomic_load(&r->acked), got, ticket;
+		uint64_t acked = atomic_load(&r->acked), seen = atomic_load(&r->seen);
+		uint64_t before = acked > seen ? acked : seen, got, ticket;
 		size_t len;
 		char *v = rcache_get(r->c, hash_of("race"), "race", 4, &len, &ticket);
 
@@ -235,6 +273,9 @@ static void *race_reader(void *arg)
 		}
 		if (got < before)
 			atomic_fetch_add(&r->stale, 1);
+		for (uint64_t s = atomic_load(&r->seen); got > s;)
+			if (atomic_compare_exchange_weak(&r->seen, &s, got))
+				break;
 	}
 	return NULL;
 }
@@ -270,7 +311,7 @@ int main(void)
 		cmocka_unit_test(test_disabled),
 		cmocka_unit_test(test_put_get_replace_drop),
 		cmocka_unit_test(test_fill_ticket),
-		cmocka_unit_test(test_budget_and_lru),
+		cmocka_unit_test(test_budget_and_eviction),
 		cmocka_unit_test(test_readers_race_writer),
 	};
 
