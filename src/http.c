@@ -64,7 +64,7 @@ struct route {
  * reap_lock.
  */
 struct body_watch {
-	struct body_watch *next;
+	struct body_watch *next, **pprev; /* pprev: the pointer to this entry, for O(1) removal */
 	uint32_t ip;                /* client address, network order */
 	uint16_t port;              /* client port, network order */
 	uint64_t deadline_us;       /* monotonic */
@@ -271,6 +271,9 @@ static void watch_add(struct http_server *hs, struct body_watch *w)
 {
 	pthread_mutex_lock(&hs->reap_lock);
 	w->next = hs->watches;
+	w->pprev = &hs->watches;
+	if (w->next)
+		w->next->pprev = &w->next;
 	hs->watches = w;
 	pthread_mutex_unlock(&hs->reap_lock);
 }
@@ -278,11 +281,9 @@ static void watch_add(struct http_server *hs, struct body_watch *w)
 static void watch_remove(struct http_server *hs, struct body_watch *w)
 {
 	pthread_mutex_lock(&hs->reap_lock);
-	for (struct body_watch **pp = &hs->watches; *pp; pp = &(*pp)->next)
-		if (*pp == w) {
-			*pp = w->next;
-			break;
-		}
+	*w->pprev = w->next;
+	if (w->next)
+		w->next->pprev = w->pprev;
 	pthread_mutex_unlock(&hs->reap_lock);
 }
 
