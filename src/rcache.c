@@ -141,16 +141,31 @@ static void maybe_grow(struct shard *sh)
 	sh->nbuckets = n;
 }
 
+/* Removes key's entry if cached; the caller holds sh->lock. */
+static void forget_locked(struct shard *sh, uint64_t hash, const char *key, size_t klen)
+{
+	struct entry **pp = find_slot(sh, hash, key, klen);
+
+	if (*pp)
+		remove_at(sh, pp);
+}
+
+/* Ends a write begun by rcache_write_begin(); the caller holds sh->lock. */
+static void end_write_locked(struct shard *sh)
+{
+	assert(sh->writing > 0); /* rcache_write_begin() came first */
+	sh->seq++;
+	sh->writing--;
+}
+
 /* Inserts or replaces key's record; the caller holds sh->lock. */
 static void insert_locked(struct rcache *c, struct shard *sh, uint64_t hash, const char *key,
 			  size_t klen, const char *val, size_t len)
 {
-	struct entry **pp = find_slot(sh, hash, key, klen);
 	size_t need = sizeof(struct entry) + klen + len, chances;
 	struct entry *e;
 
-	if (*pp)
-		remove_at(sh, pp);
+	forget_locked(sh, hash, key, klen);
 	/* max_entry < 4 GiB (cache_bytes is capped at 1 TiB), so the lengths fit 32 bits */
 	if (need > c->max_entry)
 		return;
@@ -275,7 +290,6 @@ void rcache_fill(struct rcache *c, uint64_t hash, const char *key, size_t klen, 
 void rcache_write_begin(struct rcache *c, uint64_t hash, const char *key, size_t klen)
 {
 	struct shard *sh;
-	struct entry **pp;
 
 	if (!c)
 		return;
@@ -283,8 +297,7 @@ void rcache_write_begin(struct rcache *c, uint64_t hash, const char *key, size_t
 	pthread_mutex_lock(&sh->lock);
 	sh->seq++;
 	sh->writing++;
-	if (*(pp = find_slot(sh, hash, key, klen)))
-		remove_at(sh, pp);
+	forget_locked(sh, hash, key, klen);
 	pthread_mutex_unlock(&sh->lock);
 }
 
@@ -297,9 +310,7 @@ void rcache_put(struct rcache *c, uint64_t hash, const char *key, size_t klen, c
 		return;
 	sh = shard_of(c, hash);
 	pthread_mutex_lock(&sh->lock);
-	assert(sh->writing > 0); /* rcache_write_begin() came first */
-	sh->seq++;
-	sh->writing--;
+	end_write_locked(sh);
 	insert_locked(c, sh, hash, key, klen, val, len);
 	pthread_mutex_unlock(&sh->lock);
 }
@@ -307,17 +318,13 @@ void rcache_put(struct rcache *c, uint64_t hash, const char *key, size_t klen, c
 void rcache_drop(struct rcache *c, uint64_t hash, const char *key, size_t klen)
 {
 	struct shard *sh;
-	struct entry **pp;
 
 	if (!c)
 		return;
 	sh = shard_of(c, hash);
 	pthread_mutex_lock(&sh->lock);
-	assert(sh->writing > 0);
-	sh->seq++;
-	sh->writing--;
-	if (*(pp = find_slot(sh, hash, key, klen)))
-		remove_at(sh, pp);
+	end_write_locked(sh);
+	forget_locked(sh, hash, key, klen);
 	pthread_mutex_unlock(&sh->lock);
 }
 

@@ -283,6 +283,9 @@ class Node:
     values are left out), so tests may change self.config between restarts.
     """
 
+    # what a failed request raises (wait_ready retries on these)
+    http_errors = (requests.RequestException,)
+
     def __init__(self, kvs_bin, workdir, node_id="n1", port=None, seeds=None,
                  extra=None, log_level=None, env=None, cwd=None):
         self.kvs_bin = str(kvs_bin)
@@ -370,11 +373,11 @@ class Node:
                 raise NodeError(f"{self} exited with {rc} before it was ready\n"
                                 f"--- log tail ---\n{self.log_tail()}")
             try:
-                r = requests.get(self.url("/health"), timeout=1.0)
+                r = self.get("/health", timeout=1.0)
                 if r.status_code == 200:
                     return r.json()
                 last = f"status {r.status_code}: {r.text[:200]}"
-            except requests.RequestException as e:
+            except self.http_errors as e:
                 last = repr(e)
             time.sleep(0.05)
         raise NodeError(f"{self} not ready after {timeout}s (last: {last})\n"

@@ -181,6 +181,8 @@ def _node_class():
     class NsNode(Node):
         """A kvs Node living in namespace ns at address ip (see module doc)."""
 
+        http_errors = (NsError,)  # what NsClient raises (wait_ready retries on these)
+
         def __init__(self, kvs_bin, workdir, ns, ip, **kw):
             super().__init__(kvs_bin, workdir, **kw)
             self.ns = ns
@@ -214,25 +216,6 @@ def _node_class():
                     "netns", "exec", self.ns, self.real_bin, str(self.config_path)])
             finally:
                 self.kvs_bin = self.real_bin
-
-        def wait_ready(self, timeout=15.0):
-            deadline = time.monotonic() + timeout
-            last = None
-            while time.monotonic() < deadline:
-                rc = self.returncode()
-                if rc is not None:
-                    raise NodeError(f"{self} exited with {rc} before it was ready\n"
-                                    f"--- log tail ---\n{self.log_tail()}")
-                try:
-                    r = self.get("/health", timeout=1.0)
-                    if r.status_code == 200:
-                        return r.json()
-                    last = f"status {r.status_code}: {r.text[:200]}"
-                except NsError as e:
-                    last = repr(e)
-                time.sleep(0.1)
-            raise NodeError(f"{self} not ready after {timeout}s (last: {last})\n"
-                            f"--- log tail ---\n{self.log_tail()}")
 
     return NsNode
 
