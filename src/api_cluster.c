@@ -76,6 +76,10 @@ int api_metrics(struct kvs_node *node, struct mg_connection *c,
 		       "kvs_members{status=\"unhealthy\"} %d\nkvs_members{status=\"left\"} %d\n",
 		   counts[MEMBER_ALIVE], counts[MEMBER_SUSPECT], counts[MEMBER_UNHEALTHY],
 		   counts[MEMBER_LEFT]);
+	buf_printf(&b, "# HELP kvs_members_refused_total New members refused: the table held "
+		       "max_members.\n# TYPE kvs_members_refused_total counter\n"
+		       "kvs_members_refused_total %llu\n",
+		   (unsigned long long)members_refused_total(node->members));
 	buf_printf(&b, "# HELP kvs_uptime_seconds Seconds since this process started.\n"
 		       "# TYPE kvs_uptime_seconds gauge\nkvs_uptime_seconds %lld\n",
 		   (long long)((version_now_ms() - node->started_ms) / 1000));

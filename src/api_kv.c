@@ -25,6 +25,7 @@
 #define LIST_DEFAULT_LIMIT 1000
 #define LIST_MAX_LIMIT 10000
 #define LIST_MAX_BYTES (32u << 20) /* a page stops early rather than pass this */
+#define LIST_BUDGET_STEP ((int64_t)1 << 20) /* taken from the reply budget at a time */
 #define ALLOW_KEY "GET, HEAD, PUT, DELETE"
 #define ALLOW_LIST "GET, HEAD"
 #define JSON "application/json"
@@ -53,6 +54,8 @@ static int kv_get(struct kvs_node *node, struct mg_connection *c, const char *ke
 }
 
 struct list_ctx {
+	struct kvs_node *node;
+	int64_t held;       /* bytes taken from the node's reply budget */
 	struct buf keys;    /* "k1","k2",... */
 	struct buf items;   /* {"key":..},... when values=true */
 	bool values;
@@ -71,6 +74,20 @@ static int list_item(void *arg, const char *key, size_t klen, const struct kvs_r
 	if (lc->keys.len + lc->items.len > LIST_MAX_BYTES) {
 		lc->cut = true;
 		return 1;
+	}
+	/* the page is held twice at the end (the parts, then the reply): take
+	 * that from the budget as it grows; a page that cannot grow ends here
+	 * (a page always gets its first item) */
+	int64_t need = 2 * (int64_t)(lc->keys.len + lc->items.len + 6 * (klen + r->value_len) + 256);
+	if (need > lc->held) {
+		int64_t more = need - lc->held < LIST_BUDGET_STEP ? LIST_BUDGET_STEP : need - lc->held;
+
+		if (node_reply_take(lc->node, more))
+			lc->held += more;
+		else if (lc->count) {
+			lc->cut = true;
+			return 1;
+		}
 	}
 	if (lc->count)
 		buf_add(&lc->keys, ",", 1);
@@ -113,7 +130,8 @@ static int list_params(struct mg_connection *c, const char *qs, size_t *limit, c
 					  LIST_MAX_LIMIT);
 		*limit = (size_t)n;
 	}
-	if (path_query_get(qs, "after", after, afterlen, &found) != 0)
+	if (path_query_get(qs, "after", after, afterlen, &found) != 0 ||
+	    strlen(after) > PATH_KEY_MAX)
 		return http_error(c, 400, NULL, "bad after: malformed or longer than %d bytes",
 				  PATH_KEY_MAX);
 	if (!found)
@@ -142,8 +160,17 @@ static int kv_list(struct kvs_node *node, struct mg_connection *c,
 
 	if ((rc = list_params(c, ri->query_string, &limit, after, sizeof(after), &values)) != 0)
 		return rc;
-	if (!(lc = calloc(1, sizeof(*lc))))
+	if (!node_reply_take(node, LIST_BUDGET_STEP)) {
+		atomic_fetch_add(&node->metrics.listings_refused, 1);
+		return http_error(c, 503, "Retry-After: 1\r\n",
+				  "too many large listings in flight: retry shortly");
+	}
+	if (!(lc = calloc(1, sizeof(*lc)))) {
+		node_reply_give(node, LIST_BUDGET_STEP);
 		return http_error(c, 500, NULL, "out of memory");
+	}
+	lc->node = node;
+	lc->held = LIST_BUDGET_STEP;
 	buf_init(&lc->keys, LIST_MAX_BYTES * 2);
 	buf_init(&lc->items, LIST_MAX_BYTES * 2);
 	lc->values = values;
@@ -181,6 +208,7 @@ static int kv_list(struct kvs_node *node, struct mg_connection *c,
 out_free:
 	buf_release(&lc->keys);
 	buf_release(&lc->items);
+	node_reply_give(node, lc->held);
 	free(lc);
 	return rc;
 }

@@ -8,6 +8,7 @@
  * changes nothing.  A message's "from" member record counts as direct
  * contact with its sender.  Runs on civetweb worker threads.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@
 #define JSON "application/json"
 #define PAGE_MAX_BYTES (8u << 20)   /* a listing page stops early past this */
 #define FETCH_MAX_KEYS 1000
+#define PAGE_BUDGET ((int64_t)2 * PAGE_MAX_BYTES) /* reply budget one page takes */
 
 typedef int (*peer_fn)(struct kvs_node *, struct mg_connection *,
 		       const struct mg_request_info *, cJSON *body);
@@ -39,10 +41,23 @@ struct peer_route {
 	const char *path;
 	const char *method;
 	bool has_body;      /* POST with a JSON object body */
+	bool paged;         /* builds a page of records: runs with_budget() */
 	peer_fn fn;
 };
 
 /* ------------------------------------------------------------------ helpers */
+
+/*
+ * Gives the memory of a large message back to the system.  glibc keeps
+ * freed small blocks in per-thread arenas for good: after a few large
+ * peer messages on different workers the node would hold gigabytes it no
+ * longer uses.  Only worth its cost (a walk of the arenas) past 1 MiB.
+ */
+static void release_memory(size_t message_bytes)
+{
+	if (message_bytes >= (1u << 20))
+		malloc_trim(0);
+}
 
 /* The presented cluster secret matches ours (or none is configured). */
 static bool secret_ok(struct kvs_node *node, struct mg_connection *c)
@@ -151,9 +166,13 @@ static int peer_join(struct kvs_node *node, struct mg_connection *c,
 	}
 	in.status = MEMBER_ALIVE;
 	in.last_seen = version_now_ms();
-	if (members_join(node->members, &in, err, sizeof(err)) != 0) {
-		log_warn("join_refused", "id=%s address=%s reason=\"%s\"", in.id, in.address, err);
-		return http_error(c, 409, NULL, "%s", err);
+	int rc = members_join(node->members, &in, err, sizeof(err));
+	if (rc != 0) {
+		log_warn_limited("join_refused", "id=%s address=%s reason=\"%s\"", in.id, in.address,
+				 err);
+		/* a full table is not a node_id clash: the joiner may retry later */
+		return http_error(c, rc == KVS_ETOOBIG ? 503 : 409,
+				  rc == KVS_ETOOBIG ? "Retry-After: 30\r\n" : NULL, "%s", err);
 	}
 	return send_json(c, reply_with_members(node));
 }
@@ -176,6 +195,11 @@ static int peer_gossip(struct kvs_node *node, struct mg_connection *c,
 			free(list);
 			return http_error(c, 400, NULL, "invalid member record in gossip");
 		}
+		/* without a secret, only a member itself says it has left (see
+		 * leave_is_genuine): a third party's word for it is not taken */
+		if (list[n].status == MEMBER_LEFT && !node->cfg.cluster_secret[0] &&
+		    strcmp(list[n].id, from.id) != 0)
+			continue;
 		n++;
 	}
 	heard_from(node, &from);
@@ -245,14 +269,46 @@ static int peer_suspect(struct kvs_node *node, struct mg_connection *c,
 	return http_send(c, 200, JSON, NULL, "{}", 2);
 }
 
+/*
+ * True if `from` may be taken as the member itself announcing its leave.
+ * With a cluster secret, dispatch already checked it: a secret holder is
+ * trusted.  Without one anyone can send this message, so it is believed
+ * only when it comes from the member's own host (the address it is known
+ * by here), or when the member, asked at that address, says itself that
+ * it has left (gossip_ping merges its own record, left included).
+ */
+static bool leave_is_genuine(struct kvs_node *node, const struct mg_request_info *ri,
+			     const struct member *from)
+{
+	struct member known;
+	char host[CONFIG_ADDR_MAX], id[CONFIG_ID_MAX] = "";
+	const char *a;
+
+	if (node->cfg.cluster_secret[0])
+		return true;
+	if (!members_get(node->members, from->id, &known))
+		return false; /* nobody to mark */
+	a = strstr(known.address, "://");
+	a = a ? a + 3 : known.address;
+	snprintf(host, sizeof(host), "%.*s", (int)strcspn(a, ":/"), a);
+	if (strcmp(host, ri->remote_addr) == 0)
+		return true;
+	gossip_ping(node, known.address, id, sizeof(id));
+	return members_get(node->members, from->id, &known) && known.status == MEMBER_LEFT;
+}
+
 static int peer_left(struct kvs_node *node, struct mg_connection *c,
 		     const struct mg_request_info *ri, cJSON *body)
 {
 	struct member from;
 
-	(void)ri;
 	if (members_from_json(cJSON_GetObjectItemCaseSensitive(body, "from"), &from) != 0)
 		return http_error(c, 400, NULL, "left needs a valid \"from\" record");
+	if (!leave_is_genuine(node, ri, &from)) {
+		log_warn_limited("leave_refused", "id=%s from=%s reason=\"not sent by the member\"",
+				 from.id, ri->remote_addr);
+		return http_error(c, 403, NULL, "a member's leave is announced by the member itself");
+	}
 	members_left(node->members, from.id, from.incarnation);
 	return http_send(c, 200, JSON, NULL, "{}", 2);
 }
@@ -282,17 +338,20 @@ static int peer_push(struct kvs_node *node, struct mg_connection *c,
 	struct sync_counts cnt = { 0 };
 	struct member from;
 	const char *why = "bad batch";
-	size_t n;
-	char reply[128];
+	size_t n, refused;
+	char reply[160];
 
 	(void)ri;
 	if (parse_from(body, &from) != 0)
 		return http_error(c, 400, NULL, "push needs a valid \"from\" record");
 	if (wire_items_parse(cJSON_GetObjectItemCaseSensitive(body, "items"),
-			     (size_t)node->cfg.max_value_bytes, true, &items, &n, &why) != 0) {
-		log_warn("push_refused", "peer=%s reason=\"%s\"", from.id, why);
+			     (size_t)node->cfg.max_value_bytes, true, &items, &n, &refused,
+			     &why) != 0) {
+		log_warn_limited("push_refused", "peer=%s reason=\"%s\"", from.id, why);
 		return http_error(c, 400, NULL, "push refused, nothing applied: %s", why);
 	}
+	node_records_refused(node, from.id, refused, why);
+	cnt.refused = refused;
 	/* anti-entropy pushes say so: they are repairs, not replication lag */
 	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(body, "kind");
 	bool repair = cJSON_IsString(kind) && strcmp(kind->valuestring, "anti_entropy") == 0;
@@ -301,8 +360,9 @@ static int peer_push(struct kvs_node *node, struct mg_connection *c,
 	free(items);
 	if (rc != 0)
 		return http_error(c, 500, NULL, "storage failure applying push");
-	int len = snprintf(reply, sizeof(reply), "{\"applied\":%zu,\"stale\":%zu,\"conflicts\":%zu}",
-			   cnt.applied, cnt.stale, cnt.conflicts);
+	int len = snprintf(reply, sizeof(reply),
+			   "{\"applied\":%zu,\"stale\":%zu,\"conflicts\":%zu,\"refused\":%zu}",
+			   cnt.applied, cnt.stale, cnt.conflicts, cnt.refused);
 	return http_send(c, 200, JSON, NULL, reply, (size_t)len);
 }
 
@@ -479,31 +539,114 @@ static int peer_bucket(struct kvs_node *node, struct mg_connection *c,
 	return send_buf(c, &b);
 }
 
+/*
+ * The pages and fetches above build replies of up to PAGE_MAX_BYTES (and
+ * one record) in memory: each takes PAGE_BUDGET from the node's reply
+ * budget while it runs, or is answered 503 (the peer retries later).
+ */
+static int with_budget(struct kvs_node *node, struct mg_connection *c,
+		       const struct mg_request_info *ri, cJSON *body, peer_fn fn)
+{
+	int rc;
+
+	if (!node_reply_take(node, PAGE_BUDGET)) {
+		atomic_fetch_add(&node->metrics.listings_refused, 1);
+		return http_error(c, 503, "Retry-After: 1\r\n", "too many pages in flight: retry shortly");
+	}
+	rc = fn(node, c, ri, body);
+	node_reply_give(node, PAGE_BUDGET);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- routing */
 
 static const struct peer_route peer_routes[] = {
-	{ "/members/join", "POST", true, peer_join },
-	{ "/members/gossip", "POST", true, peer_gossip },
-	{ "/members/ping", "POST", true, peer_ping },
-	{ "/members/probe", "POST", true, peer_probe },
-	{ "/members/suspect", "POST", true, peer_suspect },
-	{ "/members/left", "POST", true, peer_left },
-	{ "/members/leave", "DELETE", false, client_leave },
-	{ "/members/push", "POST", true, peer_push },
-	{ "/members/recent", "GET", false, peer_recent },
-	{ "/members/since", "GET", false, peer_since },
-	{ "/members/fetch", "POST", true, peer_fetch },
-	{ "/members/digests", "GET", false, peer_digests },
-	{ "/members/bucket", "GET", false, peer_bucket },
+	{ "/members/join", "POST", true, false, peer_join },
+	{ "/members/gossip", "POST", true, false, peer_gossip },
+	{ "/members/ping", "POST", true, false, peer_ping },
+	{ "/members/probe", "POST", true, false, peer_probe },
+	{ "/members/suspect", "POST", true, false, peer_suspect },
+	{ "/members/left", "POST", true, false, peer_left },
+	{ "/members/leave", "DELETE", false, false, client_leave },
+	{ "/members/push", "POST", true, false, peer_push },
+	{ "/members/recent", "GET", false, true, peer_recent },
+	{ "/members/since", "GET", false, true, peer_since },
+	{ "/members/fetch", "POST", true, true, peer_fetch },
+	{ "/members/digests", "GET", false, false, peer_digests },
+	{ "/members/bucket", "GET", false, true, peer_bucket },
 };
+
+/* Refuses (401) a peer request without our cluster id and secret; 0 if it may go on. */
+static int check_peer(struct kvs_node *node, struct mg_connection *c,
+		      const struct mg_request_info *ri, const char *raw_path)
+{
+	const char *cid = mg_get_header(c, PEER_CLUSTER_HEADER);
+
+	if (cid && strcmp(cid, node->cfg.cluster_id) != 0) {
+		atomic_fetch_add(&node->metrics.peer_auth_refused, 1);
+		log_warn_limited("peer_refused",
+				 "from=%s path=\"%s\" reason=\"cluster_id %s is not ours\"",
+				 ri->remote_addr, LOG_ESC(raw_path), LOG_ESC(cid));
+		return http_error(c, 401, NULL, "cluster_id mismatch: this node is in cluster %s",
+				  node->cfg.cluster_id);
+	}
+	if (!secret_ok(node, c)) {
+		atomic_fetch_add(&node->metrics.peer_auth_refused, 1);
+		log_warn_limited("peer_refused",
+				 "from=%s path=\"%s\" reason=\"missing or wrong cluster secret\"",
+				 ri->remote_addr, LOG_ESC(raw_path));
+		return http_error(c, 401, NULL, "missing or wrong cluster secret");
+	}
+	return 0;
+}
+
+/*
+ * Reads and parses a peer message body: capped in size, then checked for
+ * depth and value count before cJSON builds it (json_parse_bounded), so
+ * neither the worker's stack nor the heap grows past a small multiple of
+ * the body.  Answers the error itself and returns its status, else 0 with
+ * *out set (caller frees with cJSON_Delete).
+ */
+static int read_message(struct kvs_node *node, struct mg_connection *c, cJSON **out)
+{
+	size_t max = 8 * (size_t)node->cfg.max_value_bytes + (8u << 20), len;
+	const char *why = "not a JSON object";
+	char *text;
+	int rc = http_read_body(c, max, &text, &len);
+
+	if (rc != 0) {
+		bool close = rc == 413 || rc == 408;
+
+		if (close)
+			mg_disable_keep_alive(c);
+		return http_error(c, rc, close ? "Connection: close\r\n" : NULL, "bad request body");
+	}
+	*out = json_parse_bounded(text, len, JSON_PEER_MAX_DEPTH, JSON_PEER_MAX_VALUES, &why);
+	free(text);
+	if (!cJSON_IsObject(*out)) {
+		cJSON_Delete(*out);
+		*out = NULL;
+		release_memory(len);
+		atomic_fetch_add(&node->metrics.peer_messages_refused, 1);
+		return http_error(c, 400, NULL, "body must be a JSON object (%s)", why);
+	}
+	return 0;
+}
 
 int api_peer(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
 	     const char *raw_path)
 {
 	const struct peer_route *r = NULL;
 	cJSON *body = NULL;
+	size_t body_len = ri->content_length > 0 ? (size_t)ri->content_length : 0;
 	int rc;
 
+	/* the client-facing leave is authorised like a client write (http.c);
+	 * every other path is checked before it is even looked up, so nothing
+	 * about the routes is revealed without the secret */
+	if (strcmp(raw_path, "/members/leave") != 0 &&
+	    (rc = check_peer(node, c, ri, raw_path)) != 0)
+		return rc;
 	for (size_t i = 0; i < sizeof(peer_routes) / sizeof(peer_routes[0]); i++)
 		if (strcmp(raw_path, peer_routes[i].path) == 0)
 			r = &peer_routes[i];
@@ -511,40 +654,13 @@ int api_peer(struct kvs_node *node, struct mg_connection *c, const struct mg_req
 		return http_error(c, 404, NULL, "no such resource: %.200s", raw_path);
 	if (strcmp(ri->request_method, r->method) != 0)
 		return http_method_not_allowed(c, r->method);
-	/* the client-facing leave is authorised like a client write (http.c) */
-	const char *cid = mg_get_header(c, PEER_CLUSTER_HEADER);
-	if (r->fn != client_leave && cid && strcmp(cid, node->cfg.cluster_id) != 0) {
-		atomic_fetch_add(&node->metrics.peer_auth_refused, 1);
-		log_warn("peer_refused", "from=%s path=%s reason=\"cluster_id %.64s is not ours\"",
-			 ri->remote_addr, raw_path, cid);
-		return http_error(c, 401, NULL, "cluster_id mismatch: this node is in cluster %s",
-				  node->cfg.cluster_id);
-	}
-	if (r->fn != client_leave && !secret_ok(node, c)) {
-		atomic_fetch_add(&node->metrics.peer_auth_refused, 1);
-		log_warn("peer_refused", "from=%s path=%s reason=\"missing or wrong cluster secret\"",
-			 ri->remote_addr, raw_path);
-		return http_error(c, 401, NULL, "missing or wrong cluster secret");
-	}
-	if (r->has_body) {
-		char *text;
-		size_t len;
-		size_t max = 8 * (size_t)node->cfg.max_value_bytes + (8u << 20);
-
-		rc = http_read_body(c, max, &text, &len);
-		if (rc == 413 || rc == 408)
-			mg_disable_keep_alive(c);
-		if (rc != 0)
-			return http_error(c, rc, rc == 413 || rc == 408 ? "Connection: close\r\n" : NULL,
-					  "bad request body");
-		body = json_has_nul_escape(text, len) ? NULL : cJSON_ParseWithLength(text, len);
-		free(text);
-		if (!cJSON_IsObject(body)) {
-			cJSON_Delete(body);
-			return http_error(c, 400, NULL, "body must be a JSON object without \\u0000");
-		}
-	}
-	rc = r->fn(node, c, ri, body);
+	if (r->has_body && (rc = read_message(node, c, &body)) != 0)
+		return rc;
+	if (r->paged)
+		rc = with_budget(node, c, ri, body, r->fn);
+	else
+		rc = r->fn(node, c, ri, body);
 	cJSON_Delete(body);
+	release_memory(body_len);
 	return rc;
 }

@@ -12,10 +12,24 @@
  * document becomes a node tree and every node keeps its start mark, so each
  * message can name a line.  The root must be a mapping (or empty, meaning
  * all defaults).  Each pair is applied to a private copy of the defaults;
- * rules that tie keys together (gossip min <= max, failure < removal) and
- * the advertise_address default run once every key is known.  Only a fully
- * valid result is copied out, so a failed call leaves cfg untouched (the
- * header promises less).
+ * rules that tie keys together (gossip min <= max, failure < removal, the
+ * security rules below) and the advertise_address default run once every
+ * key is known.  Only a fully valid result is copied out, so a failed call
+ * leaves cfg untouched (the header promises less).
+ *
+ * Secure by default (as Redis's protected mode):
+ *   - auth_tokens need cluster_secret or cluster_secret_file: with client
+ *     tokens but no secret, the peer endpoints under /members/ (which can
+ *     write any record) would stay open to anyone;
+ *   - protected_mode (default true): a bind_address outside 127.0.0.0/8
+ *     (0.0.0.0 and host names included) with neither a cluster secret nor
+ *     auth_tokens is refused; protected_mode: false starts such a node,
+ *     and config_log_warnings() then logs that it is open.
+ * These messages name the line of auth_tokens and of bind_address.
+ *
+ * The address and node_id checks are public (config_address_problem(),
+ * config_node_id_valid()): members.c applies the same rules to member
+ * records that come from the network.
  *
  * Types follow the YAML 1.2 core schema, strictly:
  *   - integers are plain decimal scalars ("8080" in quotes is a string);
@@ -27,12 +41,15 @@
  *
  * Accepted values (the default config's comments say the same):
  *   node_id                 1..127 chars of [A-Za-z0-9._-]
- *   bind_address            1..63 chars of [A-Za-z0-9._:-] (IP or name)
+ *   bind_address            1..63 chars: an IPv4 dotted quad or a host
+ *                           name of [A-Za-z0-9-] labels (no IPv6: Debian's
+ *                           civetweb has none)
  *   port                    1..65535
- *   advertise_address       "host:port" or "[ipv6]:port", port 1..65535
+ *   advertise_address       "host:port", host as bind_address, port 1..65535
  *   data_dir                1..1023 bytes
  *   seed_nodes              up to 64 entries, "host:port", optionally
  *                           prefixed by http:// or https://
+ *   max_members             2..4096 (a gossip message carries up to 4096)
  *   log_level               debug | info | warn | error
  *   log_format              text | json
  *   gossip_interval_min/max 1..86400 s, min <= max
@@ -51,7 +68,11 @@
  *   anti_entropy_interval   1..86400 s
  *   tombstone_grace         60..315360000 s (10 years)
  *   peer_timeout_ms         100..60000
- *   cluster_secret          0..255 bytes (empty = none)
+ *   cluster_secret          empty (= none) or 16..255 bytes; the first line
+ *                           of cluster_secret_file likewise 16..255 bytes
+ *   auth_tokens             up to 32 "read:TOKEN"/"write:TOKEN", 16..159
+ *                           printable characters; need a cluster secret
+ *   protected_mode          true | false
  * The upper bounds keep every seconds value * 1000 inside an int.
  *
  * Errors are one line: "FILE:LINE: KEY: REASON", "FILE:LINE: REASON" for
@@ -77,6 +98,7 @@
 #include <yaml.h>
 
 #include "kvs.h"
+#include "log.h"
 
 /* ------------------------------------------------------------------ */
 /* types                                                               */
@@ -117,6 +139,7 @@ enum key_id {
 	K_FETCH_DELAY_MS,
 	K_FAILURE_TIMEOUT,
 	K_REMOVAL_TIMEOUT,
+	K_MAX_MEMBERS,
 	K_MAX_VALUE_BYTES,
 	K_HTTP_THREADS,
 	K_SYNC_WRITES,
@@ -132,6 +155,7 @@ enum key_id {
 	K_CLUSTER_SECRET_FILE,
 	K_CLUSTER_ID,
 	K_AUTH_TOKENS,
+	K_PROTECTED_MODE,
 	K_TLS_CERT_FILE,
 	K_TLS_KEY_FILE,
 	K_TLS_CA_FILE,
@@ -199,6 +223,7 @@ static const struct key_spec keys[K_COUNT] = {
 	INT_KEY(K_FETCH_DELAY_MS, fetch_delay_ms, 0, 60000),
 	INT_KEY(K_FAILURE_TIMEOUT, failure_timeout, 1, 604800),
 	INT_KEY(K_REMOVAL_TIMEOUT, removal_timeout, 1, 604800),
+	INT_KEY(K_MAX_MEMBERS, max_members, 2, CONFIG_MAX_MEMBERS),
 	I64_KEY(K_MAX_VALUE_BYTES, max_value_bytes, 1, MAX_VALUE_CAP),
 	INT_KEY(K_HTTP_THREADS, http_threads, 2, 4096),
 	ROW(K_SYNC_WRITES, sync_writes, KT_BOOL, 0, 0, NULL),
@@ -214,6 +239,7 @@ static const struct key_spec keys[K_COUNT] = {
 	STR_KEY(K_CLUSTER_SECRET_FILE, cluster_secret_file, KT_FILE),
 	STR_KEY(K_CLUSTER_ID, cluster_id, KT_NODE_ID),
 	STR_KEY(K_AUTH_TOKENS, auth_tokens, KT_TOKENS),
+	ROW(K_PROTECTED_MODE, protected_mode, KT_BOOL, 0, 0, NULL),
 	STR_KEY(K_TLS_CERT_FILE, tls_cert_file, KT_FILE),
 	STR_KEY(K_TLS_KEY_FILE, tls_key_file, KT_FILE),
 	STR_KEY(K_TLS_CA_FILE, tls_ca_file, KT_FILE),
@@ -237,7 +263,7 @@ static const char default_text[] =
 	"# Unique name of this node in the cluster, 1..127 of [A-Za-z0-9._-]; defaults to the hostname.\n"
 	"# node_id: myhost\n"
 	"\n"
-	"# Address the HTTP server binds, for clients and peers (0.0.0.0 = all interfaces).\n"
+	"# Address the HTTP server binds (0.0.0.0 = all interfaces); outside 127.0.0.0/8 it needs cluster_secret.\n"
 	"bind_address: 127.0.0.1\n"
 	"\n"
 	"# HTTP port, for clients and peers alike, 1..65535.\n"
@@ -288,6 +314,9 @@ static const char default_text[] =
 	"# Seconds unheard before a member is dropped, 1..604800.\n"
 	"removal_timeout: 600\n"
 	"\n"
+	"# Most members the member table holds, this node included (new ones past it are refused), 2..4096.\n"
+	"max_members: 1024\n"
+	"\n"
 	"# Largest accepted value in bytes (larger bodies get 413), 1..67108864.\n"
 	"max_value_bytes: 1048576\n"
 	"\n"
@@ -322,7 +351,7 @@ static const char default_text[] =
 	"# An idle keep-alive connection is closed after this, in ms, 100..600000 (frees its worker).\n"
 	"http_idle_timeout_ms: 5000\n"
 	"\n"
-	"# Shared secret every peer must present (up to 255 bytes); unset = no check.\n"
+	"# Shared secret every peer must present, 16..255 bytes (openssl rand -hex 32); needed by auth_tokens.\n"
 	"# cluster_secret: change-me-to-a-long-random-string\n"
 	"\n"
 	"# File holding the cluster secret instead (keeps it out of this file); not with cluster_secret.\n"
@@ -333,6 +362,9 @@ static const char default_text[] =
 	"\n"
 	"# Client bearer tokens, \"read:TOKEN\" or \"write:TOKEN\" (write includes read); none = open API.\n"
 	"auth_tokens: []\n"
+	"\n"
+	"# true: refuse to start on a non-loopback bind_address without cluster_secret or auth_tokens.\n"
+	"protected_mode: true\n"
 	"\n"
 	"# HTTPS: PEM certificate (chain) and private key; set both to serve TLS to clients and peers.\n"
 	"# tls_cert_file: /etc/kvs/node.crt\n"
@@ -360,6 +392,9 @@ static int apply_tokens(struct parse_ctx *ctx, const struct key_spec *ks, yaml_n
 			int line);
 static int check_cross(struct parse_ctx *ctx);
 static void print_quoted(FILE *f, const char *s);
+static bool is_id_char(int c);
+static bool parse_ipv4(const char *s, size_t len, unsigned char out[4]);
+static const char *host_problem(const char *h, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* public API                                                          */
@@ -387,6 +422,7 @@ void config_defaults(struct kvs_config *cfg)
 	cfg->fetch_delay_ms = 50;
 	cfg->failure_timeout = 300;
 	cfg->removal_timeout = 600;
+	cfg->max_members = 1024;
 	cfg->max_value_bytes = 1048576;
 	cfg->http_threads = 128;
 	cfg->sync_writes = false;
@@ -398,12 +434,13 @@ void config_defaults(struct kvs_config *cfg)
 	cfg->http_request_timeout_ms = 10000;
 	cfg->http_idle_timeout_ms = 5000;
 	strcpy(cfg->cluster_id, "kvs");
+	cfg->protected_mode = true;
 	fill_advertise(cfg);
 }
 
 /*
  * Reads cluster_secret_file into cluster_secret: the first line, without
- * trailing whitespace; it must be non-empty and fit.
+ * trailing whitespace; it must hold CONFIG_SECRET_MIN bytes and fit.
  */
 static int read_secret_file(struct kvs_config *cfg, const char *path, char *err, size_t errlen)
 {
@@ -423,9 +460,10 @@ static int read_secret_file(struct kvs_config *cfg, const char *path, char *err,
 	n = strlen(buf);
 	while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
 		buf[--n] = '\0';
-	if (n == 0 || n >= sizeof(cfg->cluster_secret)) {
-		set_err(err, errlen, "%s: cluster_secret_file: %s must hold 1 to %zu bytes on its "
-			"first line", path, cfg->cluster_secret_file, sizeof(cfg->cluster_secret) - 1);
+	if (n < CONFIG_SECRET_MIN || n >= sizeof(cfg->cluster_secret)) {
+		set_err(err, errlen, "%s: cluster_secret_file: %s must hold %d to %zu bytes on its "
+			"first line", path, cfg->cluster_secret_file, CONFIG_SECRET_MIN,
+			sizeof(cfg->cluster_secret) - 1);
 		return KVS_EINVAL;
 	}
 	memcpy(cfg->cluster_secret, buf, n + 1);
@@ -619,7 +657,9 @@ const char *config_default_text(void)
 /*
  * Prints every key in table order as YAML that config_parse() reads back to
  * the same settings, except cluster_secret, which is shown only as a
- * comment saying whether it is set.
+ * comment saying whether it is set, and auth_tokens, shown only as a count.
+ * A config that needs its secret (protected mode on a non-loopback
+ * bind_address) therefore reads back only once the secret is added again.
  */
 void config_print(const struct kvs_config *cfg, FILE *f)
 {
@@ -688,6 +728,101 @@ void config_print(const struct kvs_config *cfg, FILE *f)
 	}
 }
 
+/*
+ * Protected mode's test: a non-loopback bind_address, no cluster secret
+ * (inline or from a file) and no client tokens.
+ */
+bool config_is_open(const struct kvs_config *cfg)
+{
+	return !config_host_is_loopback(cfg->bind_address) && !cfg->cluster_secret[0] &&
+	       !cfg->cluster_secret_file[0] && cfg->token_count == 0;
+}
+
+/* The one warning a valid config can earn; logged once at start. */
+void config_log_warnings(const struct kvs_config *cfg)
+{
+	if (!cfg->protected_mode && config_is_open(cfg))
+		log_warn("protected_mode_off",
+			 "bind_address=%s note=\"protected_mode is false: the data API and the peer "
+			 "endpoints are open to anyone who can reach this address; set "
+			 "cluster_secret and auth_tokens\"", cfg->bind_address);
+}
+
+bool config_node_id_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= CONFIG_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!is_id_char((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+bool config_host_valid(const char *host)
+{
+	return host_problem(host, strlen(host)) == NULL;
+}
+
+bool config_host_is_loopback(const char *host)
+{
+	unsigned char ip[4];
+
+	return parse_ipv4(host, strlen(host), ip) && ip[0] == 127;
+}
+
+/*
+ * "host:port", or with allow_scheme also "http(s)://host:port" (scheme in
+ * any case, as curl takes it).  Messages are fixed strings: callers quote
+ * the value themselves.
+ */
+const char *config_address_problem(const char *s, bool allow_scheme)
+{
+	const char *colon, *p, *why;
+	long port = 0;
+
+	if (strlen(s) >= CONFIG_ADDR_MAX)
+		return "address longer than 255 bytes";
+	if (allow_scheme) {
+		if (!strncasecmp(s, "http://", 7))
+			s += 7;
+		else if (!strncasecmp(s, "https://", 8))
+			s += 8;
+	}
+	if (strstr(s, "://"))
+		return allow_scheme ? "scheme must be http:// or https://"
+				    : "expected \"host:port\" without a scheme";
+	if (*s == '[')
+		return "IPv6 addresses are not supported (Debian's civetweb has no IPv6)";
+	colon = strrchr(s, ':');
+	if (!colon)
+		return "expected \"host:port\"";
+	if (colon == s)
+		return "missing host in \"host:port\"";
+	why = host_problem(s, (size_t)(colon - s));
+	if (why)
+		return why;
+	p = colon + 1;
+	if (!*p)
+		return "missing port in \"host:port\"";
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return "port must be a number 1..65535";
+		port = port * 10 + (*p - '0');
+		if (port > 65535)
+			return "port must be a number 1..65535";
+	}
+	if (port < 1)
+		return "port must be a number 1..65535";
+	return NULL;
+}
+
+bool config_address_valid(const char *s)
+{
+	return config_address_problem(s, false) == NULL;
+}
+
 /* ------------------------------------------------------------------ */
 /* internals                                                           */
 /* ------------------------------------------------------------------ */
@@ -711,7 +846,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 /* "FILE:LINE: KEY: REASON" (or "FILE: KEY: REASON" for line 0); returns KVS_EINVAL. */
 static int key_err(struct parse_ctx *ctx, int line, const char *key, const char *fmt, ...)
 {
-	char reason[256];
+	char reason[384];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -752,9 +887,87 @@ static int yaml_err(struct parse_ctx *ctx, const yaml_parser_t *p, const char *t
 	return KVS_EINVAL;
 }
 
+/* ASCII only, whatever the locale says isalnum() is. */
+static bool is_ascii_alnum(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
 static bool is_id_char(int c)
 {
-	return isalnum(c) || c == '.' || c == '_' || c == '-';
+	return is_ascii_alnum(c) || c == '.' || c == '_' || c == '-';
+}
+
+/*
+ * Parses exactly len bytes as an IPv4 dotted quad: four decimal numbers
+ * 0..255 without leading zeros (inet_aton would read "010" as octal).
+ * Fills out (if not NULL) and returns true, or returns false.
+ */
+static bool parse_ipv4(const char *s, size_t len, unsigned char out[4])
+{
+	size_t i = 0;
+
+	for (int part = 0; part < 4; part++) {
+		unsigned v = 0;
+		size_t digits = 0;
+
+		if (part > 0) {
+			if (i >= len || s[i] != '.')
+				return false;
+			i++;
+		}
+		for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, digits++) {
+			if (digits == 1 && v == 0)
+				return false; /* leading zero */
+			v = v * 10 + (unsigned)(s[i] - '0');
+			if (v > 255)
+				return false;
+		}
+		if (digits == 0)
+			return false;
+		if (out)
+			out[part] = (unsigned char)v;
+	}
+	return i == len;
+}
+
+/* NULL, or what is wrong with the host h[0..len) (rules at config_host_valid). */
+static const char *host_problem(const char *h, size_t len)
+{
+	size_t label = 0;
+	bool digits_only = true;
+
+	if (len == 0)
+		return "missing host";
+	if (len > 253)
+		return "host name longer than 253 characters";
+	for (size_t i = 0; i <= len; i++) {
+		int c = i < len ? (unsigned char)h[i] : '.';
+
+		if (c == '.') {
+			if (label == 0)
+				return "empty label in host name";
+			if (h[i - 1] == '-')
+				return "host name labels must not start or end with '-'";
+			if (i == len && digits_only)
+				return parse_ipv4(h, len, NULL) ? NULL
+				       : "invalid IPv4 address (four numbers 0..255)";
+			label = 0;
+			digits_only = true;
+			continue;
+		}
+		if (c == ':')
+			return "IPv6 addresses are not supported (Debian's civetweb has no IPv6)";
+		if (!is_ascii_alnum(c) && c != '-')
+			return "invalid character in host";
+		if (label == 0 && c == '-')
+			return "host name labels must not start or end with '-'";
+		if (c < '0' || c > '9')
+			digits_only = false;
+		if (++label > 63)
+			return "host name label longer than 63 characters";
+	}
+	return NULL;
 }
 
 /* The hostname, with characters outside [A-Za-z0-9._-] turned into '-'. */
@@ -773,17 +986,14 @@ static void default_node_id(char *buf, size_t size)
 		snprintf(buf, size, "kvs");
 }
 
-/* advertise_address = bind_address:port, IPv6 literals in brackets. */
+/* advertise_address = bind_address:port (bind_address is never IPv6). */
 static void fill_advertise(struct kvs_config *cfg)
 {
 	char *a = cfg->advertise_address;
 	size_t n = sizeof(cfg->advertise_address);
 
 	memset(a, 0, n);
-	if (strchr(cfg->bind_address, ':'))
-		snprintf(a, n, "[%s]:%d", cfg->bind_address, cfg->port);
-	else
-		snprintf(a, n, "%s:%d", cfg->bind_address, cfg->port);
+	snprintf(a, n, "%s:%d", cfg->bind_address, cfg->port);
 }
 
 static const char *scalar(const yaml_node_t *n)
@@ -850,67 +1060,6 @@ static bool is_decimal(const char *s)
 	while (isdigit((unsigned char)*s))
 		s++;
 	return *s == '\0';
-}
-
-static bool is_host_char(int c)
-{
-	return isalnum(c) || c == '.' || c == '-' || c == '_';
-}
-
-/*
- * Checks "host:port" ("[ipv6]:port" for IPv6; with allow_scheme also a
- * leading http:// or https://).  Returns NULL or what is wrong.
- */
-static const char *hostport_problem(const char *s, bool allow_scheme)
-{
-	const char *colon, *close, *p;
-	long port = 0;
-
-	if (allow_scheme) {
-		if (!strncasecmp(s, "http://", 7))
-			s += 7;
-		else if (!strncasecmp(s, "https://", 8))
-			s += 8;
-	}
-	if (strstr(s, "://"))
-		return allow_scheme ? "scheme must be http:// or https://"
-				    : "expected \"host:port\" without a scheme";
-	if (*s == '[') {
-		close = strchr(s, ']');
-		if (!close || close == s + 1)
-			return "expected \"[ipv6]:port\"";
-		for (p = s + 1; p < close; p++)
-			if (!isxdigit((unsigned char)*p) && *p != ':' && *p != '.')
-				return "invalid IPv6 address";
-		if (close[1] != ':')
-			return "expected \"[ipv6]:port\"";
-		colon = close + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			return "expected \"host:port\"";
-		if (colon == s)
-			return "missing host in \"host:port\"";
-		for (p = s; p < colon; p++) {
-			if (*p == ':')
-				return "IPv6 hosts need brackets, as in \"[::1]:8080\"";
-			if (!is_host_char((unsigned char)*p))
-				return "invalid character in host";
-		}
-	}
-	p = colon + 1;
-	if (!*p)
-		return "missing port in \"host:port\"";
-	for (; *p; p++) {
-		if (!isdigit((unsigned char)*p))
-			return "port must be a number 1..65535";
-		port = port * 10 + (*p - '0');
-		if (port > 65535)
-			return "port must be a number 1..65535";
-	}
-	if (port < 1)
-		return "port must be a number 1..65535";
-	return NULL;
 }
 
 /* Applies every pair of the top-level mapping; an empty document is all defaults. */
@@ -1027,25 +1176,30 @@ static int apply_pair(struct parse_ctx *ctx, yaml_node_t *kn, yaml_node_t *vn)
 		return key_err(ctx, vline, key, "must not be empty");
 	switch (ks->type) {
 	case KT_NODE_ID:
-		for (i = 0; s[i]; i++)
-			if (!is_id_char((unsigned char)s[i]))
-				return key_err(ctx, vline, key,
-					       "may only contain A-Z a-z 0-9 . _ -, got %s",
-					       preview(vn, pv, sizeof(pv)));
+		if (!config_node_id_valid(s))
+			return key_err(ctx, vline, key,
+				       "may only contain A-Z a-z 0-9 . _ -, got %s",
+				       preview(vn, pv, sizeof(pv)));
 		break;
 	case KT_HOST:
 		/* IPv4 or a host name: Debian's civetweb is built without IPv6 */
-		for (i = 0; s[i]; i++)
-			if (!is_host_char((unsigned char)s[i]))
-				return key_err(ctx, vline, key,
-					       "expected an IPv4 address or host name, got %s",
-					       preview(vn, pv, sizeof(pv)));
+		if (!config_host_valid(s))
+			return key_err(ctx, vline, key,
+				       "expected an IPv4 address or host name, got %s",
+				       preview(vn, pv, sizeof(pv)));
 		break;
 	case KT_HOSTPORT:
-		why = hostport_problem(s, false);
+		why = config_address_problem(s, false);
 		if (why)
 			return key_err(ctx, vline, key, "%s, got %s", why,
 				       preview(vn, pv, sizeof(pv)));
+		break;
+	case KT_SECRET:
+		/* never quoted back: it is a secret */
+		if (len > 0 && len < CONFIG_SECRET_MIN)
+			return key_err(ctx, vline, key,
+				       "must be at least %d bytes, got %zu (e.g. openssl rand -hex 32)",
+				       CONFIG_SECRET_MIN, len);
 		break;
 	default:
 		break;
@@ -1088,7 +1242,7 @@ static int apply_seeds(struct parse_ctx *ctx, const struct key_spec *ks, yaml_no
 		if (len >= CONFIG_ADDR_MAX)
 			return key_err(ctx, eline, ks->name, "entry longer than %d bytes",
 				       CONFIG_ADDR_MAX - 1);
-		why = hostport_problem(scalar(en), true);
+		why = config_address_problem(scalar(en), true);
 		if (why)
 			return key_err(ctx, eline, ks->name, "%s, got %s", why,
 				       preview(en, pv, sizeof(pv)));
@@ -1139,6 +1293,17 @@ static int check_cross(struct parse_ctx *ctx)
 	if (cfg->tls_verify_peer && !cfg->tls_ca_file[0])
 		return key_err(ctx, ctx->line[K_TLS_VERIFY_PEER], keys[K_TLS_VERIFY_PEER].name,
 			       "needs tls_ca_file to check client certificates against");
+	if (cfg->token_count > 0 && !cfg->cluster_secret[0] && !cfg->cluster_secret_file[0])
+		return key_err(ctx, ctx->line[K_AUTH_TOKENS], keys[K_AUTH_TOKENS].name,
+			       "auth_tokens need cluster_secret (or cluster_secret_file): without it "
+			       "the peer endpoints under /members/ are open to anyone");
+	if (cfg->protected_mode && config_is_open(cfg))
+		return key_err(ctx, ctx->line[K_BIND_ADDRESS], keys[K_BIND_ADDRESS].name,
+			       "%s is not a loopback address and neither cluster_secret nor "
+			       "auth_tokens is set (protected mode): set cluster_secret or "
+			       "cluster_secret_file (and auth_tokens for clients), or "
+			       "protected_mode: false to serve it open to the network",
+			       cfg->bind_address);
 	return 0;
 }
 

@@ -3,9 +3,12 @@
  *
  * config_load() parses a YAML mapping with libyaml into struct kvs_config,
  * starting from the defaults, and validates every key: unknown keys, wrong
- * types and out-of-range values are refused with a message of the form
- * "FILE:LINE: KEY: REASON".  The struct is filled once at start-up and is
- * read-only afterwards, so any thread may read it without a lock.
+ * types, out-of-range values and broken rules between keys are refused with
+ * a message of the form "FILE:LINE: KEY: REASON".  Secure by default: a
+ * cluster_secret has at least 16 bytes, auth_tokens need a cluster secret,
+ * and (protected_mode) a non-loopback bind_address needs a cluster secret
+ * or auth_tokens.  The struct is filled once at start-up and is read-only
+ * afterwards, so any thread may read it without a lock.
  */
 #ifndef KVS_CONFIG_H
 #define KVS_CONFIG_H
@@ -21,6 +24,8 @@
 #define CONFIG_PATH_MAX 1024  /* data_dir and file paths */
 #define CONFIG_MAX_TOKENS 32
 #define CONFIG_TOKEN_MAX 160   /* bytes of one bearer token, NUL included */
+#define CONFIG_SECRET_MIN 16   /* bytes of cluster_secret, at least */
+#define CONFIG_MAX_MEMBERS 4096 /* max_members, at most: a gossip message carries up to 4096 */
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
@@ -33,6 +38,7 @@ struct kvs_config {
 	char advertise_address[CONFIG_ADDR_MAX];   /* default bind_address:port */
 	char seed_nodes[CONFIG_MAX_SEEDS][CONFIG_ADDR_MAX];
 	int seed_count;                            /* entries used in seed_nodes */
+	int max_members;                           /* member table cap, self included, default 1024 */
 
 	/* storage */
 	char data_dir[CONFIG_PATH_MAX];            /* default ./data */
@@ -67,7 +73,7 @@ struct kvs_config {
 	int peer_timeout_ms;                       /* total timeout of one peer request, default 2000 */
 
 	/* security */
-	char cluster_secret[256];                  /* empty = none */
+	char cluster_secret[256];                  /* empty = none, else 16..255 bytes */
 	char cluster_secret_file[CONFIG_PATH_MAX]; /* read into cluster_secret by config_load */
 	char cluster_id[CONFIG_ID_MAX];            /* default "kvs"; peers of another id are refused */
 	struct config_token {
@@ -75,6 +81,8 @@ struct kvs_config {
 		bool write;                        /* read-write scope; else read */
 	} auth_tokens[CONFIG_MAX_TOKENS];          /* client bearer tokens; none = open API */
 	int token_count;
+	bool protected_mode;                       /* default true: refuse to start open on a
+						    * non-loopback bind_address */
 	char tls_cert_file[CONFIG_PATH_MAX];       /* PEM certificate (chain): enables HTTPS */
 	char tls_key_file[CONFIG_PATH_MAX];        /* PEM private key */
 	char tls_ca_file[CONFIG_PATH_MAX];         /* CA that signs peers' certificates */
@@ -106,7 +114,53 @@ int config_write_default(const char *path, char *err, size_t errlen);
 /* The text config_write_default() writes (static, never NULL). */
 const char *config_default_text(void);
 
-/* Prints the effective settings as YAML to f (used by --check-config). */
+/*
+ * Prints the effective settings as YAML to f (used by --check-config).
+ * cluster_secret and auth_tokens are never printed (only whether they are
+ * set), so a config that needs its secret (auth_tokens, or protected mode
+ * on a non-loopback bind_address) reads back only once the secret is added.
+ */
 void config_print(const struct kvs_config *cfg, FILE *f);
+
+/*
+ * Logs, at WARN, what a valid config still leaves open: protected_mode
+ * false on a non-loopback bind_address without cluster_secret or
+ * auth_tokens (event "protected_mode_off").  Call once after log_init().
+ */
+void config_log_warnings(const struct kvs_config *cfg);
+
+/*
+ * True when cfg serves a non-loopback bind_address with neither a cluster
+ * secret (cluster_secret or cluster_secret_file) nor auth_tokens: what
+ * protected mode refuses.
+ */
+bool config_is_open(const struct kvs_config *cfg);
+
+/* ---- validators shared with members.c (records from the network) ---- */
+
+/* A node_id (or cluster_id): 1..CONFIG_ID_MAX-1 characters of [A-Za-z0-9._-]. */
+bool config_node_id_valid(const char *s);
+
+/*
+ * A host: an IPv4 dotted quad (four decimal numbers 0..255, no leading
+ * zeros) or a DNS name of dot-separated labels, each 1..63 characters of
+ * [A-Za-z0-9-] not starting or ending with '-', whose last label is not all
+ * digits; 1..253 characters in all.  No IPv6: Debian's civetweb has none.
+ */
+bool config_host_valid(const char *host);
+
+/* True for an IPv4 dotted quad in 127.0.0.0/8 (a name, even "localhost", is not). */
+bool config_host_is_loopback(const char *host);
+
+/*
+ * Checks "host:port" (host as config_host_valid, port 1..65535, shorter
+ * than CONFIG_ADDR_MAX); with allow_scheme also "http://host:port" and
+ * "https://host:port" (seed_nodes).  Returns NULL when valid, else a static
+ * string saying what is wrong.
+ */
+const char *config_address_problem(const char *s, bool allow_scheme);
+
+/* config_address_problem(s, false) == NULL: a member's advertise address. */
+bool config_address_valid(const char *s);
 
 #endif

@@ -211,7 +211,7 @@ static int ask(struct kvs_node *node, const char *address, const char *path, str
 	cJSON *body = cJSON_CreateObject(), *keys = cJSON_CreateArray();
 	struct wire_item *items;
 	const char *why;
-	size_t n;
+	size_t n, refused;
 	long status;
 
 	if (!body || !keys) {
@@ -226,10 +226,12 @@ static int ask(struct kvs_node *node, const char *address, const char *path, str
 	if (rc != 0)
 		return rc;
 	if (wire_items_parse(cJSON_GetObjectItemCaseSensitive(a->root, "items"),
-			     (size_t)node->cfg.max_value_bytes, true, &items, &n, &why) != 0) {
-		log_warn("conflict_bad_reply", "peer=%s reason=\"%s\"", address, why);
+			     (size_t)node->cfg.max_value_bytes, true, &items, &n, &refused,
+			     &why) != 0) {
+		log_warn_limited("conflict_bad_reply", "peer=%s reason=\"%s\"", address, why);
 		return KVS_EPEER;
 	}
+	node_records_refused(node, address, refused, why);
 	if (n == 1 && strcmp(items[0].key, path) == 0) {
 		a->item = items[0];
 		a->vote.has = true;
@@ -303,8 +305,8 @@ static void resolve(struct conflict *c, const char *path, size_t len)
 		version_uuid_str(&mine.rec.v, muuid);
 
 	if (have_mine && version_equal(&mine.rec.v, &ans[w].vote.v)) {
-		log_info("conflict_resolved", "path=\"%.*s\" votes=\"%s\" winner=%s action=kept",
-			 (int)len, path, desc.data ? desc.data : "", wuuid);
+		log_info("conflict_resolved", "path=\"%s\" votes=\"%s\" winner=%s action=kept",
+			 LOG_ESCN(path, len), desc.data ? desc.data : "", wuuid);
 		atomic_fetch_add(&node->metrics.conflicts_resolved, 1);
 	} else {
 		struct kvs_record rec = ans[w].item.rec;
@@ -315,8 +317,8 @@ static void resolve(struct conflict *c, const char *path, size_t len)
 			atomic_fetch_add(&node->metrics.items_applied[SYNC_CONFLICT], 1);
 		}
 		log_info("conflict_resolved",
-			 "path=\"%.*s\" votes=\"%s\" winner=%s replaced=%s action=%s", (int)len,
-			 path, desc.data ? desc.data : "", wuuid, muuid,
+			 "path=\"%s\" votes=\"%s\" winner=%s replaced=%s action=%s",
+			 LOG_ESCN(path, len), desc.data ? desc.data : "", wuuid, muuid,
 			 rc == 0 ? "stored_winner" : rc == KVS_ESTALE ? "superseded" : "failed");
 	}
 	buf_release(&desc);

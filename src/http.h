@@ -9,7 +9,29 @@
  * and the api_* handlers only.
  *
  * Threads: handlers run on civetweb's worker threads (http_threads of
- * them), many at once.
+ * them), many at once, each on a stack of HTTP_WORKER_STACK_BYTES.
+ *
+ * What every request goes through before its handler (http.c explains why):
+ *  - framing: at most one Content-Length, of 1 to 19 digits; at most one
+ *    Transfer-Encoding, exactly "chunked"; never both; at most 63 headers
+ *    (civetweb keeps 64 and silently drops the rest, so 64 is refused with
+ *    431).  Refused with 400, 431 or 501 and a JSON error, and the
+ *    connection closed.
+ *  - the target: origin-form only.  "OPTIONS *" gets 200 with Allow; an
+ *    absolute-form target ("GET http://host/kv/a") gets 400.  Both close.
+ *  - a reply carrying "Connection: close" in its extra headers closes the
+ *    connection (http_send() disables keep-alive).
+ *
+ * Connection pressure: civetweb gives each open connection a worker.  The
+ * listening socket has TCP_DEFER_ACCEPT (a connection that sends nothing
+ * reaches no worker for about http_request_timeout_ms), and while more than
+ * half of the workers hold a connection, connections that have waited for
+ * request headers (or, between keep-alive requests, for the next request)
+ * longer than 250 ms are shut down: all those of an address holding more
+ * than an eighth of the workers, then others, oldest first, until at most
+ * half of the workers are held.  One with part of a request gets 408.
+ * Without pressure only civetweb's timeouts (http_request_timeout_ms,
+ * http_idle_timeout_ms) close idle connections.
  */
 #ifndef KVS_HTTP_H
 #define KVS_HTTP_H
@@ -20,6 +42,20 @@
 #include <civetweb.h>
 
 #include "node.h"
+
+/*
+ * The stack size of civetweb's worker threads, where every handler runs:
+ * 100 KiB.  Debian's libcivetweb1 1.15 is built with CMake, whose
+ * CIVETWEB_THREAD_STACK_SIZE defaults to 102400 and becomes USE_STACK_SIZE:
+ * mg_start_thread_with_id() calls pthread_attr_setstacksize(&attr, 102400)
+ * (objdump of the shipped .so: mov $0x19000,%esi before both calls), so it
+ * is fixed when civetweb is built and pthread_setattr_default_np() cannot
+ * change it; pthread_getattr_np() in a handler reports 102400.  glibc
+ * keeps the thread descriptor and static TLS inside that size, so a little
+ * less is usable.  Handlers and everything they call must fit (fuzz
+ * targets run on a thread of this size).
+ */
+#define HTTP_WORKER_STACK_BYTES (100 * 1024)
 
 /* Starts the server on cfg.bind_address:cfg.port and sets node->http.
  * Returns NULL with a message in err when the port cannot be bound or
@@ -32,7 +68,9 @@ void http_stop(struct http_server *hs);
 /*
  * Sends one complete response in one write: status line, Content-Type,
  * Content-Length, the extra header lines (each ending "\r\n"; may be NULL)
- * and, unless the request is HEAD, body.  Returns status.
+ * and, unless the request is HEAD, body.  If extra contains
+ * "Connection: close", civetweb closes the connection after this reply
+ * instead of reading another request on it.  Returns status.
  */
 int http_send(struct mg_connection *c, int status, const char *ctype, const char *extra,
 	      const char *body, size_t len);

@@ -31,6 +31,7 @@
 #include "utf8.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <string.h>
 
 /* ---- types ------------------------------------------------------------ */
@@ -40,6 +41,9 @@ struct json_cursor {
 	size_t len;             /* bytes in p */
 	size_t i;               /* next byte to read */
 	const char *why;        /* reason of the first error, static */
+	size_t max_depth;       /* containers open at once, at most JSON_MAX_DEPTH */
+	size_t max_values;      /* values in the whole text */
+	size_t values;          /* values seen so far */
 };
 
 /* What the main loop expects next. */
@@ -239,11 +243,13 @@ static bool scan_value(struct json_cursor *c, unsigned char *stack,
 	unsigned char ch = c->p[c->i];
 
 	*next = JS_AFTER;
+	if (++c->values > c->max_values)
+		return fail(c, "too many values");
 	switch (ch) {
 	case '{':
 	case '[':
 		/* Checked before looking inside, so "[]" at depth 257 fails too. */
-		if (*depth == JSON_MAX_DEPTH)
+		if (*depth == c->max_depth)
 			return fail(c, "nesting too deep");
 		stack[(*depth)++] = ch;
 		c->i++;
@@ -272,17 +278,18 @@ static bool scan_value(struct json_cursor *c, unsigned char *stack,
 	}
 }
 
-/* ---- public API ------------------------------------------------------- */
-
 /*
  * The main loop is a three-state machine over JS_VALUE, JS_KEY and JS_AFTER;
  * stack[depth - 1] says which bracket closes the innermost container, and
  * depth 0 in JS_AFTER means the top-level value is complete.
  */
-bool json_valid(const char *buf, size_t len, const char **why, size_t *offset)
+static bool scan_text(const char *buf, size_t len, size_t max_depth, size_t max_values,
+		      const char **why, size_t *offset)
 {
 	unsigned char stack[JSON_MAX_DEPTH];
-	struct json_cursor c = { (const unsigned char *)buf, len, 0, NULL };
+	struct json_cursor c = { (const unsigned char *)buf, len, 0, NULL,
+				 max_depth < JSON_MAX_DEPTH ? max_depth : JSON_MAX_DEPTH,
+				 max_values, 0 };
 	enum json_state st = JS_VALUE;
 	size_t depth = 0;
 	bool ok = false;
@@ -364,6 +371,31 @@ out:
 			*offset = c.i;
 	}
 	return ok;
+}
+
+/* ---- public API ------------------------------------------------------- */
+
+bool json_valid(const char *buf, size_t len, const char **why, size_t *offset)
+{
+	return scan_text(buf, len, JSON_MAX_DEPTH, SIZE_MAX, why, offset);
+}
+
+cJSON *json_parse_bounded(const char *buf, size_t len, size_t max_depth, size_t max_values,
+			  const char **why)
+{
+	const char *reason = NULL;
+	cJSON *root;
+
+	if (json_has_nul_escape(buf, len)) {
+		reason = "\\u0000 escape";
+	} else if (scan_text(buf, len, max_depth, max_values, &reason, NULL)) {
+		if ((root = cJSON_ParseWithLength(buf, len)))
+			return root;
+		reason = "out of memory";
+	}
+	if (why)
+		*why = reason;
+	return NULL;
 }
 
 bool json_has_nul_escape(const char *buf, size_t len)

@@ -14,7 +14,22 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #define JSON_MAX_DEPTH 256
+
+/*
+ * Bounds for a JSON message from the network (peer requests and peer
+ * replies), checked before cJSON sees it.  cJSON recurses once per level
+ * (civetweb workers have HTTP_WORKER_STACK_BYTES of stack) and builds one
+ * node of about 64 bytes per value, so a text of tiny values would cost
+ * ~30x its size: with these caps a message costs at most its own size in
+ * strings plus JSON_PEER_MAX_VALUES nodes (~6.4 MB).  Every peer message
+ * is at most 3 levels deep and holds at most WIRE_MAX_ITEMS records of 6
+ * values each.
+ */
+#define JSON_PEER_MAX_DEPTH 16
+#define JSON_PEER_MAX_VALUES 100000
 
 /*
  * Returns true if buf[0..len) is one valid JSON text.  On false, *why (if
@@ -22,6 +37,17 @@
  * the first error.
  */
 bool json_valid(const char *buf, size_t len, const char **why, size_t *offset);
+
+/*
+ * Parses buf[0..len) with cJSON after checking, in one pass with no
+ * recursion and no allocation, that it is strict JSON (as json_valid), no
+ * deeper than max_depth (capped at JSON_MAX_DEPTH), with at most
+ * max_values values in all, and without a \u0000 escape.  Returns the tree
+ * (caller frees with cJSON_Delete) or NULL with a static reason in *why
+ * (if not NULL).  Any thread.
+ */
+cJSON *json_parse_bounded(const char *buf, size_t len, size_t max_depth, size_t max_values,
+			  const char **why);
 
 /*
  * True if the JSON text buf[0..len) contains a \u0000 escape.  cJSON turns

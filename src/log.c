@@ -9,6 +9,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -96,6 +97,49 @@ static size_t json_fields(char *out, size_t pos, size_t cap, const char *f)
 			out[pos++] = '"';
 	}
 	return pos;
+}
+
+const char *log_esc(char *out, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t pos = 0;
+
+	for (size_t i = 0; s && i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+
+		if (pos + (plain ? 1 : 4) > LOG_ESC_MAX - 4) {
+			memcpy(out + pos, "...", 3);
+			pos += 3;
+			break;
+		}
+		if (plain) {
+			out[pos++] = (char)c;
+		} else {
+			out[pos++] = '\\';
+			out[pos++] = 'x';
+			out[pos++] = hex[c >> 4];
+			out[pos++] = hex[c & 15];
+		}
+	}
+	out[pos] = '\0';
+	return out;
+}
+
+bool log_limit_pass(struct log_limit *l, unsigned long *dropped)
+{
+	struct timespec ts;
+	long long now, next;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	next = atomic_load(&l->next_ms);
+	if (now < next || !atomic_compare_exchange_strong(&l->next_ms, &next, now + LOG_LIMIT_MS)) {
+		atomic_fetch_add(&l->dropped, 1);
+		return false;
+	}
+	*dropped = atomic_exchange(&l->dropped, 0);
+	return true;
 }
 
 void log_event(enum log_level level, const char *event, const char *fmt, ...)

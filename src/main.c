@@ -15,6 +15,7 @@
  * needed.  SIGPIPE is ignored: a peer that hangs up is an error return.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +165,7 @@ static int cluster_init(struct kvs_node *node)
 	if (!(node->members = members_new(&node->self, &t)) ||
 	    !(node->replicate = replicate_new(node)) || !(node->conflict = conflict_new(node)))
 		return KVS_ENOMEM;
+	members_set_max(node->members, (size_t)node->cfg.max_members);
 	return 0;
 }
 
@@ -211,6 +213,7 @@ static int run_node(const char *config_path)
 	if ((rc = load_config(&node.cfg, config_path)) != 0)
 		return rc;
 	log_init(node.cfg.log_level, node.cfg.log_format, node.cfg.node_id);
+	config_log_warnings(&node.cfg);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -315,5 +318,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_CONFIG;
 	}
+	/* Blocks of 1 MiB and more (request bodies, replies, listing pages)
+	 * are mapped on their own and unmapped when freed, instead of staying
+	 * in one of glibc's per-thread arenas for good (a fixed threshold:
+	 * glibc's sliding one would climb after the first large free). */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	return run_node(argc == 2 ? argv[1] : "config.yaml");
 }

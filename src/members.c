@@ -5,9 +5,19 @@
  * linear search is cheaper than anything cleverer.  Status changes are
  * logged with their own event names (member_join, member_suspect,
  * member_unhealthy, member_alive, member_left, member_removed).
+ *
+ * Records come from the network (gossip, joins, pings), so the table is
+ * bounded: it never holds more than max members, self included.  A new
+ * member past the cap is refused (counted, and logged as member_refused
+ * at most every REFUSED_LOG_MS); members already in the table are never
+ * evicted for it and keep being updated.  A last_seen from the future is
+ * taken as now, so a forged record cannot outlive removal_timeout.
+ * Record validation (members_from_json) uses config.c's checks for node
+ * ids and "host:port", the same rules as node_id and advertise_address.
  */
 #include "members.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,11 +28,17 @@
 #include "log.h"
 #include "version.h"
 
+#define REFUSED_LOG_MS 10000  /* at most one member_refused line per 10 s */
+
 struct members {
 	pthread_mutex_t lock;           /* guards everything below */
 	struct member *list;            /* list[0] is self */
-	size_t count, alloc;
+	size_t count, alloc;            /* count <= max */
+	size_t max;                     /* cap on count, self included */
 	struct members_timeouts t;
+	uint64_t refused;               /* new members refused at the cap, ever */
+	uint64_t refused_unlogged;      /* of which not logged yet */
+	int64_t refused_logged_ms;      /* when member_refused was last logged */
 	atomic_size_t live_peers;       /* others alive or suspect; read without the lock */
 };
 
@@ -39,11 +55,29 @@ struct members *members_new(const struct member *self, const struct members_time
 	pthread_mutex_init(&m->lock, NULL);
 	m->alloc = 8;
 	m->count = 1;
+	m->max = MEMBERS_MAX_DEFAULT;
 	m->list[0] = *self;
 	m->list[0].self = true;
 	m->list[0].status = MEMBER_ALIVE;
 	m->t = *t;
 	return m;
+}
+
+void members_set_max(struct members *m, size_t max)
+{
+	pthread_mutex_lock(&m->lock);
+	m->max = max < 1 ? 1 : max;
+	pthread_mutex_unlock(&m->lock);
+}
+
+uint64_t members_refused_total(struct members *m)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&m->lock);
+	n = m->refused;
+	pthread_mutex_unlock(&m->lock);
+	return n;
 }
 
 void members_free(struct members *m)
@@ -79,8 +113,30 @@ static struct member *find(struct members *m, const char *id)
 	return NULL;
 }
 
-static struct member *add(struct members *m, const struct member *in)
+/* A time from a peer, never later than now (see the file comment). */
+static int64_t not_after(int64_t t, int64_t now)
 {
+	return t > now ? now : t;
+}
+
+/* Counts a new member refused at the cap; logs at most every REFUSED_LOG_MS. */
+static void refuse(struct members *m, const struct member *in, int64_t now)
+{
+	m->refused++;
+	m->refused_unlogged++;
+	if (m->refused_logged_ms && now - m->refused_logged_ms < REFUSED_LOG_MS)
+		return;
+	log_warn("member_refused", "id=%s address=%s reason=table_full max_members=%zu "
+		 "refused=%llu refused_total=%llu", in->id, in->address, m->max,
+		 (unsigned long long)m->refused_unlogged, (unsigned long long)m->refused);
+	m->refused_unlogged = 0;
+	m->refused_logged_ms = now;
+}
+
+/* Appends in (the caller checked the cap); NULL on OOM. */
+static struct member *add(struct members *m, const struct member *in, int64_t now)
+{
+	assert(m->count < m->max);
 	if (m->count == m->alloc) {
 		struct member *p = realloc(m->list, m->alloc * 2 * sizeof(*p));
 		if (!p)
@@ -92,6 +148,7 @@ static struct member *add(struct members *m, const struct member *in)
 	*e = *in;
 	e->self = false;
 	e->suspect_since = 0;
+	e->last_seen = not_after(in->last_seen, now);
 	if (e->status == MEMBER_SUSPECT || e->status == MEMBER_UNHEALTHY)
 		e->status = MEMBER_ALIVE; /* judged by our own probes from here on */
 	log_info("member_join", "id=%s address=%s status=%s", e->id, e->address,
@@ -124,6 +181,7 @@ static void unlock_recount(struct members *m)
 
 int members_join(struct members *m, const struct member *in, char *err, size_t errlen)
 {
+	int64_t now = version_now_ms();
 	struct member *e;
 	int rc = 0;
 
@@ -138,7 +196,7 @@ int members_join(struct members *m, const struct member *in, char *err, size_t e
 	} else if (e && strcmp(e->address, in->address) != 0 &&
 	    (e->status == MEMBER_ALIVE || e->status == MEMBER_SUSPECT) &&
 	    !(in->incarnation > e->incarnation && !e->self &&
-	      version_now_ms() - e->last_seen > m->t.suspicion_ms)) {
+	      now - e->last_seen > m->t.suspicion_ms)) {
 		snprintf(err, errlen, "node_id %s is already held by %s", in->id, e->address);
 		rc = KVS_ECONFLICT;
 	} else if (e) {
@@ -147,14 +205,18 @@ int members_join(struct members *m, const struct member *in, char *err, size_t e
 			snprintf(e->address, sizeof(e->address), "%s", in->address);
 			e->incarnation = in->incarnation;
 			e->joined_ts = in->joined_ts;
-			if (in->last_seen > e->last_seen)
-				e->last_seen = in->last_seen;
+			if (not_after(in->last_seen, now) > e->last_seen)
+				e->last_seen = not_after(in->last_seen, now);
 			if (was_left)
 				log_info("member_join", "id=%s address=%s status=alive", e->id,
 					 e->address);
 			set_alive(e, "joined");
 		}
-	} else if (!add(m, in)) {
+	} else if (m->count >= m->max) {
+		refuse(m, in, now);
+		snprintf(err, errlen, "member table full (max_members %zu)", m->max);
+		rc = KVS_ETOOBIG;
+	} else if (!add(m, in, now)) {
 		snprintf(err, errlen, "out of memory");
 		rc = KVS_ENOMEM;
 	}
@@ -162,15 +224,25 @@ int members_join(struct members *m, const struct member *in, char *err, size_t e
 	return rc;
 }
 
-void members_merge(struct members *m, const struct member *in, size_t n)
+size_t members_merge(struct members *m, const struct member *in, size_t n)
 {
+	int64_t now = version_now_ms();
+	size_t refused = 0;
+
 	pthread_mutex_lock(&m->lock);
 	for (size_t i = 0; i < n; i++) {
 		struct member *e = find(m, in[i].id);
+		int64_t seen = not_after(in[i].last_seen, now);
 
 		if (!e) {
-			if (in[i].status != MEMBER_LEFT)
-				add(m, &in[i]);
+			if (in[i].status == MEMBER_LEFT)
+				continue;
+			if (m->count >= m->max) {
+				refuse(m, &in[i], now);
+				refused++;
+				continue;
+			}
+			add(m, &in[i], now);
 			continue;
 		}
 		if (e->self)
@@ -180,7 +252,7 @@ void members_merge(struct members *m, const struct member *in, size_t n)
 			snprintf(e->address, sizeof(e->address), "%s", in[i].address);
 			e->incarnation = in[i].incarnation;
 			e->joined_ts = in[i].joined_ts;
-			e->last_seen = in[i].last_seen > e->last_seen ? in[i].last_seen : e->last_seen;
+			e->last_seen = seen > e->last_seen ? seen : e->last_seen;
 			if (in[i].status == MEMBER_LEFT) {
 				if (!was_left)
 					log_info("member_left", "id=%s address=%s", e->id, e->address);
@@ -200,14 +272,15 @@ void members_merge(struct members *m, const struct member *in, size_t n)
 			log_info("member_left", "id=%s address=%s", e->id, e->address);
 			continue;
 		}
-		if (in[i].last_seen > e->last_seen) {
-			e->last_seen = in[i].last_seen;
+		if (seen > e->last_seen) {
+			e->last_seen = seen;
 			/* someone heard from it after we began to doubt it */
 			if (e->status == MEMBER_SUSPECT && e->last_seen > e->suspect_since)
 				set_alive(e, "gossip");
 		}
 	}
 	unlock_recount(m);
+	return refused;
 }
 
 void members_heard(struct members *m, const char *id, int64_t now)
@@ -385,36 +458,6 @@ cJSON *members_to_json(const struct member *list, size_t n)
 	return arr;
 }
 
-static bool id_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n >= CONFIG_ID_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-static bool address_valid(const char *s)
-{
-	size_t n = strlen(s);
-	const char *colon = strrchr(s, ':');
-
-	if (n == 0 || n >= CONFIG_ADDR_MAX || !colon || colon == s)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] <= ' ' || s[i] == '"' || s[i] == '\\' || s[i] == 0x7f)
-			return false;
-	char *end;
-	long port = strtol(colon + 1, &end, 10);
-	return *end == '\0' && port >= 1 && port <= 65535;
-}
-
 /* A JSON number that is a non-negative integer fitting int64 exactly. */
 static bool get_i64(const cJSON *o, const char *name, int64_t *out)
 {
@@ -438,7 +481,7 @@ int members_from_json(const cJSON *o, struct member *out)
 
 	memset(&e, 0, sizeof(e));
 	if (!cJSON_IsObject(o) || !cJSON_IsString(id) || !cJSON_IsString(addr) ||
-	    !id_valid(id->valuestring) || !address_valid(addr->valuestring))
+	    !config_node_id_valid(id->valuestring) || !config_address_valid(addr->valuestring))
 		return KVS_EINVAL;
 	snprintf(e.id, sizeof(e.id), "%s", id->valuestring);
 	snprintf(e.address, sizeof(e.address), "%s", addr->valuestring);

@@ -19,6 +19,12 @@
  * is sticky; other nodes' unhealthy opinions are not adopted (each node
  * decides from its own probes and the suspicion broadcasts).
  *
+ * Size: the table holds at most max_members entries, self included
+ * (members_set_max, MEMBERS_MAX_DEFAULT until then).  A new member past the
+ * cap is refused, never let in by evicting a member already there; members
+ * in the table keep being updated.  last_seen values from peers are capped
+ * at this node's clock, so no record escapes removal_timeout.
+ *
  * Threads: every function takes the table's one mutex; any thread.
  */
 #ifndef KVS_MEMBERS_H
@@ -47,6 +53,8 @@ struct member {
 
 struct members;
 
+#define MEMBERS_MAX_DEFAULT 1024   /* cap on the table until members_set_max() */
+
 /* Timeouts (ms) the table applies in members_tick(). */
 struct members_timeouts {
 	int64_t suspicion_ms;   /* suspect -> unhealthy */
@@ -54,21 +62,38 @@ struct members_timeouts {
 	int64_t removal_ms;     /* unheard -> dropped */
 };
 
-/* Creates the table holding only self.  NULL on OOM. */
+/* Creates the table holding only self, capped at MEMBERS_MAX_DEFAULT.  NULL on OOM. */
 struct members *members_new(const struct member *self, const struct members_timeouts *t);
 void members_free(struct members *m);
+
+/*
+ * Caps the table at max members, self included (cfg.max_members; values
+ * below 1 count as 1).  Members already in the table stay even if there
+ * are more of them: only new ones are refused.  Call before threads start.
+ */
+void members_set_max(struct members *m, size_t max);
+
+/* New members refused because the table was full, since members_new(). */
+uint64_t members_refused_total(struct members *m);
 
 /* "alive", "unhealthy" or "left" as SPEC section 4 reports them. */
 const char *members_status_name(enum member_status s);
 
 /*
- * A join request.  Adds or refreshes in; refuses (KVS_ECONFLICT, message in
- * err) when another live member holds the same id at another address.
+ * A join request.  Adds or refreshes in.  Refuses, with a message in err,
+ * with KVS_ECONFLICT when another live member holds the same id at another
+ * address, KVS_ETOOBIG when in is new and the table is full (max_members),
+ * KVS_ENOMEM when out of memory.
  */
 int members_join(struct members *m, const struct member *in, char *err, size_t errlen);
 
-/* Merges gossiped records (see the rules above). */
-void members_merge(struct members *m, const struct member *in, size_t n);
+/*
+ * Merges gossiped records (see the rules above).  Returns how many new
+ * members were left out because the table was full (0 normally); each is
+ * counted in members_refused_total() and logged (member_refused, rate
+ * limited) already.
+ */
+size_t members_merge(struct members *m, const struct member *in, size_t n);
 
 /* Direct contact with a member (it sent us a request or answered one). */
 void members_heard(struct members *m, const char *id, int64_t now);
@@ -115,9 +140,11 @@ void members_counts(struct members *m, int counts[4]);
 cJSON *members_to_json(const struct member *list, size_t n);
 
 /*
- * Parses one member object (from a peer) strictly: id as node_id rules,
- * address host:port, integers non-negative, status known.  Returns 0 or
- * KVS_EINVAL.
+ * Parses one member object (from a peer) strictly: id by the node_id rules
+ * (config_node_id_valid), address by advertise_address's
+ * (config_address_valid: IPv4 or host name, port 1..65535, no scheme),
+ * last_seen, joined_timestamp and incarnation integers in 0..10^15-1,
+ * status known.  Returns 0 (out filled) or KVS_EINVAL (out untouched).
  */
 int members_from_json(const cJSON *obj, struct member *out);
 

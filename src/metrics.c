@@ -189,4 +189,13 @@ void metrics_render(struct metrics *m, struct buf *b)
 	render_counter(b, "kvs_peer_auth_refused_total",
 		       "Peer requests refused for a missing or wrong cluster secret.",
 		       atomic_load(&m->peer_auth_refused));
+	render_counter(b, "kvs_records_refused_total",
+		       "Records from peers refused one by one (malformed, or a timestamp out of range).",
+		       atomic_load(&m->records_refused));
+	render_counter(b, "kvs_peer_messages_refused_total",
+		       "Peer messages or replies refused whole (too deep, too many values, not JSON).",
+		       atomic_load(&m->peer_messages_refused));
+	render_counter(b, "kvs_listings_refused_total",
+		       "Listings answered 503 because the memory budget for replies was spent.",
+		       atomic_load(&m->listings_refused));
 }

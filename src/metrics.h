@@ -61,6 +61,11 @@ struct metrics {
 	/* peers */
 	_Atomic uint64_t peer_requests_failed;
 	_Atomic uint64_t peer_auth_refused;
+	_Atomic uint64_t records_refused;    /* peer records refused one by one (malformed, bad timestamp) */
+	_Atomic uint64_t peer_messages_refused; /* peer bodies or replies over a parse bound */
+
+	/* memory */
+	_Atomic uint64_t listings_refused;   /* listings answered 503: reply budget spent */
 };
 
 /* Counts one finished request. */

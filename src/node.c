@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "kvs.h"
+#include "log.h"
 
 bool node_sleep_ms(struct kvs_node *node, int64_t ms)
 {
@@ -55,4 +56,28 @@ void node_join_threads(struct kvs_node *node)
 	for (int i = 0; i < node->thread_count; i++)
 		pthread_join(node->threads[i], NULL);
 	node->thread_count = 0;
+}
+
+bool node_reply_take(struct kvs_node *node, int64_t bytes)
+{
+	int64_t held = atomic_fetch_add(&node->reply_bytes, bytes);
+
+	if (held + bytes <= NODE_REPLY_BUDGET || held == 0)
+		return true; /* the first reply always fits, whatever its size */
+	atomic_fetch_sub(&node->reply_bytes, bytes);
+	return false;
+}
+
+void node_reply_give(struct kvs_node *node, int64_t bytes)
+{
+	atomic_fetch_sub(&node->reply_bytes, bytes);
+}
+
+void node_records_refused(struct kvs_node *node, const char *peer, size_t n, const char *why)
+{
+	if (!n)
+		return;
+	atomic_fetch_add(&node->metrics.records_refused, n);
+	log_warn_limited("records_refused", "peer=\"%s\" count=%zu reason=\"%s\"", LOG_ESC(peer),
+			 n, why ? why : "malformed");
 }

@@ -40,6 +40,8 @@ struct kvs_node {
 	struct store *store;            /* thread-safe on its own */
 	struct metrics metrics;         /* atomics */
 	_Atomic int mode;               /* enum node_mode */
+	_Atomic int64_t reply_bytes;    /* bytes held by listing replies being built,
+	                                 * at most NODE_REPLY_BUDGET (node_reply_take) */
 
 	/* lifecycle: stop_lock guards the wait on stop_cond; stopping is read
 	 * without it by loops that poll */
@@ -79,6 +81,27 @@ int node_spawn(struct kvs_node *node, void *(*fn)(void *));
 
 /* Joins every thread started with node_spawn(). */
 void node_join_threads(struct kvs_node *node);
+
+/*
+ * Memory that listing replies (client listings, peer pages and fetches)
+ * may hold at once, over every request: past it a new listing is answered
+ * 503 with Retry-After, so parallel listings cannot exhaust the node.
+ */
+#define NODE_REPLY_BUDGET ((int64_t)256 << 20)
+
+/*
+ * Takes bytes from the reply budget.  Returns true if they fit (the caller
+ * gives them back with node_reply_give when the reply is sent), false
+ * (nothing taken) if the budget is spent.  Any thread.
+ */
+bool node_reply_take(struct kvs_node *node, int64_t bytes);
+void node_reply_give(struct kvs_node *node, int64_t bytes);
+
+/*
+ * Counts and logs (rate-limited) records from peer that were refused one
+ * by one for reason (static text); nothing when n is 0.  Any thread.
+ */
+void node_records_refused(struct kvs_node *node, const char *peer, size_t n, const char *why);
 
 static inline bool node_stopping(struct kvs_node *node)
 {

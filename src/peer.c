@@ -159,11 +159,15 @@ int peer_json(struct kvs_node *node, const char *address, const char *method, co
 			  &reply, status);
 	cJSON_free(text);
 	if (rc == 0 && reply.len) {
-		if (!json_has_nul_escape(reply.data, reply.len))
-			*out = cJSON_ParseWithLength(reply.data, reply.len);
+		const char *why = "empty";
+
+		/* bounded like a request body: a peer's reply is as hostile */
+		*out = json_parse_bounded(reply.data, reply.len, JSON_PEER_MAX_DEPTH,
+					  JSON_PEER_MAX_VALUES, &why);
 		if (!*out) {
-			log_warn("peer_bad_reply", "peer=%s path=\"%.120s\" reason=\"not JSON, or holds \\\\u0000\"",
-				 address, path);
+			atomic_fetch_add(&node->metrics.peer_messages_refused, 1);
+			log_warn_limited("peer_bad_reply", "peer=%s path=\"%.120s\" reason=\"%s\"",
+					 address, path, why);
 			rc = KVS_EPEER;
 		}
 	}

@@ -159,8 +159,8 @@ static int rebuild(struct store *s)
 		struct kvs_record r;
 
 		if (record_decode((const uint8_t *)v, vlen, &r) != 0) {
-			log_error("store_corrupt", "key=\"%.*s\" reason=\"undecodable record\"",
-				  (int)klen, k);
+			log_error("store_corrupt", "key=\"%s\" reason=\"undecodable record\"",
+				  LOG_ESCN(k, klen));
 			continue;
 		}
 		account(s, path_hash(k, klen), k, klen, NULL, &r);
@@ -327,7 +327,7 @@ static int get_hashed(struct store *s, uint64_t hash, const char *path, size_t l
 			rcache_fill(s->rcache, hash, path, len, v, vlen, ticket);
 	}
 	if (record_decode((const uint8_t *)v, vlen, &r) != 0) {
-		log_error("store_corrupt", "key=\"%.*s\"", (int)len, path);
+		log_error("store_corrupt", "key=\"%s\"", LOG_ESCN(path, len));
 		free(v);
 		return KVS_EIO;
 	}
@@ -375,15 +375,18 @@ static int decide(struct kvs_record *rec, const struct kvs_record *cur, enum sto
 	case STORE_LOCAL:
 		if (rec->tombstone && (!cur || cur->tombstone))
 			return KVS_ENOTFOUND;
-		version_new_local(&rec->v, cur ? &cur->v : NULL);
-		return 0;
+		return version_new_local(&rec->v, cur ? &cur->v : NULL);
 	case STORE_REMOTE:
+		if (!version_ts_acceptable(rec->v.ts, version_now_ms()))
+			return KVS_EINVAL;
 		if (!cur)
 			return 0;
 		if (version_conflicts(&rec->v, &cur->v))
 			return KVS_ECONFLICT;
 		return version_cmp_ts(&rec->v, &cur->v) > 0 ? 0 : KVS_ESTALE;
 	case STORE_RESOLVE:
+		if (!version_ts_acceptable(rec->v.ts, version_now_ms()))
+			return KVS_EINVAL;
 		if (!cur || version_cmp_ts(&rec->v, &cur->v) > 0)
 			return 0;
 		if (expect && version_equal(&cur->v, expect) && !version_equal(&cur->v, &rec->v))
@@ -414,7 +417,7 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 	}
 	rc = decide(rec, have == 0 ? &cur.rec : NULL, origin, expect);
 	if (rc != 0) {
-		if (current && have == 0)
+		if (current && have == 0 && (rc == KVS_ESTALE || rc == KVS_ECONFLICT))
 			*current = cur.rec.v;
 		goto out_unlock;
 	}
@@ -441,7 +444,7 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 	rocksdb_writebatch_destroy(wb);
 	if (err) {
 		rcache_drop(s->rcache, hash, path, len);
-		log_error("store_error", "op=write key=\"%.*s\" error=\"%s\"", (int)len, path, err);
+		log_error("store_error", "op=write key=\"%s\" error=\"%s\"", LOG_ESCN(path, len), err);
 		free(err);
 		rc = KVS_EIO;
 		goto out_unlock;

@@ -84,6 +84,10 @@ void store_set_listener(struct store *s, store_listener_fn fn, void *ctx);
  *                  another UUID returns KVS_ECONFLICT.
  *   STORE_RESOLVE: written only if the current version equals *expect
  *                  (or rec->v is newer than it); else KVS_ESTALE.
+ * A local write whose timestamp would reach VERSION_TS_LIMIT returns
+ * KVS_ETOOBIG; a remote or resolved record whose timestamp fails
+ * version_ts_acceptable() (zero, at the limit, or over a day ahead of this
+ * node's clock) returns KVS_EINVAL: nothing is written either way.
  * On KVS_ESTALE and KVS_ECONFLICT, *current (if not NULL) receives the
  * stored version.  Returns 0 when written, KVS_EIO on a storage failure
  * (nothing written).

@@ -84,6 +84,10 @@ int sync_apply(struct kvs_node *node, const struct wire_item *items, size_t n,
 			atomic_fetch_add(&node->metrics.conflicts_detected, 1);
 			conflict_submit(node, items[i].key, items[i].klen);
 			break;
+		case KVS_EINVAL: /* a timestamp out of range: this record alone */
+			local.refused++;
+			node_records_refused(node, "-", 1, "timestamp out of range");
+			break;
 		default:
 			local.failed++;
 			rc = KVS_EIO;
@@ -94,6 +98,7 @@ int sync_apply(struct kvs_node *node, const struct wire_item *items, size_t n,
 		counts->stale += local.stale;
 		counts->conflicts += local.conflicts;
 		counts->failed += local.failed;
+		counts->refused += local.refused;
 	}
 	return rc;
 }
@@ -107,7 +112,7 @@ static int fetch_chunk(struct kvs_node *node, const char *address, const char *c
 	cJSON *body = cJSON_CreateObject(), *arr = cJSON_CreateArray(), *reply = NULL;
 	struct wire_item *items;
 	const char *why;
-	size_t got;
+	size_t got, refused;
 	long status;
 	int rc;
 
@@ -124,11 +129,13 @@ static int fetch_chunk(struct kvs_node *node, const char *address, const char *c
 	if (rc != 0)
 		goto out;
 	if (wire_items_parse(cJSON_GetObjectItemCaseSensitive(reply, "items"),
-			     (size_t)node->cfg.max_value_bytes, true, &items, &got, &why) != 0) {
-		log_warn("sync_bad_reply", "peer=%s reason=\"%s\"", address, why);
+			     (size_t)node->cfg.max_value_bytes, true, &items, &got, &refused,
+			     &why) != 0) {
+		log_warn_limited("sync_bad_reply", "peer=%s reason=\"%s\"", address, why);
 		rc = KVS_EPEER;
 		goto out;
 	}
+	node_records_refused(node, address, refused, why);
 	rc = sync_apply(node, items, got, kind, counts);
 	free(items);
 
@@ -246,6 +253,7 @@ static int get_page(struct kvs_node *node, const char *address, const char *path
 		    cJSON **root, struct wire_item **items, size_t *n)
 {
 	const char *why;
+	size_t refused;
 	long status;
 	int rc = peer_json(node, address, "GET", path, NULL, 10000, root, &status);
 
@@ -254,13 +262,15 @@ static int get_page(struct kvs_node *node, const char *address, const char *path
 	if (rc != 0)
 		return rc;
 	if (wire_items_parse(cJSON_GetObjectItemCaseSensitive(*root, "items"),
-			     (size_t)node->cfg.max_value_bytes, values, items, n, &why) != 0) {
-		log_warn("sync_bad_reply", "peer=%s path=\"%.80s\" reason=\"%s\"", address, path,
-			 why);
+			     (size_t)node->cfg.max_value_bytes, values, items, n, &refused,
+			     &why) != 0) {
+		log_warn_limited("sync_bad_reply", "peer=%s path=\"%.80s\" reason=\"%s\"", address,
+				 path, why);
 		cJSON_Delete(*root);
 		*root = NULL;
 		return KVS_EPEER;
 	}
+	node_records_refused(node, address, refused, why);
 	return 0;
 }
 

@@ -27,6 +27,7 @@ struct sync_counts {
 	size_t stale;      /* same or older: ignored */
 	size_t conflicts;  /* same timestamp, other UUID: sent to the resolver */
 	size_t failed;     /* storage failures */
+	size_t refused;    /* malformed or timestamp out of range: left out alone */
 };
 
 /* Starts the sync thread.  Returns 0 or KVS_ENOMEM. */

@@ -46,14 +46,29 @@ static void uuid_v4(uint8_t id[16])
 	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80); /* RFC 4122 variant */
 }
 
-void version_new_local(struct kvs_version *out, const struct kvs_version *prev)
+int version_new_local(struct kvs_version *out, const struct kvs_version *prev)
 {
 	int64_t now = version_now_ms();
 
 	if (prev && prev->ts >= now)
 		now = prev->ts + 1;
+	if (now >= VERSION_TS_LIMIT)
+		return KVS_ETOOBIG;
 	out->ts = now;
 	uuid_v4(out->id);
+	return 0;
+}
+
+bool version_ts_acceptable(int64_t ts, int64_t now)
+{
+	return ts > 0 && ts < VERSION_TS_LIMIT && ts <= now + VERSION_FUTURE_MAX_MS;
+}
+
+bool version_is_nil(const struct kvs_version *v)
+{
+	static const uint8_t nil[16];
+
+	return memcmp(v->id, nil, sizeof(nil)) == 0;
 }
 
 int version_cmp_ts(const struct kvs_version *a, const struct kvs_version *b)

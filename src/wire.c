@@ -54,6 +54,8 @@ static int item_parse(const cJSON *o, size_t max_value, bool need_values, struct
 		return *why = "bad key", KVS_EINVAL;
 	if (!cJSON_IsString(uuid) || version_uuid_parse(&it->rec.v, uuid->valuestring) != 0)
 		return *why = "bad uuid", KVS_EINVAL;
+	if (version_is_nil(&it->rec.v))
+		return *why = "nil uuid", KVS_EINVAL;
 	if (!wire_get_i64(o, "timestamp", &it->rec.v.ts) || it->rec.v.ts == 0)
 		return *why = "bad timestamp", KVS_EINVAL;
 	if (!cJSON_IsBool(tomb))
@@ -86,12 +88,14 @@ static int item_parse(const cJSON *o, size_t max_value, bool need_values, struct
 }
 
 int wire_items_parse(const cJSON *arr, size_t max_value, bool need_values,
-		     struct wire_item **items, size_t *n, const char **why)
+		     struct wire_item **items, size_t *n, size_t *refused, const char **why)
 {
 	struct wire_item *list;
 	const cJSON *o;
 	size_t count = 0;
 
+	*refused = 0;
+	*why = NULL;
 	if (!cJSON_IsArray(arr))
 		return *why = "items is not an array", KVS_EINVAL;
 	int size = cJSON_GetArraySize(arr);
@@ -100,11 +104,13 @@ int wire_items_parse(const cJSON *arr, size_t max_value, bool need_values,
 	if (!(list = calloc((size_t)size + 1, sizeof(*list))))
 		return *why = "out of memory", KVS_ENOMEM;
 	cJSON_ArrayForEach(o, arr) {
-		if (item_parse(o, max_value, need_values, &list[count], why) != 0) {
-			free(list);
-			return KVS_EINVAL;
+		const char *reason;
+
+		if (item_parse(o, max_value, need_values, &list[count], &reason) == 0) {
+			count++;
+		} else if ((*refused)++ == 0) {
+			*why = reason; /* the first one names the problem */
 		}
-		count++;
 	}
 	*items = list;
 	*n = count;

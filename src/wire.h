@@ -8,10 +8,12 @@
  * ("pairs").  Sending the value as a JSON string keeps its bytes exact:
  * the receiver stores what the origin stored, byte for byte.
  *
- * Parsing is strict and all-or-nothing: wire_items_parse() refuses a whole
- * batch if any item is malformed (bad key, UUID, timestamp, a value that is
- * not RFC 8259 JSON or over max_value_bytes), so nothing of a bad batch is
- * applied.  Pure functions: any thread.
+ * Parsing is strict, one record at a time: wire_items_parse() leaves out
+ * each malformed item (bad key, nil or bad UUID, timestamp, a value that
+ * is not RFC 8259 JSON or over max_value_bytes) and counts it, so one bad
+ * record never blocks the others of its batch or page.  Only a batch that
+ * is not an array, or holds over WIRE_MAX_ITEMS items, is refused whole.
+ * Pure functions: any thread.
  */
 #ifndef KVS_WIRE_H
 #define KVS_WIRE_H
@@ -40,12 +42,14 @@ void wire_record_add(struct buf *b, const char *key, size_t klen, const struct k
 
 /*
  * Parses the array `arr` (e.g. a batch's "items") into a malloc'd array
- * (*items, caller frees; borrowed from arr).  need_values: every live
- * record must carry a value.  Returns 0, or KVS_EINVAL with a static reason
- * in *why and nothing allocated.
+ * of its valid items (*items, *n; caller frees; strings borrowed from
+ * arr).  need_values: every live record must carry a value.  Malformed
+ * items are left out: *refused counts them and *why names the first
+ * (static; NULL when none).  Returns 0, or KVS_EINVAL (not an array, too
+ * many items) / KVS_ENOMEM with a reason in *why and nothing allocated.
  */
 int wire_items_parse(const cJSON *arr, size_t max_value, bool need_values,
-		     struct wire_item **items, size_t *n, const char **why);
+		     struct wire_item **items, size_t *n, size_t *refused, const char **why);
 
 /* Reads a non-negative integer member exactly (no fraction, < 10^15). */
 bool wire_get_i64(const cJSON *o, const char *name, int64_t *out);

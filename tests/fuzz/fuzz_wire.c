@@ -1,31 +1,41 @@
 /*
- * fuzz_wire.c - libFuzzer target for the peer message parsers: cJSON, then
- * wire_items_parse() (wire.c) and members_from_json() (members.c), the two
- * functions every /members/ endpoint and every peer reply goes through
- * (see tests/fuzz/README.md).
+ * fuzz_wire.c - libFuzzer target for the peer message parsers:
+ * json_parse_bounded() (json.c), then wire_items_parse() (wire.c) and
+ * members_from_json() (members.c), the functions every /members/ request
+ * body and every peer reply goes through (see tests/fuzz/README.md).
  *
- * The input is a peer request body or reply.  The target walks it the way
- * api_peer.c, sync.c and gossip.c do:
+ * The input is a peer request body or reply.  It is handled on a thread
+ * whose stack is a civetweb worker's (HTTP_WORKER_STACK_BYTES), parsed with
+ * the bounds the node uses (JSON_PEER_MAX_DEPTH, JSON_PEER_MAX_VALUES), and
+ * walked the way api_peer.c, sync.c and gossip.c do:
  *  - an object as a message: "from" and "member" as member records,
  *    "members" as an array of them (gossip), "items" as a record batch
  *    (push, sync and fetch replies), with and without need_values;
  *  - an array as a bare batch and as a bare member list.
- * Checked besides "no crash, no sanitizer report":
- *  - a refused batch names a reason; an accepted one has valid keys, a
- *    non-zero timestamp below 2^53, values that pass json_valid() and fit
+ * Checked besides "no crash, no sanitizer report" (a stack overflow on the
+ * worker-sized stack is a crash, as it would be in the node):
+ *  - json_parse_bounded() refuses with a reason; what it refuses that
+ *    json_valid() accepts is over a bound (depth, values) or holds a
+ *    \u0000 escape; what it accepts is valid JSON without \u0000;
+ *  - a batch refused whole names a reason, hands out nothing, and is not an
+ *    array or holds over WIRE_MAX_ITEMS items;
+ *  - an accepted batch keeps exactly the items that are accepted alone, in
+ *    order, and counts the others in *refused with the first one's reason
+ *    in *why: one bad record never changes what happens to the others;
+ *  - kept items have valid keys, a non-nil UUID, a timestamp in
+ *    1..VERSION_TS_LIMIT-1, values that pass json_valid() and fit
  *    max_value, and no value on a tombstone;
- *  - round trip: accepted items written back with wire_record_add() (what
- *    a node sends) parse again to the same keys, versions and value bytes;
- *    accepted member records written with members_to_json() parse back to
- *    the same records;
+ *  - round trip: kept items written back with wire_record_add() (what a
+ *    node sends) parse again, none refused, to the same keys, versions and
+ *    value bytes; accepted member records written with members_to_json()
+ *    parse back to the same records;
  *  - the member table survives whatever the parsed records say: they are
- *    joined, merged, ticked and listed as the node would;
- *  - no string is accepted because cJSON cut it at a \u0000 escape (see
- *    nul_escapes_to_soh below).
- * FUZZ_SKIP_KNOWN=1 in the environment turns off the checks of the open
- * findings of README.md ("Findings"): the \u0000 one, and member integers
- * above 2^51, which cJSON prints with 15 significant digits.
+ *    joined, merged, ticked and listed as the node would.
+ * FUZZ_SKIP_KNOWN=1 in the environment turns off the check of member
+ * integers above 2^51 (cJSON prints 15 significant digits; members_from_json
+ * now refuses 10^15 and more, so it no longer fires).
  */
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,11 +46,13 @@
 #include <cjson/cJSON.h>
 
 #include "buf.h"
+#include "http.h" /* HTTP_WORKER_STACK_BYTES: a civetweb worker's stack */
 #include "json.h"
 #include "kvs.h"
 #include "log.h"
 #include "members.h"
 #include "path.h"
+#include "version.h"
 #include "wire.h"
 
 #define CHECK(cond)                                                                  \
@@ -55,13 +67,41 @@
 #define MAX_VALUE 4096 /* a small max_value_bytes, so the cap is reachable */
 #define NOW_MS 1700000000000LL
 
+static bool skip_known;
+
+/* ---- the bounded parse --------------------------------------------------- */
+
+/* Parses the input as the node's entries do, checking the parser's contract. */
+static cJSON *parse_message(const uint8_t *data, size_t size)
+{
+	const char *text = (const char *)data, *why = NULL;
+	cJSON *doc = json_parse_bounded(text, size, JSON_PEER_MAX_DEPTH, JSON_PEER_MAX_VALUES,
+					&why);
+	bool valid = json_valid(text, size, NULL, NULL), nul = json_has_nul_escape(text, size);
+
+	if (doc) {
+		CHECK(valid && !nul);
+		return doc;
+	}
+	CHECK(why && *why);
+	if (valid && !nul && strcmp(why, "nesting too deep") != 0 &&
+	    strcmp(why, "too many values") != 0 && strcmp(why, "out of memory") != 0) {
+		fprintf(stderr, "fuzz_wire: valid JSON refused: %s\n", why);
+		CHECK(!"valid JSON within the bounds refused");
+	}
+	if (nul)
+		CHECK(!strcmp(why, "\\u0000 escape"));
+	return NULL;
+}
+
 /* ---- records ------------------------------------------------------------ */
 
 static void check_item(const struct wire_item *it, bool need_values)
 {
 	CHECK(it->key && strlen(it->key) == it->klen);
 	CHECK(path_key_valid(it->key, it->klen));
-	CHECK(it->rec.v.ts > 0 && it->rec.v.ts <= 9007199254740992LL);
+	CHECK(it->rec.v.ts > 0 && it->rec.v.ts < VERSION_TS_LIMIT);
+	CHECK(!version_is_nil(&it->rec.v));
 	if (it->rec.tombstone) {
 		CHECK(it->has_value && it->rec.value_len == 0);
 		return;
@@ -74,13 +114,22 @@ static void check_item(const struct wire_item *it, bool need_values)
 	}
 }
 
+static bool same_item(const struct wire_item *a, const struct wire_item *z)
+{
+	return a->klen == z->klen && memcmp(a->key, z->key, a->klen) == 0 &&
+	       a->rec.v.ts == z->rec.v.ts && memcmp(a->rec.v.id, z->rec.v.id, 16) == 0 &&
+	       a->rec.tombstone == z->rec.tombstone && a->has_value == z->has_value &&
+	       a->rec.value_len == z->rec.value_len &&
+	       (!a->rec.value_len || memcmp(a->rec.value, z->rec.value, a->rec.value_len) == 0);
+}
+
 /* Writes items as a node sends them and parses the text again. */
 static void check_items_roundtrip(const struct wire_item *items, size_t n, bool need_values)
 {
 	struct wire_item *back = NULL;
 	const char *why = NULL;
 	struct buf b;
-	size_t m = 0;
+	size_t m = 0, refused = 0;
 	cJSON *arr;
 
 	buf_init(&b, 64u << 20);
@@ -97,26 +146,57 @@ static void check_items_roundtrip(const struct wire_item *items, size_t n, bool 
 	CHECK(json_valid(b.data, b.len, NULL, NULL));
 	arr = cJSON_ParseWithLength(b.data, b.len);
 	CHECK(arr);
-	if (wire_items_parse(arr, MAX_VALUE, need_values, &back, &m, &why) != 0)
+	if (wire_items_parse(arr, MAX_VALUE, need_values, &back, &m, &refused, &why) != 0 ||
+	    refused)
 		fprintf(stderr, "fuzz_wire: re-encoded batch refused: %s\n%.*s\n", why,
 			(int)(b.len > 2000 ? 2000 : b.len), b.data);
 	CHECK(back != NULL);
+	CHECK(refused == 0 && why == NULL);
 	CHECK(m == n);
-	for (size_t i = 0; i < n; i++) {
-		const struct wire_item *a = &items[i], *z = &back[i];
-
-		CHECK(a->klen == z->klen && memcmp(a->key, z->key, a->klen) == 0);
-		CHECK(a->rec.v.ts == z->rec.v.ts);
-		CHECK(memcmp(a->rec.v.id, z->rec.v.id, 16) == 0);
-		CHECK(a->rec.tombstone == z->rec.tombstone);
-		CHECK(a->has_value == z->has_value);
-		CHECK(a->rec.value_len == z->rec.value_len);
-		CHECK(!a->rec.value_len ||
-		      memcmp(a->rec.value, z->rec.value, a->rec.value_len) == 0);
-	}
+	for (size_t i = 0; i < n; i++)
+		CHECK(same_item(&items[i], &back[i]));
 	free(back);
 	cJSON_Delete(arr);
 	buf_release(&b);
+}
+
+/*
+ * Each element of arr parsed alone, as a batch of one: the batch must have
+ * kept exactly those accepted alone, in order, and counted the others with
+ * the first one's reason.
+ */
+static void check_items_independent(const cJSON *arr, bool need_values,
+				    const struct wire_item *items, size_t n, size_t refused,
+				    const char *why)
+{
+	const char *first = NULL;
+	size_t kept = 0, left = 0;
+	const cJSON *o;
+
+	cJSON_ArrayForEach(o, arr) {
+		cJSON *one = cJSON_CreateArray(), *copy = cJSON_Duplicate(o, true);
+		struct wire_item *alone = NULL;
+		const char *reason = NULL;
+		size_t m = 0, r = 0;
+
+		CHECK(one && copy);
+		cJSON_AddItemToArray(one, copy);
+		CHECK(wire_items_parse(one, MAX_VALUE, need_values, &alone, &m, &r, &reason) == 0);
+		CHECK(m + r == 1);
+		if (m) {
+			CHECK(reason == NULL);
+			CHECK(kept < n && same_item(&items[kept], &alone[0]));
+			kept++;
+		} else {
+			CHECK(reason && *reason);
+			if (!left++)
+				first = reason;
+		}
+		free(alone);
+		cJSON_Delete(one);
+	}
+	CHECK(kept == n && left == refused);
+	CHECK(left ? why && !strcmp(why, first) : why == NULL);
 }
 
 /* ---- members ------------------------------------------------------------ */
@@ -150,8 +230,6 @@ static void check_member(const cJSON *o, struct member *list, size_t *n, size_t 
 	if (*n < cap)
 		list[(*n)++] = e;
 }
-
-static bool skip_known;
 
 /* members_to_json() output must read back to the same records. */
 static void check_members_roundtrip(const struct member *list, size_t n)
@@ -202,7 +280,7 @@ static void exercise_table(const struct member *list, size_t n)
 	CHECK(m);
 	for (size_t i = 0; i < n; i++)
 		(void)members_join(m, &list[i], err, sizeof(err));
-	members_merge(m, list, n);
+	(void)members_merge(m, list, n);
 	for (size_t i = 0; i < n; i++) {
 		members_heard(m, list[i].id, list[i].last_seen);
 		members_suspect(m, list[i].id, NOW_MS);
@@ -210,7 +288,7 @@ static void exercise_table(const struct member *list, size_t n)
 			members_left(m, list[i].id, list[i].incarnation);
 	}
 	members_tick(m, NOW_MS + 10000);
-	members_merge(m, list, n);
+	(void)members_merge(m, list, n);
 	members_random(m, MEMBER_MASK_LIVE, pick, 4);
 	members_counts(m, counts);
 	CHECK(members_alive_count(m) == counts[MEMBER_ALIVE] + counts[MEMBER_SUSPECT]);
@@ -222,48 +300,39 @@ static void exercise_table(const struct member *list, size_t n)
 	members_free(m);
 }
 
-/* ---- entry --------------------------------------------------------------- */
+/* ---- the walk ------------------------------------------------------------ */
 
 #define MEMBERS_CAP 64
 
-/* Bit i of a walk's result: whether the i-th parse it made accepted. */
 struct walk {
-	uint64_t accepted;
-	int slot;
-	bool deep;                      /* run the checks and round trips */
-	struct member list[MEMBERS_CAP];
+	struct member list[MEMBERS_CAP]; /* member records accepted so far */
 	size_t n;
 };
 
-static void note(struct walk *w, bool ok)
-{
-	if (ok && w->slot < 64)
-		w->accepted |= 1ull << w->slot;
-	w->slot++;
-}
-
-static void walk_batch(struct walk *w, const cJSON *arr)
+static void walk_batch(const cJSON *arr)
 {
 	for (int need = 0; need < 2; need++) {
-		struct wire_item *items = NULL;
-		const char *why = NULL;
-		size_t n = 0;
-		int rc = wire_items_parse(arr, MAX_VALUE, need, &items, &n, &why);
+		struct wire_item *items = (struct wire_item *)0x1;
+		const char *why = "untouched";
+		size_t n = 777, refused = 777;
+		int rc = wire_items_parse(arr, MAX_VALUE, need, &items, &n, &refused, &why);
 
-		note(w, rc == 0);
-		if (!w->deep) {
-			free(items);
-			continue;
-		}
 		if (rc != 0) {
-			CHECK(why && *why);
-			CHECK(items == NULL);
+			/* refused whole: only a non-array or an oversized batch */
+			CHECK(why && *why && strcmp(why, "untouched") != 0);
+			CHECK(items == (struct wire_item *)0x1 && n == 777);
+			CHECK(refused == 0);
+			CHECK(!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > WIRE_MAX_ITEMS ||
+			      rc == KVS_ENOMEM);
 			continue;
 		}
-		CHECK(items != NULL);
-		CHECK(n == (size_t)cJSON_GetArraySize(arr));
+		CHECK(cJSON_IsArray(arr) && cJSON_GetArraySize(arr) <= WIRE_MAX_ITEMS);
+		CHECK(items != NULL && items != (struct wire_item *)0x1);
+		CHECK(n + refused == (size_t)cJSON_GetArraySize(arr));
+		CHECK(refused ? why && *why : why == NULL);
 		for (size_t i = 0; i < n; i++)
 			check_item(&items[i], need);
+		check_items_independent(arr, need, items, n, refused, why);
 		check_items_roundtrip(items, n, need);
 		free(items);
 	}
@@ -271,14 +340,7 @@ static void walk_batch(struct walk *w, const cJSON *arr)
 
 static void walk_member(struct walk *w, const cJSON *o)
 {
-	if (!w->deep) {
-		struct member e;
-		note(w, members_from_json(o, &e) == 0);
-		return;
-	}
-	size_t before = w->n;
 	check_member(o, w->list, &w->n, MEMBERS_CAP);
-	note(w, w->n > before);
 }
 
 /* Walks a message the way the node's handlers and clients do. */
@@ -287,7 +349,7 @@ static void walk(struct walk *w, const cJSON *doc)
 	const cJSON *it;
 
 	if (cJSON_IsArray(doc)) {
-		walk_batch(w, doc);
+		walk_batch(doc);
 		cJSON_ArrayForEach(it, doc)
 			walk_member(w, it);
 	} else if (cJSON_IsObject(doc)) {
@@ -298,44 +360,41 @@ static void walk(struct walk *w, const cJSON *doc)
 		walk_member(w, cJSON_GetObjectItemCaseSensitive(doc, "member"));
 		walk_member(w, doc);
 		if (items)
-			walk_batch(w, items);
+			walk_batch(items);
 		cJSON_ArrayForEach(it, members)
 			walk_member(w, it);
 	} else {
-		walk_batch(w, doc); /* refused: not an array */
+		walk_batch(doc); /* refused: not an array */
 		walk_member(w, doc);
 	}
 }
 
-/*
- * A copy of the text with every \u0000 escape turned into \u0001, or NULL
- * if it has none.  cJSON decodes \u0000 into a NUL that ends the C string,
- * so without a check of its own a parser sees "a\u0000b" as "a".  Every
- * field the parsers check refuses U+0001, so if the copy is refused where
- * the original was accepted, the original got through only because cJSON
- * cut a string short.
- */
-static char *nul_escapes_to_soh(const uint8_t *data, size_t size)
-{
-	char *s = NULL;
-	size_t run = 0;
+/* ---- entry --------------------------------------------------------------- */
 
-	for (size_t i = 0; i < size; i++) {
-		if (data[i] == '\\') {
-			run++;
-			continue;
-		}
-		if (run % 2 == 1 && size - i >= 5 && !memcmp(data + i, "u0000", 5)) {
-			if (!s) {
-				s = malloc(size);
-				CHECK(s);
-				memcpy(s, data, size);
-			}
-			s[i + 4] = '1';
-		}
-		run = 0;
+struct job {
+	const uint8_t *data;
+	size_t size;
+};
+
+/* One input, start to end, as a civetweb worker handles one peer message. */
+static void *handle(void *arg)
+{
+	const struct job *job = arg;
+	cJSON *doc = parse_message(job->data, job->size);
+	struct walk *w;
+
+	if (!doc)
+		return NULL;
+	w = calloc(1, sizeof(*w));
+	CHECK(w);
+	walk(w, doc);
+	if (w->n) {
+		check_members_roundtrip(w->list, w->n);
+		exercise_table(w->list, w->n);
 	}
-	return s;
+	cJSON_Delete(doc);
+	free(w);
+	return NULL;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -352,46 +411,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct walk *w = calloc(1, sizeof(*w));
-	cJSON *doc = cJSON_ParseWithLength((const char *)data, size);
-	char *soh;
+	struct job job = { data, size };
+	pthread_attr_t attr;
+	pthread_t t;
 
-	CHECK(w);
-	/* the real entries (api_peer.c, peer.c) refuse bodies with a \u0000
-	 * escape before cJSON sees them: cJSON would cut strings there */
-	if (json_has_nul_escape((const char *)data, size)) {
-		cJSON_Delete(doc);
-		free(w);
-		return 0;
-	}
-	if (!doc) {
-		free(w);
-		return 0;
-	}
-	w->deep = true;
-	walk(w, doc);
-	if (w->n) {
-		check_members_roundtrip(w->list, w->n);
-		exercise_table(w->list, w->n);
-	}
-	cJSON_Delete(doc);
-
-	if (!skip_known && w->accepted && (soh = nul_escapes_to_soh(data, size))) {
-		struct walk *v = calloc(1, sizeof(*v));
-		cJSON *vdoc = cJSON_ParseWithLength(soh, size);
-
-		CHECK(v && vdoc);
-		walk(v, vdoc);
-		if (w->accepted & ~v->accepted)
-			fprintf(stderr, "fuzz_wire: accepted only because cJSON cut a string at "
-					"\\u0000 (parses 0x%llx accepted, 0x%llx with \\u0001)\n",
-				(unsigned long long)w->accepted,
-				(unsigned long long)v->accepted);
-		CHECK((w->accepted & ~v->accepted) == 0);
-		cJSON_Delete(vdoc);
-		free(soh);
-		free(v);
-	}
-	free(w);
+	CHECK(pthread_attr_init(&attr) == 0);
+	CHECK(pthread_attr_setstacksize(&attr, HTTP_WORKER_STACK_BYTES) == 0);
+	CHECK(pthread_create(&t, &attr, handle, &job) == 0);
+	CHECK(pthread_join(t, NULL) == 0);
+	pthread_attr_destroy(&attr);
 	return 0;
 }

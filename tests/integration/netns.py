@@ -11,7 +11,10 @@ Network namespaces for kvs fault tests (TESTING.md, "Network faults").
 ``NsNode``    a conftest ``Node`` started with ``ip netns exec`` inside a lab
               namespace, bound to its 10.199.0.N address; every HTTP request the
               harness helpers make (get, put, list_all, wait_ready...) goes through
-              an ``NsClient`` running inside a namespace.
+              an ``NsClient`` running inside a namespace.  A non-loopback address
+              needs a cluster secret (protected mode), so NsNodes share
+              ``LAB_SECRET`` unless their extra config names a secret of its own or
+              ``protected_mode``.
 ``NsClient``  a small python process started with ``ip netns exec NS python3
               netns.py client``: it reads one JSON request per line on stdin, sends
               it with requests.Session (keep-alive) and answers one JSON line.  Its
@@ -32,6 +35,7 @@ import time
 
 GUARD = "10.199.0.0/16"
 SUBNET = "10.199.0"
+LAB_SECRET = "kvs-netns-lab-cluster-secret"  # every lab node's, by default
 
 
 # --------------------------------------------------------------------------
@@ -189,6 +193,8 @@ def _node_class():
             self.ip = ip
             self.real_bin = self.kvs_bin
             self.config["bind_address"] = ip
+            if not {"cluster_secret", "cluster_secret_file", "protected_mode"} & set(self.config):
+                self.config["cluster_secret"] = LAB_SECRET
 
         @property
         def address(self):

@@ -17,7 +17,7 @@ SPEC_KEYS = [
     "sync_items", "catchup_interval", "bootstrap_max_age_hours", "throttle_delay_ms",
     "fetch_delay_ms", "failure_timeout", "removal_timeout",
     "max_value_bytes", "http_threads", "sync_writes", "log_format", "probe_interval",
-    "anti_entropy_interval", "tombstone_grace", "cluster_secret",
+    "anti_entropy_interval", "tombstone_grace", "cluster_secret", "max_members", "protected_mode",
 ]
 
 
@@ -98,7 +98,8 @@ def test_check_config_all_keys_accepted(kvs_bin, tmp_path):
         "bootstrap_max_age_hours": 24, "throttle_delay_ms": 10, "fetch_delay_ms": 5,
         "failure_timeout": 30, "removal_timeout": 60, "max_value_bytes": 4096,
         "http_threads": 16, "sync_writes": True, "log_format": "json", "probe_interval": 2,
-        "cache_bytes": 0, "anti_entropy_interval": 15, "tombstone_grace": 3600, "cluster_secret": "s3cret",
+        "cache_bytes": 0, "anti_entropy_interval": 15, "tombstone_grace": 3600,
+        "cluster_secret": "s3cret-of-16-bytes-or-more", "max_members": 100, "protected_mode": False,
     }
     path = tmp_path / "full.yaml"
     write_config(path, cfg)
@@ -146,6 +147,18 @@ BAD_CONFIGS = [
     ("negative-cache", ["cache_bytes: -1"], 1, "cache_bytes"),
     ("huge-cache", ["cache_bytes: 1099511627777"], 1, "cache_bytes"),
     ("float-for-int", ["sync_items: 1.5"], 1, "sync_items"),
+    ("max-members-too-small", ["port: 18134", "max_members: 1"], 2, "max_members"),
+    ("max-members-too-big", ["max_members: 4097"], 1, "max_members"),
+    ("protected-mode-wrong-type", ["protected_mode: off"], 1, "protected_mode"),
+    # secure by default: a non-loopback bind needs a secret (or protected_mode: false),
+    # tokens need a secret, a secret needs 16 bytes
+    ("open-on-all-interfaces", ["node_id: a", "bind_address: 0.0.0.0"], 2, "bind_address"),
+    ("open-on-an-interface", ["bind_address: 10.1.2.3", "port: 18135"], 1, "bind_address"),
+    ("tokens-without-secret", ["port: 18136", "auth_tokens: ['read:0123456789abcdef']"], 2,
+     "auth_tokens"),
+    ("short-secret", ["cluster_secret: 0123456789abcde"], 1, "cluster_secret"),
+    ("ipv6-seed", ["seed_nodes: ['[::1]:8080']"], 1, "seed_nodes"),
+    ("bad-ipv4-advertise", ["advertise_address: 10.0.0.300:8080"], 1, "advertise_address"),
     ("bad-yaml", ["node_id: a", "port: [1, 2", "log_level: info"], None, None),
     ("bad-yaml-indent", ["node_id: a", "  port: 1", " x"], None, None),
     ("not-a-mapping", ["- a", "- b"], None, None),

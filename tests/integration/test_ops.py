@@ -75,7 +75,8 @@ def test_metrics_page_is_valid_prometheus_text_and_complete(node_factory):
     for i in range(20):
         a.put_json(f"ops/k{i}", {"i": i})
     a.delete("/kv/ops/k0")
-    wait_until(lambda: b.get("/kv/ops/k19").status_code == 200, timeout=5)
+    wait_until(lambda: b.get("/kv/ops/k19").status_code == 200 and
+               b.get("/kv/ops/k0").status_code == 404, timeout=5)
     a.get("/kv/ops/k1")
     a.get("/kv/nope")
 

@@ -61,6 +61,11 @@ def metrics(node):
     return parse_metrics(r.text)
 
 
+def metric_value(node, name):
+    """The value of one unlabelled metric."""
+    return next(v for n, lab, v in metrics(node) if n == name and not lab)
+
+
 def per_kind(node, name):
     """{kind: value} of a per-kind sync counter."""
     return {lab["kind"]: v for n, lab, v in metrics(node) if n == name and "kind" in lab}
@@ -508,21 +513,34 @@ def small_node(node_factory):
     return node_factory.start("n1", extra={"max_value_bytes": 1024})
 
 
-def test_malformed_push_batch_changes_nothing(small_node):
-    """A push batch with one bad item among good ones is refused whole (400
-    JSON error) and applies none of the good items; non-JSON bodies 400;
-    GET /members/push 405."""
+def test_bad_push_records_are_refused_alone(small_node):
+    """A push batch with one bad item among good ones applies the good ones
+    and refuses the bad one alone (counted in "refused" and in
+    kvs_records_refused_total); batch-level problems (not an array, no
+    "from", not JSON) are refused whole with 400; GET /members/push 405."""
     n = small_node
     # the oversized value must be refused for its size, not its syntax
     assert n.put("/kv/mal/size", "[" + ",".join(["1"] * 700) + "]").status_code == 413
-    before = uuid_map(n)
-    for name, bad in bad_items():
+    refused_before = metric_value(n, "kvs_records_refused_total")
+    cases = bad_items() + [
+        ("nil uuid", item("mal/bad", 1, uid="00000000-0000-0000-0000-000000000000")),
+        ("timestamp at the ceiling", item("mal/bad", 1, ts=999999999999999)),
+        ("timestamp a day and more ahead", item("mal/bad", 1, ts=now_ms() + 25 * 3600 * 1000)),
+    ]
+    for name, bad in cases:
         for pos in (0, 2, 3):
             items = good_items()
             items.insert(pos, bad)
             r = push(n, items)
-            assert_json_error(r, 400)
-            assert uuid_map(n) == before, f"{name} at {pos}: something was applied"
+            assert r.status_code == 200, f"{name} at {pos}: {r.status_code} {r.text}"
+            reply = r.json()
+            assert reply["refused"] == 1, f"{name} at {pos}: {reply}"
+            assert reply["applied"] + reply["stale"] + reply["conflicts"] == 3, reply
+            assert n.get("/kv/mal/bad").status_code == 404, f"{name} at {pos}: bad item stored"
+            for k in GOOD_KEYS:
+                assert n.get("/kv/" + k).status_code == 200, f"{name} at {pos}: {k} missing"
+    assert metric_value(n, "kvs_records_refused_total") - refused_before == 3 * len(cases)
+    before = uuid_map(n)
     # batch-level problems
     for name, doc in [
         ("items not an array", {"from": fake_member(), "items": {"a": 1}}),
@@ -543,14 +561,6 @@ def test_malformed_push_batch_changes_nothing(small_node):
     assert_json_error(r, 405)
     assert "POST" in r.headers.get("Allow", ""), dict(r.headers)
     assert uuid_map(n) == before
-    for k in GOOD_KEYS:
-        assert n.get("/kv/" + k).status_code == 404
-
-    # the same good items alone are accepted: the refusals were for the bad item
-    r = push(n, good_items())
-    assert r.status_code == 200, r.text
-    assert r.json() == {"applied": 3, "stale": 0, "conflicts": 0}
-    assert sorted(uuid_map(n)) == GOOD_KEYS
 
 
 def test_peer_read_endpoints_refuse_bad_parameters(small_node):
@@ -595,19 +605,19 @@ def test_push_older_is_stale_newer_is_applied(small_node):
 
     r = push(n, [item("st/k", {"v": "older"}, ts=ts - 1000)])
     assert r.status_code == 200, r.text
-    assert r.json() == {"applied": 0, "stale": 1, "conflicts": 0}
+    assert r.json() == {"applied": 0, "stale": 1, "conflicts": 0, "refused": 0}
     assert etag_of(n, "st/k") == up["uuid"]
     assert n.get_json("st/k") == {"v": "client"}
 
     # the same version again is stale too
     same = item("st/k", raw_value='{"v":"client"}', ts=ts, uid=up["uuid"])
-    assert push(n, [same]).json() == {"applied": 0, "stale": 1, "conflicts": 0}
+    assert push(n, [same]).json() == {"applied": 0, "stale": 1, "conflicts": 0, "refused": 0}
 
     raw = '{"v": "newer",   "list": [1, 2.50, "\\u00e9"]}'
     newer = item("st/k", raw_value=raw, ts=ts + 1000)
     r = push(n, [newer])
     assert r.status_code == 200, r.text
-    assert r.json() == {"applied": 1, "stale": 0, "conflicts": 0}
+    assert r.json() == {"applied": 1, "stale": 0, "conflicts": 0, "refused": 0}
     g = n.get("/kv/st/k")
     assert g.status_code == 200
     assert g.headers["ETag"] == f'"{newer["uuid"]}"'
@@ -617,17 +627,17 @@ def test_push_older_is_stale_newer_is_applied(small_node):
     # mixed batch: counts per item
     r = push(n, [item("st/k", 1, ts=ts + 500), item("st/other", 2, ts=ts),
                  item("st/k", 3, ts=ts + 1)])
-    assert r.json() == {"applied": 1, "stale": 2, "conflicts": 0}, r.text
+    assert r.json() == {"applied": 1, "stale": 2, "conflicts": 0, "refused": 0}, r.text
 
     # a newer tombstone deletes; an older value does not resurrect
     tomb = item("st/k", ts=ts + 2000, tombstone=True)
-    assert push(n, [tomb]).json() == {"applied": 1, "stale": 0, "conflicts": 0}
+    assert push(n, [tomb]).json() == {"applied": 1, "stale": 0, "conflicts": 0, "refused": 0}
     assert n.get("/kv/st/k").status_code == 404
     assert push(n, [item("st/k", {"v": "zombie"}, ts=ts + 1500)]).json() == \
-        {"applied": 0, "stale": 1, "conflicts": 0}
+        {"applied": 0, "stale": 1, "conflicts": 0, "refused": 0}
     assert n.get("/kv/st/k").status_code == 404
     assert "st/k" not in uuid_map(n)
 
     # same timestamp, other uuid: reported as a conflict
     r = push(n, [item("st/other", 9, ts=ts)])
-    assert r.json() == {"applied": 0, "stale": 0, "conflicts": 1}, r.text
+    assert r.json() == {"applied": 0, "stale": 0, "conflicts": 1, "refused": 0}, r.text

@@ -4,6 +4,10 @@ Every refusal has its own test: wrong secret, no secret, wrong cluster_id,
 wrong token, a read token writing, plain HTTP to a TLS node.  The TLS tests
 make a throwaway CA and node certificates with openssl in a temp dir and run
 a three-node cluster over mutual TLS.
+
+Secrets are at least 16 bytes and client tokens need a cluster secret (the
+config refuses anything else: see test_secure_defaults.py), so every node
+with tokens here has a secret too.
 """
 
 import json
@@ -19,6 +23,7 @@ from conftest import FAST_INTERVALS, HTTP_TIMEOUT, Node, NodeError, now_ms, wait
 
 FAST = dict(FAST_INTERVALS)
 SECRET = "s3cret-shared-by-the-cluster"
+OTHER_SECRET = "another-cluster-s3cret"  # as long as SECRET allows, and wrong
 READ_TOKEN = "read-token-0123456789abcdef"
 WRITE_TOKEN = "write-token-0123456789abcdef"
 
@@ -63,7 +68,7 @@ def test_peer_endpoints_refuse_missing_or_wrong_secret(node_factory):
 
 def test_node_with_wrong_secret_cannot_join(node_factory):
     a = node_factory.start("a", extra=dict(FAST, cluster_secret=SECRET))
-    b = node_factory.start("b", seeds=[a.address], extra=dict(FAST, cluster_secret="other"),
+    b = node_factory.start("b", seeds=[a.address], extra=dict(FAST, cluster_secret=OTHER_SECRET),
                            wait=False)
     c = node_factory.start("c", seeds=[a.address], extra=FAST, wait=False)
     b.wait_ready()
@@ -119,6 +124,7 @@ def test_wrong_cluster_id_is_refused(node_factory):
 @pytest.fixture
 def token_node(node_factory):
     return node_factory.start(extra={
+        "cluster_secret": SECRET,
         "auth_tokens": [f"read:{READ_TOKEN}", f"write:{WRITE_TOKEN}"]})
 
 
@@ -157,10 +163,37 @@ def test_read_token_reads_but_cannot_write(token_node):
 
 def test_bad_token_config_is_refused(node_factory):
     for tokens in (["admin:" + WRITE_TOKEN], ["read:short"], "read:" + READ_TOKEN):
-        n = node_factory.create(extra={"auth_tokens": tokens})
+        # with a secret: refused for the tokens themselves
+        n = node_factory.create(extra={"cluster_secret": SECRET, "auth_tokens": tokens})
         with pytest.raises(NodeError):
             n.start()
         assert n.returncode() == 2
+        assert "auth_tokens: " in n.log_text()
+
+
+def test_tokens_without_secret_are_refused_at_start(node_factory, tmp_path):
+    """Client tokens with the peer endpoints open would be a false sense of security."""
+    n = node_factory.create(extra={"auth_tokens": [f"read:{READ_TOKEN}", f"write:{WRITE_TOKEN}"]})
+    with pytest.raises(NodeError):
+        n.start()
+    assert n.returncode() == 2
+    assert "auth_tokens need cluster_secret" in n.log_text()
+    assert not n.data_dir.exists()
+    # a secret file is as good as an inline secret
+    f = tmp_path / "secret"
+    f.write_text(SECRET + "\n")
+    n.config["cluster_secret_file"] = str(f)
+    n.start()
+    assert n.get("/kv/x").status_code == 401
+    assert n.get("/members/digests").status_code == 401
+
+
+def test_short_secret_is_refused_at_start(node_factory):
+    n = node_factory.create(extra={"cluster_secret": "0123456789"})
+    with pytest.raises(NodeError):
+        n.start()
+    assert n.returncode() == 2
+    assert "cluster_secret: must be at least 16 bytes" in n.log_text()
 
 
 # -------------------------------------------------------------------- TLS

@@ -1,8 +1,10 @@
 /*
  * test_config.c - unit tests for config.c: defaults, a full valid file,
- * every class of error (with its line), the default text and file, and
- * config_write_default()/config_print().  Run from the repository root
- * (test_default_file_matches reads config/kvs.yaml).
+ * every class of error (with its line), the secure-by-default rules
+ * (cluster_secret length, auth_tokens need a secret, protected mode,
+ * max_members), the address and node_id validators members.c shares, the
+ * default text and file, and config_write_default()/config_print().  Run
+ * from the repository root (test_default_file_matches reads config/kvs.yaml).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -137,6 +139,9 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.tombstone_grace, 604800);
 	assert_int_equal(cfg.peer_timeout_ms, 2000);
 	assert_string_equal(cfg.cluster_secret, "");
+	assert_int_equal(cfg.max_members, 1024);
+	assert_true(cfg.protected_mode);
+	assert_int_equal(cfg.token_count, 0);
 }
 
 static void test_empty_is_defaults(void **state)
@@ -168,7 +173,7 @@ static void test_full_valid(void **state)
 		"  - 10.1.2.4:9001\n"
 		"  - http://node3.example:9001\n"
 		"  - HTTPS://node4:443\n"
-		"  - \"[::1]:9002\"\n"
+		"  - \"10.1.2.5:9002\"\n"
 		"read_only: true\n"
 		"log_level: debug\n"
 		"log_format: json\n"
@@ -190,7 +195,10 @@ static void test_full_valid(void **state)
 		"anti_entropy_interval: 11\n"
 		"tombstone_grace: 60\n"
 		"peer_timeout_ms: 100\n"
-		"cluster_secret: 's3cret: with colon'\n";
+		"cluster_secret: 's3cret: with colon'\n"
+		"max_members: 4096\n"
+		"auth_tokens: [\"read:0123456789abcdef\"]\n"
+		"protected_mode: true\n";
 	struct kvs_config cfg;
 
 	(void)state;
@@ -204,7 +212,7 @@ static void test_full_valid(void **state)
 	assert_string_equal(cfg.seed_nodes[0], "10.1.2.4:9001");
 	assert_string_equal(cfg.seed_nodes[1], "http://node3.example:9001");
 	assert_string_equal(cfg.seed_nodes[2], "HTTPS://node4:443");
-	assert_string_equal(cfg.seed_nodes[3], "[::1]:9002");
+	assert_string_equal(cfg.seed_nodes[3], "10.1.2.5:9002");
 	assert_true(cfg.read_only);
 	assert_int_equal(cfg.log_level, LOG_DEBUG);
 	assert_int_equal(cfg.log_format, LOG_FORMAT_JSON);
@@ -227,6 +235,10 @@ static void test_full_valid(void **state)
 	assert_int_equal(cfg.tombstone_grace, 60);
 	assert_int_equal(cfg.peer_timeout_ms, 100);
 	assert_string_equal(cfg.cluster_secret, "s3cret: with colon");
+	assert_int_equal(cfg.max_members, 4096);
+	assert_int_equal(cfg.token_count, 1);
+	assert_string_equal(cfg.auth_tokens[0].token, "0123456789abcdef");
+	assert_true(cfg.protected_mode);
 }
 
 static void test_flow_mapping_and_seeds(void **state)
@@ -256,8 +268,9 @@ static void test_advertise_default(void **state)
 	struct kvs_config cfg;
 
 	(void)state;
-	/* advertise_address follows bind_address and port wherever they appear. */
-	expect_ok("port: 9000\nbind_address: 10.0.0.1\n", &cfg);
+	/* advertise_address follows bind_address and port wherever they appear
+	 * (a non-loopback bind_address needs a secret: protected mode). */
+	expect_ok("port: 9000\nbind_address: 10.0.0.1\ncluster_secret: 0123456789abcdef\n", &cfg);
 	assert_string_equal(cfg.advertise_address, "10.0.0.1:9000");
 	/* IPv6 binds are refused: Debian's civetweb has no IPv6 (fuzz finding
 	 * config/bind-address-not-ip: "x:y" used to pass and derive "[x:y]:8080") */
@@ -417,9 +430,21 @@ static void test_bad_seed(void **state)
 		     "t.yaml:1: seed_nodes: missing port in \"host:port\", got \"a:\"");
 	expect_error("seed_nodes: [\":80\"]\n",
 		     "t.yaml:1: seed_nodes: missing host in \"host:port\", got \":80\"");
+	/* no IPv6 (Debian's civetweb has none), bracketed or not */
 	expect_error("seed_nodes: [\"::1:80\"]\n",
-		     "t.yaml:1: seed_nodes: IPv6 hosts need brackets, as in \"[::1]:8080\", "
-		     "got \"::1:80\"");
+		     "t.yaml:1: seed_nodes: IPv6 addresses are not supported (Debian's civetweb "
+		     "has no IPv6), got \"::1:80\"");
+	expect_error("seed_nodes: [a:1, \"[::1]:9002\"]\n",
+		     "t.yaml:1: seed_nodes: IPv6 addresses are not supported (Debian's civetweb "
+		     "has no IPv6), got \"[::1]:9002\"");
+	expect_error("seed_nodes:\n  - a:1\n  - 300.1.2.3:80\n",
+		     "t.yaml:3: seed_nodes: invalid IPv4 address (four numbers 0..255), "
+		     "got \"300.1.2.3:80\"");
+	expect_error("seed_nodes: [\"a_b:80\"]\n",
+		     "t.yaml:1: seed_nodes: invalid character in host, got \"a_b:80\"");
+	expect_error("seed_nodes: [\"https://-a.example:80\"]\n",
+		     "t.yaml:1: seed_nodes: host name labels must not start or end with '-', "
+		     "got \"https://-a.example:80\"");
 	expect_error("seed_nodes: [\"ftp://a:21\"]\n",
 		     "t.yaml:1: seed_nodes: scheme must be http:// or https://, "
 		     "got \"ftp://a:21\"");
@@ -609,16 +634,18 @@ static void test_print_round_trip(void **state)
 	static const char text[] =
 		"node_id: n1\n"
 		"bind_address: 0.0.0.0\n"
-		"advertise_address: \"[2001:db8::1]:8081\"\n"
+		"advertise_address: \"kvs-1.example:8081\"\n"
 		"data_dir: \"/tmp/odd \\\"dir\\\"\"\n"
 		"seed_nodes: [a:1, \"https://b:2\"]\n"
 		"log_level: error\n"
 		"log_format: json\n"
 		"read_only: true\n"
 		"max_value_bytes: 5000\n"
-		"cluster_secret: topsecret\n";
+		"max_members: 77\n"
+		"protected_mode: false\n"
+		"cluster_secret: topsecret-0123456789\n";
 	struct kvs_config cfg, back;
-	char *out = NULL;
+	char *out = NULL, *with_secret;
 	size_t outlen = 0;
 	FILE *f;
 
@@ -633,6 +660,15 @@ static void test_print_round_trip(void **state)
 	assert_non_null(strstr(out, "# cluster_secret: (set, not shown)\n"));
 	assert_non_null(strstr(out, "\npeer_timeout_ms: 2000\n"));
 	assert_non_null(strstr(out, "\nlog_level: error\n"));
+	assert_non_null(strstr(out, "\nmax_members: 77\n"));
+	assert_non_null(strstr(out, "\nprotected_mode: false\n"));
+	/* The secret is never printed, so it is added back before reading. */
+	assert_true(asprintf(&with_secret, "%scluster_secret: topsecret-0123456789\n", out) > 0);
+	expect_ok(with_secret, &back);
+	assert_memory_equal(&back, &cfg, sizeof(cfg));
+	free(with_secret);
+	/* Without it, that printed config binds 0.0.0.0 with no secret: read
+	 * back only because protected_mode is false here. */
 	expect_ok(out, &back);
 	memset(cfg.cluster_secret, 0, sizeof(cfg.cluster_secret));
 	assert_memory_equal(&back, &cfg, sizeof(cfg));
@@ -649,6 +685,321 @@ static void test_print_round_trip(void **state)
 	expect_ok(out, &back);
 	assert_memory_equal(&back, &cfg, sizeof(cfg));
 	free(out);
+}
+
+/* ------------------------------------------------------------------ */
+/* secure by default                                                   */
+/* ------------------------------------------------------------------ */
+
+#define PROTECTED_MSG(line, addr)                                                          \
+	"t.yaml:" line ": bind_address: " addr " is not a loopback address and neither "   \
+	"cluster_secret nor auth_tokens is set (protected mode): set cluster_secret or "    \
+	"cluster_secret_file (and auth_tokens for clients), or protected_mode: false to "   \
+	"serve it open to the network"
+
+static void test_secret_min_length(void **state)
+{
+	struct kvs_config cfg;
+
+	(void)state;
+	expect_error("port: 1\ncluster_secret: 0123456789abcde\n",
+		     "t.yaml:2: cluster_secret: must be at least 16 bytes, got 15 "
+		     "(e.g. openssl rand -hex 32)");
+	expect_error("cluster_secret: x\n",
+		     "t.yaml:1: cluster_secret: must be at least 16 bytes, got 1 "
+		     "(e.g. openssl rand -hex 32)");
+	/* the message never quotes the secret */
+	expect_error("cluster_secret: 'short secret'\n",
+		     "t.yaml:1: cluster_secret: must be at least 16 bytes, got 12 "
+		     "(e.g. openssl rand -hex 32)");
+	expect_ok("cluster_secret: 0123456789abcdef\n", &cfg);
+	assert_string_equal(cfg.cluster_secret, "0123456789abcdef");
+	/* empty still means none */
+	expect_ok("cluster_secret: ''\n", &cfg);
+	assert_string_equal(cfg.cluster_secret, "");
+}
+
+static void test_secret_file_min_length(void **state)
+{
+	char dir[] = "/tmp/kvs_test_config_XXXXXX", cfgpath[64], secpath[64], text[128];
+	char err[512], want[256];
+	struct kvs_config cfg;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(cfgpath, sizeof(cfgpath), "%s/c.yaml", dir);
+	snprintf(secpath, sizeof(secpath), "%s/secret", dir);
+	snprintf(text, sizeof(text), "bind_address: 0.0.0.0\ncluster_secret_file: %s\n", secpath);
+	f = fopen(cfgpath, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+
+	/* 15 bytes on the first line (the rest of the file does not count) */
+	f = fopen(secpath, "w");
+	assert_non_null(f);
+	fputs("0123456789abcde  \nmore text on line 2\n", f);
+	fclose(f);
+	assert_int_equal(config_load(&cfg, cfgpath, err, sizeof(err)), KVS_EINVAL);
+	snprintf(want, sizeof(want), "%s: cluster_secret_file: %s must hold 16 to 255 bytes on "
+		 "its first line", cfgpath, secpath);
+	assert_string_equal(err, want);
+
+	f = fopen(secpath, "w");
+	assert_non_null(f);
+	fputs("0123456789abcdef\n", f);
+	fclose(f);
+	assert_int_equal(config_load(&cfg, cfgpath, err, sizeof(err)), 0);
+	assert_string_equal(cfg.cluster_secret, "0123456789abcdef");
+	assert_string_equal(cfg.bind_address, "0.0.0.0");
+
+	unlink(secpath);
+	unlink(cfgpath);
+	rmdir(dir);
+}
+
+static void test_tokens_need_secret(void **state)
+{
+	struct kvs_config cfg;
+
+	(void)state;
+	expect_error("port: 1\n\nauth_tokens:\n  - read:0123456789abcdef\n",
+		     "t.yaml:3: auth_tokens: auth_tokens need cluster_secret (or "
+		     "cluster_secret_file): without it the peer endpoints under /members/ are "
+		     "open to anyone");
+	/* protected_mode: false does not lift this rule */
+	expect_error("protected_mode: false\nauth_tokens: [\"write:0123456789abcdef\"]\n",
+		     "t.yaml:2: auth_tokens: auth_tokens need cluster_secret (or "
+		     "cluster_secret_file): without it the peer endpoints under /members/ are "
+		     "open to anyone");
+	/* on a non-loopback address the tokens rule is the one reported */
+	expect_error("bind_address: 0.0.0.0\nauth_tokens: [\"write:0123456789abcdef\"]\n",
+		     "t.yaml:2: auth_tokens: auth_tokens need cluster_secret (or "
+		     "cluster_secret_file): without it the peer endpoints under /members/ are "
+		     "open to anyone");
+	expect_ok("auth_tokens: [\"read:0123456789abcdef\"]\ncluster_secret: 0123456789abcdef\n",
+		  &cfg);
+	assert_int_equal(cfg.token_count, 1);
+	/* a secret file counts (config_parse does not read it; config_load does) */
+	expect_ok("cluster_secret_file: /etc/kvs/s\nauth_tokens: [\"read:0123456789abcdef\"]\n",
+		  &cfg);
+	assert_int_equal(cfg.token_count, 1);
+	/* none is fine: an open API on loopback */
+	expect_ok("auth_tokens: []\n", &cfg);
+	assert_int_equal(cfg.token_count, 0);
+}
+
+static void test_protected_mode(void **state)
+{
+	struct kvs_config cfg;
+
+	(void)state;
+	/* refused: 0.0.0.0, any other address, any host name */
+	expect_error("port: 9000\nbind_address: 0.0.0.0\n", PROTECTED_MSG("2", "0.0.0.0"));
+	expect_error("bind_address: 10.0.0.2\n", PROTECTED_MSG("1", "10.0.0.2"));
+	expect_error("bind_address: 128.0.0.1\n", PROTECTED_MSG("1", "128.0.0.1"));
+	expect_error("\n\nbind_address: kvs1.example\n", PROTECTED_MSG("3", "kvs1.example"));
+	expect_error("bind_address: localhost\n", PROTECTED_MSG("1", "localhost"));
+	expect_error("protected_mode: true\nbind_address: 0.0.0.0\n", PROTECTED_MSG("2", "0.0.0.0"));
+	/* an empty secret is no secret */
+	expect_error("bind_address: 0.0.0.0\ncluster_secret: ''\n", PROTECTED_MSG("1", "0.0.0.0"));
+
+	/* loopback is 127.0.0.0/8 */
+	expect_ok("bind_address: 127.0.0.1\n", &cfg);
+	expect_ok("bind_address: 127.255.0.9\n", &cfg);
+	/* a secret, inline or in a file, or a secret and tokens */
+	expect_ok("bind_address: 0.0.0.0\ncluster_secret: 0123456789abcdef\n", &cfg);
+	assert_true(cfg.protected_mode);
+	expect_ok("cluster_secret_file: /etc/kvs/s\nbind_address: 10.0.0.2\n", &cfg);
+	expect_ok("bind_address: 0.0.0.0\ncluster_secret: 0123456789abcdef\n"
+		  "auth_tokens: [\"write:0123456789abcdef\"]\n", &cfg);
+	/* protected_mode: false starts it open */
+	expect_ok("bind_address: 0.0.0.0\nprotected_mode: false\n", &cfg);
+	assert_false(cfg.protected_mode);
+	assert_true(config_is_open(&cfg));
+	expect_ok("protected_mode: false\n", &cfg);
+	assert_false(config_is_open(&cfg));
+
+	expect_error("protected_mode: no\n",
+		     "t.yaml:1: protected_mode: expected true or false, got \"no\"");
+	expect_error("protected_mode: 0\n",
+		     "t.yaml:1: protected_mode: expected true or false, got \"0\"");
+	expect_error("protected_mode: true\nprotected_mode: false\n",
+		     "t.yaml:2: protected_mode: duplicate key (first set on line 1)");
+}
+
+static void test_is_open(void **state)
+{
+	struct kvs_config cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_false(config_is_open(&cfg));
+	strcpy(cfg.bind_address, "0.0.0.0");
+	assert_true(config_is_open(&cfg));
+	strcpy(cfg.cluster_secret_file, "/x");
+	assert_false(config_is_open(&cfg));
+	cfg.cluster_secret_file[0] = '\0';
+	strcpy(cfg.cluster_secret, "0123456789abcdef");
+	assert_false(config_is_open(&cfg));
+	cfg.cluster_secret[0] = '\0';
+	cfg.token_count = 1;
+	assert_false(config_is_open(&cfg));
+}
+
+static void test_max_members(void **state)
+{
+	struct kvs_config cfg;
+
+	(void)state;
+	expect_ok("max_members: 2\n", &cfg);
+	assert_int_equal(cfg.max_members, 2);
+	expect_ok("max_members: 4096\n", &cfg);
+	assert_int_equal(cfg.max_members, 4096);
+	expect_error("port: 1\nmax_members: 1\n",
+		     "t.yaml:2: max_members: must be between 2 and 4096, got \"1\"");
+	expect_error("max_members: 4097\n",
+		     "t.yaml:1: max_members: must be between 2 and 4096, got \"4097\"");
+	expect_error("max_members: -1\n",
+		     "t.yaml:1: max_members: must be between 2 and 4096, got \"-1\"");
+	expect_error("max_members: many\n",
+		     "t.yaml:1: max_members: expected an integer, got \"many\"");
+}
+
+/* ------------------------------------------------------------------ */
+/* validators shared with members.c                                    */
+/* ------------------------------------------------------------------ */
+
+static void expect_address(const char *s, bool allow_scheme, const char *problem)
+{
+	const char *got = config_address_problem(s, allow_scheme);
+
+	if ((got == NULL) != (problem == NULL) || (got && strcmp(got, problem) != 0)) {
+		print_error("address '%s' (scheme %d): got %s, want %s\n", s, allow_scheme,
+			    got ? got : "valid", problem ? problem : "valid");
+		fail();
+	}
+	if (!allow_scheme)
+		assert_int_equal(config_address_valid(s), problem == NULL);
+}
+
+static void test_address_validator(void **state)
+{
+	static const char *const no_v6 =
+		"IPv6 addresses are not supported (Debian's civetweb has no IPv6)";
+	char big[300];
+
+	(void)state;
+	/* valid: IPv4, names, ports at both ends */
+	expect_address("127.0.0.1:8080", false, NULL);
+	expect_address("0.0.0.0:1", false, NULL);
+	expect_address("255.255.255.255:65535", false, NULL);
+	expect_address("localhost:80", false, NULL);
+	expect_address("kvs-1.example.org:443", false, NULL);
+	expect_address("a:1", false, NULL);
+	expect_address("1a.example:1", false, NULL);
+	expect_address("123abc:1", false, NULL);
+	expect_address("UPPER.Example:8", false, NULL);
+	/* schemes: only where allowed, and only http(s) */
+	expect_address("http://10.0.0.1:80", true, NULL);
+	expect_address("HTTPS://node4:443", true, NULL);
+	expect_address("http://10.0.0.1:80", false, "expected \"host:port\" without a scheme");
+	expect_address("ftp://a:21", true, "scheme must be http:// or https://");
+	expect_address("http://http://a:1", true, "scheme must be http:// or https://");
+	/* ports */
+	expect_address("a", false, "expected \"host:port\"");
+	expect_address("a:", false, "missing port in \"host:port\"");
+	expect_address("a:0", false, "port must be a number 1..65535");
+	expect_address("a:65536", false, "port must be a number 1..65535");
+	expect_address("a:99999999999999999999", false, "port must be a number 1..65535");
+	expect_address("a:-1", false, "port must be a number 1..65535");
+	expect_address("a:+1", false, "port must be a number 1..65535");
+	expect_address("a:80 ", false, "port must be a number 1..65535");
+	expect_address("a:80/path", false, "port must be a number 1..65535");
+	/* hosts */
+	expect_address(":80", false, "missing host in \"host:port\"");
+	expect_address("[::1]:80", false, no_v6);
+	expect_address("::1:80", false, no_v6);
+	expect_address("a b:80", false, "invalid character in host");
+	expect_address("a_b:80", false, "invalid character in host");
+	expect_address("a\"b:80", false, "invalid character in host");
+	expect_address("caf\xc3\xa9:80", false, "invalid character in host");
+	expect_address("a/b:80", false, "invalid character in host");
+	expect_address("user@a:80", false, "invalid character in host");
+	expect_address("-a:80", false, "host name labels must not start or end with '-'");
+	expect_address("a-.b:80", false, "host name labels must not start or end with '-'");
+	expect_address("a..b:80", false, "empty label in host name");
+	expect_address(".a:80", false, "empty label in host name");
+	expect_address("a.:80", false, "empty label in host name");
+	/* all-digit last label: must be a dotted quad */
+	expect_address("256.0.0.1:80", false, "invalid IPv4 address (four numbers 0..255)");
+	expect_address("1.2.3:80", false, "invalid IPv4 address (four numbers 0..255)");
+	expect_address("1.2.3.4.5:80", false, "invalid IPv4 address (four numbers 0..255)");
+	expect_address("01.2.3.4:80", false, "invalid IPv4 address (four numbers 0..255)");
+	expect_address("example.123:80", false, "invalid IPv4 address (four numbers 0..255)");
+	expect_address("2130706433:80", false, "invalid IPv4 address (four numbers 0..255)");
+	/* lengths: a label of 63 fits, 64 does not; a name of 253 fits, 254 does not */
+	memset(big, 'a', 63);
+	strcpy(big + 63, ".b:1");
+	expect_address(big, false, NULL);
+	memset(big, 'a', 64);
+	strcpy(big + 64, ".b:1");
+	expect_address(big, false, "host name label longer than 63 characters");
+	for (int i = 0; i < 253; i++)
+		big[i] = i % 2 ? '.' : 'a';
+	strcpy(big + 253, ":1");
+	expect_address(big, false, NULL);
+	for (int i = 0; i < 255; i++)
+		big[i] = i % 2 ? '.' : 'a';
+	strcpy(big + 255, ":1");
+	expect_address(big, false, "address longer than 255 bytes");
+	/* a 253-character host fits, 255 do not (only a bare host can be that long) */
+	big[253] = '\0';
+	assert_true(config_host_valid(big));
+	big[253] = '.';
+	big[254] = 'a';
+	big[255] = '\0';
+	assert_false(config_host_valid(big));
+
+	/* hosts alone (bind_address) */
+	assert_true(config_host_valid("0.0.0.0"));
+	assert_true(config_host_valid("my-host"));
+	assert_false(config_host_valid(""));
+	assert_false(config_host_valid("::1"));
+	assert_false(config_host_valid("1.2.3.4 "));
+	assert_false(config_host_valid("x:y"));
+	/* loopback: 127.0.0.0/8 literals only */
+	assert_true(config_host_is_loopback("127.0.0.1"));
+	assert_true(config_host_is_loopback("127.1.2.3"));
+	assert_false(config_host_is_loopback("0.0.0.0"));
+	assert_false(config_host_is_loopback("128.0.0.1"));
+	assert_false(config_host_is_loopback("localhost"));
+	assert_false(config_host_is_loopback("127.0.0.1.example"));
+	assert_false(config_host_is_loopback("127.0.0"));
+}
+
+static void test_node_id_validator(void **state)
+{
+	char big[CONFIG_ID_MAX + 1];
+
+	(void)state;
+	assert_true(config_node_id_valid("n1"));
+	assert_true(config_node_id_valid("node-1.a_b"));
+	assert_false(config_node_id_valid(""));
+	assert_false(config_node_id_valid("a b"));
+	assert_false(config_node_id_valid("a/b"));
+	assert_false(config_node_id_valid("a:b"));
+	assert_false(config_node_id_valid("caf\xc3\xa9"));
+	memset(big, 'x', CONFIG_ID_MAX - 1);
+	big[CONFIG_ID_MAX - 1] = '\0';
+	assert_true(config_node_id_valid(big));
+	memset(big, 'x', CONFIG_ID_MAX);
+	big[CONFIG_ID_MAX] = '\0';
+	assert_false(config_node_id_valid(big));
+	/* node_id and cluster_id use it */
+	expect_error("cluster_id: \"a:b\"\n",
+		     "t.yaml:1: cluster_id: may only contain A-Z a-z 0-9 . _ -, got \"a:b\"");
 }
 
 int main(void)
@@ -675,6 +1026,14 @@ int main(void)
 		cmocka_unit_test(test_write_default),
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_print_round_trip),
+		cmocka_unit_test(test_secret_min_length),
+		cmocka_unit_test(test_secret_file_min_length),
+		cmocka_unit_test(test_tokens_need_secret),
+		cmocka_unit_test(test_protected_mode),
+		cmocka_unit_test(test_is_open),
+		cmocka_unit_test(test_max_members),
+		cmocka_unit_test(test_address_validator),
+		cmocka_unit_test(test_node_id_validator),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

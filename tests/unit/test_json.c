@@ -3,7 +3,9 @@
  * reason and offset expected, nesting at and over JSON_MAX_DEPTH, every
  * truncation of a document, and UTF-8 inside strings checked
  * exhaustively (all 1-3 byte sequences, 4-byte leads with sampled tails)
- * against an independent reference decoder.
+ * against an independent reference decoder; json_parse_bounded(): a peer
+ * message parses, and depth, value count, \u0000 and invalid text are
+ * refused with their reason before cJSON sees them.
  *
  * Each case is copied into a heap buffer of exactly its length, so a run
  * under -fsanitize=address catches any read past len.
@@ -17,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "json.h"
 
@@ -555,6 +559,206 @@ static void test_len_respected(void **state)
 	assert_true(json_valid("[]", 2, NULL, NULL));
 }
 
+/* ---- json_parse_bounded ------------------------------------------------ */
+
+/*
+ * json_parse_bounded on an exact-size heap copy of text[0..len): returns
+ * the tree (caller deletes) or NULL with the reason in *why.
+ */
+static cJSON *bounded(const char *text, size_t len, size_t max_depth, size_t max_values,
+		      const char **why)
+{
+	char *copy = malloc(len ? len : 1);
+	cJSON *root;
+
+	assert_non_null(copy);
+	memcpy(copy, text, len);
+	root = json_parse_bounded(copy, len, max_depth, max_values, why);
+	free(copy);
+	return root;
+}
+
+/* Expects text refused by the peer bounds with want_why. */
+static void expect_bounded_refused(const char *text, size_t len, size_t max_depth,
+				   size_t max_values, const char *want_why)
+{
+	const char *why = NULL;
+	cJSON *root = bounded(text, len, max_depth, max_values, &why);
+
+	if (root || !why || strcmp(why, want_why) != 0) {
+		print_error("\"%.60s\" (len %zu): got %s (%s), want refused (%s)\n", text, len,
+			    root ? "a tree" : "NULL", why ? why : "-", want_why);
+		fail();
+	}
+}
+
+static void test_bounded_peer_message(void **state)
+{
+	static const char msg[] =
+		"{\"from\":{\"id\":\"n1\",\"address\":\"127.0.0.1:8081\",\"status\":\"alive\","
+		"\"joined_timestamp\":1700000000000,\"incarnation\":3,\"last_seen\":1700000000001},"
+		"\"kind\":\"replication\",\"items\":[{\"key\":\"users/42\","
+		"\"uuid\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"timestamp\":1700000000000,"
+		"\"tombstone\":false,\"value\":\"{\\\"name\\\":\\\"A\\\",\\\"n\\\":[1,2]}\"},"
+		"{\"key\":\"gone\",\"uuid\":\"0f8fad5b-d9cb-469f-a165-70867728950f\","
+		"\"timestamp\":1700000000002,\"tombstone\":true}]}";
+	const char *why = "untouched";
+	cJSON *root;
+
+	(void)state;
+	root = bounded(msg, sizeof(msg) - 1, JSON_PEER_MAX_DEPTH, JSON_PEER_MAX_VALUES, &why);
+	assert_non_null(root);
+	assert_string_equal(why, "untouched"); /* set only on failure */
+	assert_true(cJSON_IsObject(root));
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(root, "items");
+	assert_int_equal(cJSON_GetArraySize(items), 2);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(items, 0), "value");
+	assert_string_equal(v->valuestring, "{\"name\":\"A\",\"n\":[1,2]}");
+	cJSON_Delete(root);
+
+	/* why is optional; any JSON text comes back, not only objects */
+	root = bounded("[1,\"a\",null]", 12, JSON_PEER_MAX_DEPTH, JSON_PEER_MAX_VALUES, NULL);
+	assert_true(cJSON_IsArray(root));
+	cJSON_Delete(root);
+	/* an escaped backslash before "u0000" is not a \u0000 escape */
+	root = bounded("\"\\\\u0000\"", 9, JSON_PEER_MAX_DEPTH, JSON_PEER_MAX_VALUES, NULL);
+	assert_true(cJSON_IsString(root));
+	assert_string_equal(root->valuestring, "\\u0000");
+	cJSON_Delete(root);
+}
+
+/* {"x": + [^(n-1) + ]^(n-1) + }: a message n levels deep. */
+static char *deep_message(size_t n, size_t *len)
+{
+	size_t l;
+	char *inner = nest("[", "", "]", n - 1, &l);
+	char *buf = malloc(l + 6);
+
+	assert_non_null(buf);
+	memcpy(buf, "{\"x\":", 5);
+	memcpy(buf + 5, inner, l);
+	buf[l + 5] = '}';
+	*len = l + 6;
+	free(inner);
+	return buf;
+}
+
+static void test_bounded_depth(void **state)
+{
+	static const size_t too_deep[] = { JSON_PEER_MAX_DEPTH + 1, 712, 1000, 100000 };
+	size_t len;
+	char *buf;
+	cJSON *root;
+
+	(void)state;
+	assert_int_equal(JSON_PEER_MAX_DEPTH, 16);
+	/* at the bound: parsed */
+	buf = deep_message(JSON_PEER_MAX_DEPTH, &len);
+	root = bounded(buf, len, JSON_PEER_MAX_DEPTH, JSON_PEER_MAX_VALUES, NULL);
+	assert_true(cJSON_IsObject(root));
+	cJSON_Delete(root);
+	free(buf);
+	for (size_t i = 0; i < sizeof(too_deep) / sizeof(too_deep[0]); i++) {
+		buf = deep_message(too_deep[i], &len);
+		expect_bounded_refused(buf, len, JSON_PEER_MAX_DEPTH, JSON_PEER_MAX_VALUES,
+				       "nesting too deep");
+		free(buf);
+	}
+	/* objects count as levels too */
+	buf = nest("{\"a\":", "1", "}", JSON_PEER_MAX_DEPTH + 1, &len);
+	expect_bounded_refused(buf, len, JSON_PEER_MAX_DEPTH, JSON_PEER_MAX_VALUES,
+			       "nesting too deep");
+	free(buf);
+	/* a max_depth above JSON_MAX_DEPTH is capped there */
+	buf = nest("[", "", "]", JSON_MAX_DEPTH + 1, &len);
+	expect_bounded_refused(buf, len, 100000, SIZE_MAX, "nesting too deep");
+	free(buf);
+	buf = nest("[", "", "]", JSON_MAX_DEPTH, &len);
+	root = bounded(buf, len, 100000, SIZE_MAX, NULL);
+	assert_true(cJSON_IsArray(root));
+	cJSON_Delete(root);
+	free(buf);
+}
+
+/* "[0,0,...,0]" with n zeros: n + 1 values (the array counts). */
+static char *zeros(size_t n, size_t *len)
+{
+	char *buf = malloc(2 * n + 2);
+
+	assert_non_null(buf);
+	buf[0] = '[';
+	for (size_t i = 0; i < n; i++) {
+		buf[1 + 2 * i] = '0';
+		buf[2 + 2 * i] = ',';
+	}
+	buf[n ? 2 * n : 1] = ']';
+	*len = n ? 2 * n + 1 : 2;
+	return buf;
+}
+
+static void test_bounded_values(void **state)
+{
+	size_t len;
+	char *buf;
+	cJSON *root;
+
+	(void)state;
+	/* small bounds: every value counts, containers included, keys not */
+	root = bounded("[1,2]", 5, 16, 3, NULL);
+	assert_non_null(root);
+	cJSON_Delete(root);
+	expect_bounded_refused("[1,2,3]", 7, 16, 3, "too many values");
+	root = bounded("{\"a\":1,\"b\":[]}", 14, 16, 3, NULL);
+	assert_non_null(root);
+	cJSON_Delete(root);
+	expect_bounded_refused("{\"a\":1,\"b\":[{}]}", 16, 16, 3, "too many values");
+	expect_bounded_refused("1", 1, 16, 0, "too many values");
+
+	/* the peer bound: JSON_PEER_MAX_VALUES in all is fine, one more is not */
+	buf = zeros(JSON_PEER_MAX_VALUES - 1, &len);
+	root = bounded(buf, len, JSON_PEER_MAX_DEPTH, JSON_PEER_MAX_VALUES, NULL);
+	assert_true(cJSON_IsArray(root));
+	assert_int_equal(cJSON_GetArraySize(root), JSON_PEER_MAX_VALUES - 1);
+	cJSON_Delete(root);
+	free(buf);
+	buf = zeros(JSON_PEER_MAX_VALUES, &len);
+	expect_bounded_refused(buf, len, JSON_PEER_MAX_DEPTH, JSON_PEER_MAX_VALUES,
+			       "too many values");
+	free(buf);
+	/* the tiny-values body: a million zeros, refused without building a tree */
+	buf = zeros(1000000, &len);
+	expect_bounded_refused(buf, len, JSON_PEER_MAX_DEPTH, JSON_PEER_MAX_VALUES,
+			       "too many values");
+	free(buf);
+}
+
+static void test_bounded_refusals(void **state)
+{
+	static const struct json_case bad[] = {
+		BAD("", "empty input"),
+		BAD("{", "unexpected end of input"),
+		BAD("[1,]", "expected a value"),
+		BAD("{'a':1}", "expected string key"),
+		BAD("{\"a\":1}x", "trailing characters after value"),
+		BAD("{\"a\":01}", "leading zero in number"),
+		BAD("{\"a\":NaN}", "expected a value"),
+		BAD("{\"a\":\"\xc0\xaf\"}", "invalid UTF-8"),
+		BAD("{\"a\":\"\\uD800\"}", "lone surrogate in \\u escape"),
+		BAD("\xef\xbb\xbf{}", "byte order mark not allowed"),
+		/* cJSON would cut these strings at a NUL */
+		BAD("{\"key\":\"a\\u0000b\"}", "\\u0000 escape"),
+		BAD("{\"a\\u0000\":1}", "\\u0000 escape"),
+		BAD("\"\\u0000\"", "\\u0000 escape"),
+		BAD("{\"a\":\"\\\\\\u0000\"}", "\\u0000 escape"), /* \\ then \u0000 */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_bounded_refused(bad[i].text, bad[i].len, JSON_PEER_MAX_DEPTH,
+				       JSON_PEER_MAX_VALUES, bad[i].why);
+	assert_null(json_parse_bounded(NULL, 0, JSON_PEER_MAX_DEPTH, JSON_PEER_MAX_VALUES, NULL));
+}
+
 /*
  * Reference: a generic decoder (collect the payload bits, then check the
  * shortest form and the ranges), deliberately unlike json.c's byte-range
@@ -691,6 +895,10 @@ int main(void)
 		cmocka_unit_test(test_prefixes),
 		cmocka_unit_test(test_len_respected),
 		cmocka_unit_test(test_utf8_exhaustive),
+		cmocka_unit_test(test_bounded_peer_message),
+		cmocka_unit_test(test_bounded_depth),
+		cmocka_unit_test(test_bounded_values),
+		cmocka_unit_test(test_bounded_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,8 +4,10 @@
  * incarnation revives, our own record never overwritten, others'
  * unhealthy opinions not adopted), joins and their id conflicts, the
  * state machine (suspect -> unhealthy on the suspicion timeout, heard ->
- * alive, failure and removal timeouts), members_random() and the JSON
- * form, both ways.
+ * alive, failure and removal timeouts), members_random(), the size cap
+ * (max_members: new members refused, never evicting, last_seen from the
+ * future taken as now) and the JSON form, both ways, with the address and
+ * number checks of records from the network.
  *
  * Times are plain numbers well below the real clock except where
  * members_join() compares with version_now_ms().
@@ -576,6 +578,141 @@ static void test_random(void **state)
 	members_free(m);
 }
 
+/* ---------------------------------------------------------------- cap */
+
+/* Fills list with n distinct members "c<base+i>" at 127.0.0.1 ports. */
+static void many(struct member *list, size_t n, size_t base, int64_t seen)
+{
+	for (size_t i = 0; i < n; i++) {
+		char id[32], addr[32];
+
+		snprintf(id, sizeof(id), "c%zu", base + i);
+		snprintf(addr, sizeof(addr), "127.0.0.1:%zu", 40000 + (base + i) % 20000);
+		list[i] = mk(id, addr, 10, seen, MEMBER_ALIVE);
+	}
+}
+
+static size_t count_all(struct members *m)
+{
+	int counts[4];
+
+	members_counts(m, counts);
+	return (size_t)(counts[0] + counts[1] + counts[2] + counts[3]);
+}
+
+static void test_cap_default_merge(void **state)
+{
+	(void)state;
+	struct members *m = table(); /* no members_set_max: MEMBERS_MAX_DEFAULT */
+	struct member *list = calloc(2000, sizeof(*list));
+
+	assert_int_equal(MEMBERS_MAX_DEFAULT, 1024);
+	assert_non_null(list);
+	many(list, 2000, 0, 500);
+	/* 1023 fit beside self; the other 977 are refused */
+	assert_int_equal(members_merge(m, list, 2000), 2000 - 1023);
+	assert_int_equal(count_all(m), 1024);
+	assert_int_equal(members_refused_total(m), 977);
+	assert_true(has(m, "self") && has(m, "c0") && has(m, "c1022"));
+	assert_false(has(m, "c1023"));
+	assert_false(has(m, "c1999"));
+	assert_int_equal(members_live_peers(m), 1023);
+
+	/* again: nothing new gets in, nothing is evicted, members in the table
+	 * are still updated */
+	many(list, 2000, 0, 900);
+	assert_int_equal(members_merge(m, list, 2000), 977);
+	assert_int_equal(count_all(m), 1024);
+	assert_int_equal(get(m, "c5").last_seen, 900);
+	assert_int_equal(members_refused_total(m), 2 * 977);
+
+	/* a member that leaves stays counted (left is sticky); one removed
+	 * (removal_timeout) makes room for one more */
+	members_left(m, "c0", 10);
+	assert_int_equal(members_merge(m, &list[1500], 1), 1);
+	members_heard(m, "c1", 10 * REMOVAL);
+	for (int i = 2; i < 1023; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "c%d", i);
+		members_heard(m, id, 10 * REMOVAL);
+	}
+	members_tick(m, 900 + REMOVAL + 1); /* only c0 (last_seen 900) is unheard that long */
+	assert_false(has(m, "c0"));
+	assert_int_equal(count_all(m), 1023);
+	assert_int_equal(members_merge(m, &list[1500], 2), 1);
+	assert_true(has(m, "c1500"));
+	assert_false(has(m, "c1501"));
+	assert_int_equal(count_all(m), 1024);
+	free(list);
+	members_free(m);
+}
+
+static void test_cap_set_max(void **state)
+{
+	(void)state;
+	struct members *m = table();
+	struct member list[10];
+	char err[128];
+
+	members_set_max(m, 4);
+	many(list, 10, 0, 500);
+	assert_int_equal(members_merge(m, list, 10), 7);
+	assert_int_equal(count_all(m), 4);
+	assert_int_equal(members_alive_count(m), 4);
+
+	/* a join of a new member is refused with its own code... */
+	struct member j = mk("joiner", "127.0.0.1:9", 10, 500, MEMBER_ALIVE);
+	err[0] = '\0';
+	assert_int_equal(members_join(m, &j, err, sizeof(err)), KVS_ETOOBIG);
+	assert_string_equal(err, "member table full (max_members 4)");
+	assert_false(has(m, "joiner"));
+	assert_int_equal(members_refused_total(m), 8);
+	/* ...a member already in the table may rejoin (a restart) */
+	struct member again = mk("c1", "127.0.0.1:40001", 20, 600, MEMBER_ALIVE);
+	assert_int_equal(members_join(m, &again, err, sizeof(err)), 0);
+	assert_int_equal(get(m, "c1").incarnation, 20);
+	assert_int_equal(count_all(m), 4);
+
+	/* lowering the cap never evicts; raising it lets new members in */
+	members_set_max(m, 2);
+	assert_int_equal(count_all(m), 4);
+	assert_int_equal(members_merge(m, &list[5], 1), 1);
+	members_set_max(m, 5);
+	assert_int_equal(members_merge(m, &list[5], 2), 1);
+	assert_true(has(m, "c5"));
+	assert_int_equal(count_all(m), 5);
+	assert_int_equal(members_join(m, &j, err, sizeof(err)), KVS_ETOOBIG);
+	members_free(m);
+}
+
+static void test_future_last_seen_is_now(void **state)
+{
+	(void)state;
+	struct members *m = table();
+	int64_t before = version_now_ms();
+	char err[128];
+
+	/* a record claiming contact in the year 30000 would never be removed */
+	merge1(m, mk("future", "127.0.0.1:1", 10, 900000000000000LL, MEMBER_ALIVE));
+	int64_t seen = get(m, "future").last_seen;
+	assert_true(seen >= before && seen <= version_now_ms());
+	merge1(m, mk("future", "127.0.0.1:1", 10, 900000000000000LL, MEMBER_ALIVE));
+	assert_true(get(m, "future").last_seen <= version_now_ms());
+	merge1(m, mk("future", "127.0.0.1:1", 11, 900000000000000LL, MEMBER_ALIVE));
+	assert_true(get(m, "future").last_seen <= version_now_ms());
+	struct member j = mk("joiner", "127.0.0.1:2", 10, 900000000000000LL, MEMBER_ALIVE);
+	assert_int_equal(members_join(m, &j, err, sizeof(err)), 0);
+	assert_true(get(m, "joiner").last_seen <= version_now_ms());
+	j.incarnation = 11;
+	assert_int_equal(members_join(m, &j, err, sizeof(err)), 0);
+	assert_true(get(m, "joiner").last_seen <= version_now_ms());
+	/* so removal_timeout applies to it */
+	members_tick(m, version_now_ms() + REMOVAL + 1000);
+	assert_false(has(m, "future"));
+	assert_false(has(m, "joiner"));
+	members_free(m);
+}
+
 /* --------------------------------------------------------------- JSON */
 
 static void test_json_round_trip(void **state)
@@ -583,9 +720,9 @@ static void test_json_round_trip(void **state)
 	(void)state;
 	struct member list[4] = {
 		mk("self", "127.0.0.1:8000", 1700000000000LL, 1700000000500LL, MEMBER_ALIVE),
-		mk("node-2.b_c", "https://host.example:443", 1700000001000LL, 1700000002000LL,
+		mk("node-2.b_c", "host.example:443", 1700000001000LL, 1700000002000LL,
 		   MEMBER_UNHEALTHY),
-		mk("n3", "[::1]:9000", 5, 999999999999999LL, MEMBER_LEFT), /* 15 digits: cJSON prints %.15g */
+		mk("n3", "10.0.0.3:9000", 5, 999999999999999LL, MEMBER_LEFT), /* 15 digits: cJSON prints %.15g */
 		mk("n4", "10.0.0.4:1", 0, 0, MEMBER_SUSPECT),
 	};
 	list[0].self = true;
@@ -668,6 +805,15 @@ static void test_from_json_rejects(void **state)
 	struct member out;
 	assert_int_equal(members_from_json(o, &out), 0);
 	cJSON_Delete(o);
+	/* the largest values that travel unchanged, and zero */
+	o = cJSON_Parse(MEMBER_JSON("\"a\"", "\"kvs-1.example:65535\"", "999999999999999",
+				    "999999999999999", "\"left\"", "0"));
+	assert_int_equal(members_from_json(o, &out), 0);
+	assert_int_equal(out.last_seen, 999999999999999LL);
+	assert_int_equal(out.joined_ts, 999999999999999LL);
+	assert_int_equal(out.incarnation, 0);
+	assert_string_equal(out.address, "kvs-1.example:65535");
+	cJSON_Delete(o);
 
 	/* ids */
 	expect_from_json_refused(MEMBER_JSON("\"\"", "\"h:1\"", "1", "2", "\"alive\"", "3"));
@@ -701,6 +847,26 @@ static void test_from_json_rejects(void **state)
 	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"h\\u0001:80\"", "1", "2", "\"alive\"",
 					     "3"));
 	expect_from_json_refused(MEMBER_JSON("\"a\"", "80", "1", "2", "\"alive\"", "3"));
+	/* the rules of advertise_address (config_address_valid), no more and no less */
+	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"http://h:80\"", "1", "2", "\"alive\"",
+					     "3"));
+	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"https://h:443\"", "1", "2",
+					     "\"alive\"", "3"));
+	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"[::1]:80\"", "1", "2", "\"alive\"",
+					     "3"));
+	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"::1:80\"", "1", "2", "\"alive\"", "3"));
+	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"h_x:80\"", "1", "2", "\"alive\"", "3"));
+	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"h/x:80\"", "1", "2", "\"alive\"", "3"));
+	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"h:80/x\"", "1", "2", "\"alive\"", "3"));
+	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"u@h:80\"", "1", "2", "\"alive\"", "3"));
+	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"-h:80\"", "1", "2", "\"alive\"", "3"));
+	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"h..x:80\"", "1", "2", "\"alive\"", "3"));
+	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"256.1.1.1:80\"", "1", "2",
+					     "\"alive\"", "3"));
+	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"1.2.3:80\"", "1", "2", "\"alive\"",
+					     "3"));
+	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"caf\u00e9:80\"", "1", "2",
+					     "\"alive\"", "3"));
 
 	/* numbers */
 	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"h:1\"", "-1", "2", "\"alive\"", "3"));
@@ -711,6 +877,23 @@ static void test_from_json_rejects(void **state)
 	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"h:1\"", "1", "2", "\"alive\"",
 					     "1e300"));
 	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"h:1\"", "null", "2", "\"alive\"", "3"));
+	/* absurd values: 10^15 and beyond, in each field (cJSON prints 15 digits) */
+	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"h:1\"", "1000000000000000", "2",
+					     "\"alive\"", "3"));
+	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"h:1\"", "1", "1000000000000000",
+					     "\"alive\"", "3"));
+	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"h:1\"", "1", "2", "\"alive\"",
+					     "1000000000000000"));
+	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"h:1\"", "1", "2", "\"alive\"",
+					     "9223372036854775807"));
+	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"h:1\"", "1e16", "2", "\"alive\"",
+					     "3"));
+	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"h:1\"", "1", "1e400", "\"alive\"",
+					     "3"));
+	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"h:1\"", "1", "2", "\"alive\"",
+					     "-1e400"));
+	expect_from_json_refused(MEMBER_JSON("\"a\"", "\"h:1\"", "-0.5", "2", "\"alive\"",
+					     "3"));
 	expect_from_json_refused("{\"id\":\"a\",\"address\":\"h:1\",\"joined_timestamp\":2,"
 				 "\"status\":\"alive\",\"incarnation\":3}");
 
@@ -746,6 +929,9 @@ int main(void)
 		cmocka_unit_test(test_failure_and_removal),
 		cmocka_unit_test(test_left),
 		cmocka_unit_test(test_random),
+		cmocka_unit_test(test_cap_default_merge),
+		cmocka_unit_test(test_cap_set_max),
+		cmocka_unit_test(test_future_last_seen_is_now),
 		cmocka_unit_test(test_json_round_trip),
 		cmocka_unit_test(test_from_json_rejects),
 	};

@@ -5,7 +5,11 @@
  * timestamp lies in the future (a node whose clock is behind), its UUID
  * must be a v4 in canonical lower-case text, the text form must round-trip
  * and refuse anything that is not 36 characters of canonical UUID, and
- * cmp_ts / equal / conflicts must follow the rules in version.h.
+ * cmp_ts / equal / conflicts must follow the rules in version.h.  The
+ * timestamp bounds: version_ts_acceptable() takes 1 .. min(VERSION_TS_LIMIT
+ * - 1, now + VERSION_FUTURE_MAX_MS), version_new_local() refuses
+ * (KVS_ETOOBIG, out untouched) to reach VERSION_TS_LIMIT, and
+ * version_is_nil() spots the all-zero UUID.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -256,6 +260,96 @@ static void test_cmp_equal_conflicts(void **state)
 	assert_true(version_cmp_ts(&hi, &lo) > 0);
 }
 
+static void test_ts_acceptable(void **state)
+{
+	(void)state;
+	const int64_t now = 1700000000000LL, day = 24LL * 3600 * 1000;
+
+	assert_int_equal(VERSION_TS_LIMIT, 1000000000000000LL);
+	assert_int_equal(VERSION_FUTURE_MAX_MS, day);
+
+	/* the lower end: positive only */
+	assert_false(version_ts_acceptable(0, now));
+	assert_false(version_ts_acceptable(-1, now));
+	assert_false(version_ts_acceptable(INT64_MIN, now));
+	assert_true(version_ts_acceptable(1, now));
+	assert_true(version_ts_acceptable(now - 1, now));
+	assert_true(version_ts_acceptable(now, now));
+
+	/* ahead of the clock: up to a day exactly */
+	assert_true(version_ts_acceptable(now + 1, now));
+	assert_true(version_ts_acceptable(now + day, now));
+	assert_false(version_ts_acceptable(now + day + 1, now));
+	assert_false(version_ts_acceptable(now + 25 * 3600 * 1000LL, now));
+
+	/* the limit holds whatever the clock says */
+	const int64_t late = VERSION_TS_LIMIT; /* a clock at the limit itself */
+	assert_true(version_ts_acceptable(VERSION_TS_LIMIT - 1, late));
+	assert_false(version_ts_acceptable(VERSION_TS_LIMIT, late));
+	assert_false(version_ts_acceptable(VERSION_TS_LIMIT + 1, late));
+	assert_false(version_ts_acceptable(999999999999999LL, now)); /* below the limit, too far ahead */
+	assert_false(version_ts_acceptable(INT64_MAX, now));
+	assert_false(version_ts_acceptable(INT64_MAX, INT64_MAX - day)); /* no overflow */
+
+	/* with the real clock */
+	int64_t real = version_now_ms();
+	assert_true(version_ts_acceptable(real, version_now_ms()));
+	assert_true(version_ts_acceptable(real + day - 60000, version_now_ms()));
+	assert_false(version_ts_acceptable(real + day + 3600000, version_now_ms()));
+}
+
+static void test_is_nil(void **state)
+{
+	(void)state;
+	struct kvs_version v = { .ts = 5 };
+
+	memset(v.id, 0, sizeof(v.id));
+	assert_true(version_is_nil(&v));
+	for (int i = 0; i < 16; i++) {
+		memset(v.id, 0, sizeof(v.id));
+		v.id[i] = 1;
+		assert_false(version_is_nil(&v));
+		v.id[i] = 0x80;
+		assert_false(version_is_nil(&v));
+	}
+	/* the text form parses to nil; a fresh local version never is */
+	assert_int_equal(version_uuid_parse(&v, "00000000-0000-0000-0000-000000000000"), 0);
+	assert_true(version_is_nil(&v));
+	for (int i = 0; i < 64; i++) {
+		assert_int_equal(version_new_local(&v, NULL), 0);
+		assert_false(version_is_nil(&v));
+	}
+}
+
+static void test_new_local_limit(void **state)
+{
+	(void)state;
+	struct kvs_version prev, v, untouched;
+
+	/* one below the limit: no room left for a newer one */
+	prev.ts = VERSION_TS_LIMIT - 1;
+	memset(prev.id, 0xcd, sizeof(prev.id));
+	memset(&v, 0x5a, sizeof(v));
+	untouched = v;
+	assert_int_equal(version_new_local(&v, &prev), KVS_ETOOBIG);
+	assert_memory_equal(&v, &untouched, sizeof(v));
+
+	prev.ts = VERSION_TS_LIMIT; /* or past it */
+	assert_int_equal(version_new_local(&v, &prev), KVS_ETOOBIG);
+	assert_memory_equal(&v, &untouched, sizeof(v));
+
+	/* two below: the last one that fits */
+	prev.ts = VERSION_TS_LIMIT - 2;
+	assert_int_equal(version_new_local(&v, &prev), 0);
+	assert_int_equal(v.ts, VERSION_TS_LIMIT - 1);
+
+	/* and the normal cases return 0 */
+	assert_int_equal(version_new_local(&v, NULL), 0);
+	prev.ts = 1000;
+	assert_int_equal(version_new_local(&v, &prev), 0);
+	assert_true(v.ts > prev.ts);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -268,6 +362,9 @@ int main(void)
 		cmocka_unit_test(test_uuid_round_trip),
 		cmocka_unit_test(test_uuid_parse_rejects),
 		cmocka_unit_test(test_cmp_equal_conflicts),
+		cmocka_unit_test(test_ts_acceptable),
+		cmocka_unit_test(test_is_nil),
+		cmocka_unit_test(test_new_local_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,9 +1,10 @@
 /*
  * test_wire.c - records on the wire: wire_record_add() output parsed back
  * by wire_items_parse() (values with every escape, pairs, tombstones), the
- * strict refusals (key, uuid, timestamp, tombstone flag and value, missing
- * or bad value, size cap, item count, non-array), all-or-nothing batches,
- * and wire_get_i64().
+ * strict per-item refusals (key, uuid, nil uuid, timestamp, tombstone flag
+ * and value, missing or bad value, size cap), each leaving out that item
+ * alone and counting it in *refused with the first reason in *why, the
+ * whole-batch refusals (non-array, item count), and wire_get_i64().
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,49 +51,83 @@ static cJSON *parse(const char *text)
 	return j;
 }
 
-/* Wraps one item's JSON text in an array and expects a refusal with why. */
+/* A good item, put around a bad one to show that it alone is left out. */
+#define GOOD_ITEM "{\"key\":\"good\",\"uuid\":\"0f8fad5b-d9cb-469f-a165-70867728950e\"," \
+		  "\"timestamp\":7,\"tombstone\":false,\"value\":\"1\"}"
+
+/*
+ * Parses arr (the JSON text `text`) and expects it accepted with want_n
+ * items kept and want_refused left out, the first named want_why (NULL:
+ * not checked; none is expected when want_refused is 0).  Returns the items
+ * (caller frees; their strings are borrowed from arr).
+ */
+static struct wire_item *expect_parsed(const cJSON *arr, const char *text, bool need_values,
+				       size_t max_value, size_t want_n, size_t want_refused,
+				       const char *want_why)
+{
+	struct wire_item *items = NULL;
+	size_t n = 777, refused = 777;
+	const char *why = "untouched";
+	int rc = wire_items_parse(arr, max_value, need_values, &items, &n, &refused, &why);
+
+	if (rc != 0) {
+		print_error("batch refused whole (%s): %s\n", why, text);
+		fail();
+	}
+	assert_non_null(items);
+	if (n != want_n || refused != want_refused) {
+		print_error("%s: kept %zu refused %zu (%s), want %zu and %zu\n", text, n, refused,
+			    why ? why : "-", want_n, want_refused);
+		fail();
+	}
+	if (!want_refused) {
+		assert_null(why);
+	} else {
+		assert_non_null(why);
+		if (want_why && strcmp(why, want_why) != 0) {
+			print_error("%s: why \"%s\", want \"%s\"\n", text, why, want_why);
+			fail();
+		}
+	}
+	return items;
+}
+
+/*
+ * Expects the item refused with why: alone in its batch (nothing kept,
+ * refused 1), and between two good items (both kept, in order).
+ */
 static void expect_refused(const char *item, bool need_values, size_t max_value,
 			   const char *want_why)
 {
-	char text[4096];
-	struct wire_item *items = (struct wire_item *)0x1;
-	size_t n = 777;
-	const char *why = NULL;
+	char text[8192];
+	struct wire_item *items;
+	cJSON *arr;
 
 	snprintf(text, sizeof(text), "[%s]", item);
-	cJSON *arr = parse(text);
-	int rc = wire_items_parse(arr, max_value, need_values, &items, &n, &why);
-	if (rc != KVS_EINVAL) {
-		print_error("accepted %s\n", item);
-		fail();
+	arr = parse(text);
+	free(expect_parsed(arr, text, need_values, max_value, 0, 1, want_why));
+	cJSON_Delete(arr);
+
+	snprintf(text, sizeof(text), "[" GOOD_ITEM ",%s," GOOD_ITEM "]", item);
+	arr = parse(text);
+	items = expect_parsed(arr, text, need_values, max_value, 2, 1, want_why);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(items[i].klen, 4);
+		assert_memory_equal(items[i].key, "good", 4);
+		assert_int_equal(items[i].rec.v.ts, 7);
 	}
-	assert_non_null(why);
-	if (want_why && strcmp(why, want_why) != 0) {
-		print_error("%s: why \"%s\", want \"%s\"\n", item, why, want_why);
-		fail();
-	}
-	/* nothing handed out */
-	assert_ptr_equal(items, (struct wire_item *)0x1);
-	assert_int_equal(n, 777);
+	free(items);
 	cJSON_Delete(arr);
 }
 
 static void expect_accepted(const char *item, bool need_values)
 {
 	char text[4096];
-	struct wire_item *items = NULL;
-	size_t n = 0;
-	const char *why = NULL;
+	cJSON *arr;
 
 	snprintf(text, sizeof(text), "[%s]", item);
-	cJSON *arr = parse(text);
-	int rc = wire_items_parse(arr, MAXV, need_values, &items, &n, &why);
-	if (rc != 0) {
-		print_error("refused %s: %s\n", item, why);
-		fail();
-	}
-	assert_int_equal(n, 1);
-	free(items);
+	arr = parse(text);
+	free(expect_parsed(arr, text, need_values, MAXV, 1, 0, NULL));
 	cJSON_Delete(arr);
 }
 
@@ -102,7 +137,7 @@ static void check_round_trip(const char *const *keys, const struct kvs_record *r
 {
 	struct buf b;
 	struct wire_item *items = NULL;
-	size_t got = 0;
+	size_t got = 0, refused = 9;
 	const char *why = NULL;
 
 	buf_init(&b, 1 << 20);
@@ -116,8 +151,8 @@ static void check_round_trip(const char *const *keys, const struct kvs_record *r
 	assert_false(buf_failed(&b));
 
 	cJSON *arr = parse(b.data);
-	int rc = wire_items_parse(arr, MAXV, with_value, &items, &got, &why);
-	if (rc != 0) {
+	int rc = wire_items_parse(arr, MAXV, with_value, &items, &got, &refused, &why);
+	if (rc != 0 || refused != 0) {
 		print_error("refused own output (%s): %s\n", why, b.data);
 		fail();
 	}
@@ -226,11 +261,13 @@ static void test_empty_array(void **state)
 	(void)state;
 	cJSON *arr = parse("[]");
 	struct wire_item *items = NULL;
-	size_t n = 5;
-	const char *why = NULL;
+	size_t n = 5, refused = 5;
+	const char *why = "untouched";
 
-	assert_int_equal(wire_items_parse(arr, MAXV, true, &items, &n, &why), 0);
+	assert_int_equal(wire_items_parse(arr, MAXV, true, &items, &n, &refused, &why), 0);
 	assert_int_equal(n, 0);
+	assert_int_equal(refused, 0);
+	assert_null(why);
 	free(items);
 	cJSON_Delete(arr);
 }
@@ -418,43 +455,53 @@ static void test_value_cap(void **state)
 	cJSON *arr;
 	char text[600];
 	struct wire_item *items = NULL;
-	size_t got = 0;
+	size_t got = 0, refused = 9;
 	const char *why = NULL;
 	snprintf(text, sizeof(text), "[%s]", item);
 	arr = parse(text);
-	assert_int_equal(wire_items_parse(arr, 101, true, &items, &got, &why), 0); /* at the cap */
+	/* at the cap */
+	assert_int_equal(wire_items_parse(arr, 101, true, &items, &got, &refused, &why), 0);
 	assert_int_equal(got, 1);
+	assert_int_equal(refused, 0);
 	assert_int_equal(items[0].rec.value_len, 101);
 	free(items);
 	cJSON_Delete(arr);
 }
 
+/* Parses arr expecting the whole batch refused with why; nothing handed out. */
+static void expect_batch_refused(const cJSON *arr, const char *want_why)
+{
+	struct wire_item *items = (struct wire_item *)0x1;
+	size_t n = 777, refused = 777;
+	const char *why = NULL;
+
+	assert_int_equal(wire_items_parse(arr, MAXV, true, &items, &n, &refused, &why), KVS_EINVAL);
+	assert_string_equal(why, want_why);
+	assert_ptr_equal(items, (struct wire_item *)0x1);
+	assert_int_equal(n, 777);
+	assert_int_equal(refused, 0); /* no item was looked at */
+}
+
 static void test_not_array(void **state)
 {
 	(void)state;
-	static const char *const texts[] = { "{}", "{\"items\":[]}", "1", "\"[]\"", "null" };
+	static const char *const texts[] = { "{}", "{\"items\":[]}", "1", "\"[]\"", "null",
+					     "{\"0\":" GOOD_ITEM "}" };
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		cJSON *j = parse(texts[i]);
-		struct wire_item *items = (struct wire_item *)0x1;
-		size_t n = 777;
-		const char *why = NULL;
 
-		assert_int_equal(wire_items_parse(j, MAXV, true, &items, &n, &why), KVS_EINVAL);
-		assert_string_equal(why, "items is not an array");
-		assert_ptr_equal(items, (struct wire_item *)0x1);
-		assert_int_equal(n, 777);
+		expect_batch_refused(j, "items is not an array");
 		cJSON_Delete(j);
 	}
-	struct wire_item *items = NULL;
-	size_t n = 0;
-	const char *why = NULL;
-	assert_int_equal(wire_items_parse(NULL, MAXV, true, &items, &n, &why), KVS_EINVAL);
+	expect_batch_refused(NULL, "items is not an array");
 
-	/* non-object items */
+	/* non-object items: refused one by one */
 	expect_refused("1", true, MAXV, "item is not an object");
-	expect_refused("[]", true, MAXV, NULL);
-	expect_refused("\"a\"", true, MAXV, NULL);
+	expect_refused("[]", true, MAXV, "item is not an object");
+	expect_refused("\"a\"", true, MAXV, "item is not an object");
+	expect_refused("null", true, MAXV, "item is not an object");
+	expect_refused("[" GOOD_ITEM "]", true, MAXV, "item is not an object");
 }
 
 /* Builds an array of n copies of one good item. */
@@ -482,27 +529,29 @@ static void test_too_many(void **state)
 {
 	(void)state;
 	struct wire_item *items = NULL;
-	size_t n = 0;
+	size_t n = 0, refused = 9;
 	const char *why = NULL;
 	cJSON *arr = array_of(WIRE_MAX_ITEMS);
 
-	assert_int_equal(wire_items_parse(arr, MAXV, true, &items, &n, &why), 0);
+	assert_int_equal(wire_items_parse(arr, MAXV, true, &items, &n, &refused, &why), 0);
 	assert_int_equal(n, WIRE_MAX_ITEMS);
+	assert_int_equal(refused, 0);
 	assert_int_equal(items[WIRE_MAX_ITEMS - 1].rec.v.ts, WIRE_MAX_ITEMS);
 	free(items);
 
-	items = (struct wire_item *)0x1;
-	n = 777;
+	/* one over: refused whole, even though every item is good */
 	cJSON *o = cJSON_Duplicate(cJSON_GetArrayItem(arr, 0), 1);
 	cJSON_AddItemToArray(arr, o);
-	assert_int_equal(wire_items_parse(arr, MAXV, true, &items, &n, &why), KVS_EINVAL);
-	assert_string_equal(why, "too many items");
-	assert_ptr_equal(items, (struct wire_item *)0x1);
-	assert_int_equal(n, 777);
+	expect_batch_refused(arr, "too many items");
+
+	/* one over with a bad item: still refused whole, not counted per item */
+	cJSON_ReplaceItemInObjectCaseSensitive(o, "timestamp", cJSON_CreateNumber(-5));
+	expect_batch_refused(arr, "too many items");
 	cJSON_Delete(arr);
 }
 
-static void test_all_or_nothing(void **state)
+/* One bad item among good ones: the good ones are kept, in order. */
+static void test_bad_item_left_out(void **state)
 {
 	(void)state;
 	/* the bad item first, in the middle, last */
@@ -510,17 +559,83 @@ static void test_all_or_nothing(void **state)
 		cJSON *arr = array_of(50);
 		int at = pos == 0 ? 0 : pos == 1 ? 25 : 49;
 		cJSON *bad = cJSON_GetArrayItem(arr, at);
-		struct wire_item *items = (struct wire_item *)0x1;
-		size_t n = 777;
+		struct wire_item *items = NULL;
+		size_t n = 777, refused = 777;
 		const char *why = NULL;
 
 		cJSON_ReplaceItemInObjectCaseSensitive(bad, "timestamp", cJSON_CreateNumber(-5));
-		assert_int_equal(wire_items_parse(arr, MAXV, true, &items, &n, &why), KVS_EINVAL);
+		assert_int_equal(wire_items_parse(arr, MAXV, true, &items, &n, &refused, &why), 0);
+		assert_int_equal(n, 49);
+		assert_int_equal(refused, 1);
 		assert_string_equal(why, "bad timestamp");
-		assert_ptr_equal(items, (struct wire_item *)0x1);
-		assert_int_equal(n, 777);
+		for (int i = 0, j = 0; i < 50; i++) {
+			char key[32];
+
+			if (i == at)
+				continue;
+			snprintf(key, sizeof(key), "k%d", i);
+			assert_int_equal(items[j].klen, strlen(key));
+			assert_memory_equal(items[j].key, key, items[j].klen);
+			assert_int_equal(items[j].rec.v.ts, i + 1);
+			j++;
+		}
+		free(items);
 		cJSON_Delete(arr);
 	}
+}
+
+/* Several bad items of different kinds: each counted, the first named. */
+static void test_bad_items_counted(void **state)
+{
+	(void)state;
+	cJSON *arr = array_of(10);
+	struct wire_item *items = NULL;
+	size_t n = 0, refused = 0;
+	const char *why = NULL;
+
+	cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetArrayItem(arr, 2), "uuid",
+					       cJSON_CreateString("not-a-uuid"));
+	cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetArrayItem(arr, 5), "key",
+					       cJSON_CreateString("a//b"));
+	cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetArrayItem(arr, 7), "uuid",
+					       cJSON_CreateString("00000000-0000-0000-0000-000000000000"));
+	assert_int_equal(wire_items_parse(arr, MAXV, true, &items, &n, &refused, &why), 0);
+	assert_int_equal(n, 7);
+	assert_int_equal(refused, 3);
+	assert_string_equal(why, "bad uuid"); /* item 2, the first bad one */
+	static const int kept[] = { 0, 1, 3, 4, 6, 8, 9 };
+	for (size_t i = 0; i < 7; i++)
+		assert_int_equal(items[i].rec.v.ts, kept[i] + 1);
+	free(items);
+
+	/* every item bad: an empty batch, not a refused one */
+	cJSON_Delete(arr);
+	arr = parse("[1,2,3," GOOD_ITEM "]");
+	cJSON_DeleteItemFromArray(arr, 3);
+	assert_int_equal(wire_items_parse(arr, MAXV, true, &items, &n, &refused, &why), 0);
+	assert_non_null(items);
+	assert_int_equal(n, 0);
+	assert_int_equal(refused, 3);
+	assert_string_equal(why, "item is not an object");
+	free(items);
+	cJSON_Delete(arr);
+}
+
+/* The nil UUID (all zero bits) is never a real version: refused per item. */
+static void test_nil_uuid(void **state)
+{
+	(void)state;
+	expect_refused(ITEM("\"a\"", "\"00000000-0000-0000-0000-000000000000\"", "1", "false",
+			    ",\"value\":\"1\""), true, MAXV, "nil uuid");
+	expect_refused(ITEM("\"a\"", "\"00000000-0000-0000-0000-000000000000\"", "1", "true", ""),
+		       true, MAXV, "nil uuid");
+	expect_refused(ITEM("\"a\"", "\"00000000-0000-0000-0000-000000000000\"", "1", "false", ""),
+		       false, MAXV, "nil uuid");
+	/* one bit set is a UUID like any other */
+	expect_accepted(ITEM("\"a\"", "\"00000000-0000-0000-0000-000000000001\"", "1", "false",
+			     ",\"value\":\"1\""), true);
+	expect_accepted(ITEM("\"a\"", "\"80000000-0000-0000-0000-000000000000\"", "1", "false",
+			     ",\"value\":\"1\""), true);
 }
 
 static void test_get_i64(void **state)
@@ -566,7 +681,9 @@ int main(void)
 		cmocka_unit_test(test_value_cap),
 		cmocka_unit_test(test_not_array),
 		cmocka_unit_test(test_too_many),
-		cmocka_unit_test(test_all_or_nothing),
+		cmocka_unit_test(test_bad_item_left_out),
+		cmocka_unit_test(test_bad_items_counted),
+		cmocka_unit_test(test_nil_uuid),
 		cmocka_unit_test(test_get_i64),
 	};
 
