@@ -9,15 +9,26 @@ CONFIG  ?= config.yaml
 PYTHON  ?= /usr/bin/python3
 
 PKGS    := rocksdb libcjson yaml-0.1 uuid libcurl libsystemd openssl
-CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP \
-           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+
+# src/ has one folder per layer; includes point down only (make lint checks):
+#   base < config < data < store < node.h < cluster < http < main.c, node.c
+LAYERS   := base config data store cluster http
+INCLUDES := -Isrc $(patsubst %,-Isrc/%,$(LAYERS))
+
+# CFLAGS is yours (optimisation, sanitizers; `make CFLAGS=-O0` works);
+# KVS_CFLAGS are the flags the code needs and are always added.
+CFLAGS     ?= -O2 -g
+KVS_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
+              -pthread -MMD -MP $(INCLUDES) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+ALL_CFLAGS  = $(CFLAGS) $(KVS_CFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcivetweb -pthread -lm
 
-# Every module of the node, in include order (STYLE.md, "Include direction").
-CORE_OBJS := kvs log metrics version path json record buf config rcache store wire members
-NODE_OBJS := $(CORE_OBJS) notify node peer conflict gossip replicate sync http api_kv \
-             api_cluster api_peer
+# Every module of the node, layer by layer (see above).
+CORE_OBJS := base/kvs base/log base/metrics base/buf config/config data/version data/path \
+             data/json data/record data/wire data/member store/rcache store/store \
+             cluster/members
+NODE_OBJS := $(CORE_OBJS) base/notify node cluster/peer cluster/conflict cluster/gossip \
+             cluster/replicate cluster/sync http/http http/api_kv http/api_cluster http/api_peer
 CORE := $(patsubst %,$(BUILD)/%.o,$(CORE_OBJS))
 NODE := $(patsubst %,$(BUILD)/%.o,$(NODE_OBJS))
 
@@ -34,13 +45,15 @@ deps:
 test-deps:
 	@scripts/deps.sh test
 
-$(BUILD)/%.o: src/%.c | $(BUILD)
-	$(CC) $(CFLAGS) -c -o $@ $<
+$(BUILD)/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # civetweb's TLS needs the OpenSSL 1.1 shim of src/compat/ssl_compat.c, found
 # next to the binary (build/) or in $(PREFIX)/lib/kvs once installed.
 $(BUILD)/libssl.so: src/compat/ssl_compat.c | $(BUILD)
-	$(CC) $(CFLAGS) -fPIC -shared -Wl,-soname,libssl.so -o $@ $< -l:libssl.so.3
+	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -shared \
+		-Wl,-soname,libssl.so -o $@ $< -l:libssl.so.3
 
 $(BUILD)/kvs: $(NODE) $(BUILD)/main.o $(BUILD)/libssl.so
 	$(CC) $(LDFLAGS) -o $@ $(NODE) $(BUILD)/main.o \
@@ -48,25 +61,27 @@ $(BUILD)/kvs: $(NODE) $(BUILD)/main.o $(BUILD)/libssl.so
 		-Wl,--as-needed $(LDLIBS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(CORE) | $(BUILD)/tests
-	$(CC) $(CFLAGS) -Isrc -o $@ $< $(CORE) $(LDLIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(CORE) $(LDLIBS) -lcmocka
 
 # conflict.o needs the node's other modules (node, peer, members, ...), so
 # its unit test links every node object; only main.o (main()) is left out.
 $(BUILD)/tests/test_conflict: tests/unit/test_conflict.c $(NODE) | $(BUILD)/tests
-	$(CC) $(CFLAGS) -Isrc -o $@ $< $(NODE) $(LDLIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(NODE) $(LDLIBS) -lcmocka
 
 # test_conflict DIR1 DIR2: two data dirs that conflict (README, "Conflict
 # resolution testing"); built on the node's own storage code.
 $(BUILD)/test_conflict: test_conflict/test_conflict.c $(CORE) | $(BUILD)
-	$(CC) $(CFLAGS) -Isrc -o $@ $< $(CORE) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(CORE) $(LDLIBS)
 
 $(BUILD) $(BUILD)/tests:
 	mkdir -p $@
 
-# lint: static analysis of src/ (cppcheck: warnings, performance, portability).
+# lint: static analysis of src/ (cppcheck: warnings, performance, portability),
+# then scripts/check_style.py: indentation by brace depth and include direction.
 lint:
 	cppcheck --quiet --enable=warning,performance,portability --std=c11 -D_GNU_SOURCE \
 		--inline-suppr --error-exitcode=1 src
+	$(PYTHON) scripts/check_style.py src
 
 run: deps
 	$(MAKE) all
@@ -82,8 +97,10 @@ bench:
 	$(MAKE) all
 	bench/run.sh
 
+# Runs every test binary even after a failure, then names the failed ones.
 unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t 2>&1; done
+	@failed=""; for t in $(UNIT_BINS); do echo "== $$t"; $$t 2>&1 || failed="$$failed $$t"; done; \
+	if [ -n "$$failed" ]; then echo "unit: FAILED:$$failed"; exit 1; fi
 
 integration: $(BUILD)/kvs
 	KVS_BIN=$(abspath $(BUILD)/kvs) $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
@@ -138,11 +155,12 @@ FUZZ_SKIP_KNOWN ?=
 FUZZ_TARGETS := path json config record wire
 FUZZ_PKGS    := libcjson yaml-0.1 uuid
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_CFLAGS  := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP \
+FUZZ_CFLAGS  := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP $(INCLUDES) \
                 $(FUZZ_SAN) $(shell pkg-config --cflags $(FUZZ_PKGS) 2>/dev/null)
 FUZZ_LIBS    := $(shell pkg-config --libs $(FUZZ_PKGS) 2>/dev/null) -pthread -lm
 # The modules the parsers need; none of them opens RocksDB, curl or civetweb.
-FUZZ_OBJS    := kvs log version path json record buf config wire members
+FUZZ_OBJS    := base/kvs base/log data/version data/path data/json data/record base/buf \
+                config/config data/wire data/member cluster/members
 FUZZ_CORE    := $(patsubst %,$(FUZZ_BUILD)/%.o,$(FUZZ_OBJS))
 FUZZ_BINS    := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_ENV     := ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:allocator_may_return_null=1 \
@@ -165,10 +183,11 @@ fuzz-build: $(FUZZ_BINS)
 
 # Static pattern rules: explicit, so make never deletes the objects as intermediates.
 $(FUZZ_CORE): $(FUZZ_BUILD)/%.o: src/%.c | $(FUZZ_BUILD)
+	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(FUZZ_BINS): $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_CORE) | $(FUZZ_BUILD)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc -o $@ $< $(FUZZ_CORE) $(FUZZ_LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_CORE) $(FUZZ_LIBS)
 
 $(FUZZ_BUILD):
 	mkdir -p $@
@@ -246,6 +265,6 @@ test-asan: test-deps
 test-tsan: test-deps
 	$(call san_run,build-tsan,$(SAN_TSAN_FLAGS),$(SAN_TSAN_ENV))
 
--include $(wildcard $(FUZZ_BUILD)/*.d)
+-include $(wildcard $(FUZZ_BUILD)/*.d $(FUZZ_BUILD)/*/*.d)
 
--include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/*/*.d $(BUILD)/tests/*.d)

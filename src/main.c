@@ -30,6 +30,7 @@
 #include "http.h"
 #include "kvs.h"
 #include "log.h"
+#include "members.h"
 #include "node.h"
 #include "notify.h"
 #include "peer.h"

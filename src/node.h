@@ -19,13 +19,14 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "members.h"
+#include "member.h"
 #include "metrics.h"
 #include "store.h"
 
 enum node_mode { MODE_NORMAL, MODE_SYNCING, MODE_READ_ONLY };
 
 struct http_server;
+struct members;
 
 struct kvs_node {
 	/* configuration: written before threads start, read-only afterwards */

@@ -1,7 +1,7 @@
 /*
  * fuzz_wire.c - libFuzzer target for the peer message parsers:
  * json_parse_bounded() (json.c), then wire_items_parse() (wire.c) and
- * members_from_json() (members.c), the functions every /members/ request
+ * member_from_json() (members.c), the functions every /members/ request
  * body and every peer reply goes through (see tests/fuzz/README.md).
  *
  * The input is a peer request body or reply.  It is handled on a thread
@@ -27,12 +27,12 @@
  *    max_value, and no value on a tombstone;
  *  - round trip: kept items written back with wire_record_add() (what a
  *    node sends) parse again, none refused, to the same keys, versions and
- *    value bytes; accepted member records written with members_to_json()
+ *    value bytes; accepted member records written with member_list_to_json()
  *    parse back to the same records;
  *  - the member table survives whatever the parsed records say: they are
  *    joined, merged, ticked and listed as the node would.
  * FUZZ_SKIP_KNOWN=1 in the environment turns off the check of member
- * integers above 2^51 (cJSON prints 15 significant digits; members_from_json
+ * integers above 2^51 (cJSON prints 15 significant digits; member_from_json
  * now refuses 10^15 and more, so it no longer fires).
  */
 #include <pthread.h>
@@ -216,7 +216,7 @@ static void check_member(const cJSON *o, struct member *list, size_t *n, size_t 
 
 	memset(&e, 0x5a, sizeof(e));
 	untouched = e;
-	if (members_from_json(o, &e) != 0) {
+	if (member_from_json(o, &e) != 0) {
 		CHECK(memcmp(&e, &untouched, sizeof(e)) == 0);
 		return;
 	}
@@ -231,7 +231,7 @@ static void check_member(const cJSON *o, struct member *list, size_t *n, size_t 
 		list[(*n)++] = e;
 }
 
-/* members_to_json() output must read back to the same records. */
+/* member_list_to_json() output must read back to the same records. */
 static void check_members_roundtrip(const struct member *list, size_t n)
 {
 	const int64_t exact = 1ll << 51;
@@ -240,7 +240,7 @@ static void check_members_roundtrip(const struct member *list, size_t n)
 		if (list[i].last_seen > exact || list[i].joined_ts > exact ||
 		    list[i].incarnation > exact)
 			return;
-	cJSON *arr = members_to_json(list, n), *o;
+	cJSON *arr = member_list_to_json(list, n), *o;
 	char *text;
 	size_t i = 0;
 
@@ -254,7 +254,7 @@ static void check_members_roundtrip(const struct member *list, size_t n)
 		struct member e;
 
 		CHECK(i < n);
-		CHECK(members_from_json(o, &e) == 0);
+		CHECK(member_from_json(o, &e) == 0);
 		CHECK(same_member(&list[i], &e));
 		i++;
 	}
@@ -294,7 +294,7 @@ static void exercise_table(const struct member *list, size_t n)
 	CHECK(members_alive_count(m) == counts[MEMBER_ALIVE] + counts[MEMBER_SUSPECT]);
 	size_t k = members_snapshot(m, &snap);
 	CHECK(k >= 1 && snap && snap[0].self);
-	cJSON_Delete(members_to_json(snap, k));
+	cJSON_Delete(member_list_to_json(snap, k));
 	free(snap);
 	members_tick(m, INT64_MAX / 2);
 	members_free(m);

@@ -1,4 +1,4 @@
-"""HTTP hardening (src/http.c): ambiguous framing refused and the connection
+"""HTTP hardening (src/http/): ambiguous framing refused and the connection
 closed, replies that say "Connection: close" really close, requests civetweb
 used to drop silently (OPTIONS *, absolute-form) get a JSON answer, and
 connections that send nothing or drip a byte a second from one address do

@@ -127,10 +127,10 @@ static void test_new_and_self(void **state)
 static void test_status_names(void **state)
 {
 	(void)state;
-	assert_string_equal(members_status_name(MEMBER_ALIVE), "alive");
-	assert_string_equal(members_status_name(MEMBER_SUSPECT), "alive");
-	assert_string_equal(members_status_name(MEMBER_UNHEALTHY), "unhealthy");
-	assert_string_equal(members_status_name(MEMBER_LEFT), "left");
+	assert_string_equal(member_status_name(MEMBER_ALIVE), "alive");
+	assert_string_equal(member_status_name(MEMBER_SUSPECT), "alive");
+	assert_string_equal(member_status_name(MEMBER_UNHEALTHY), "unhealthy");
+	assert_string_equal(member_status_name(MEMBER_LEFT), "left");
 }
 
 /* -------------------------------------------------------------- merge */
@@ -728,7 +728,7 @@ static void test_json_round_trip(void **state)
 	list[0].self = true;
 	list[1].joined_ts = 1699999999999LL;
 
-	cJSON *arr = members_to_json(list, 4);
+	cJSON *arr = member_list_to_json(list, 4);
 	assert_non_null(arr);
 	assert_int_equal(cJSON_GetArraySize(arr), 4);
 
@@ -754,7 +754,7 @@ static void test_json_round_trip(void **state)
 		struct member out;
 
 		memset(&out, 0x33, sizeof(out));
-		assert_int_equal(members_from_json(cJSON_GetArrayItem(arr, i), &out), 0);
+		assert_int_equal(member_from_json(cJSON_GetArrayItem(arr, i), &out), 0);
 		assert_string_equal(out.id, list[i].id);
 		assert_string_equal(out.address, list[i].address);
 		assert_int_equal(out.joined_ts, list[i].joined_ts);
@@ -768,7 +768,7 @@ static void test_json_round_trip(void **state)
 	}
 	cJSON_Delete(arr);
 
-	arr = members_to_json(list, 0);
+	arr = member_list_to_json(list, 0);
 	assert_non_null(arr);
 	assert_int_equal(cJSON_GetArraySize(arr), 0);
 	cJSON_Delete(arr);
@@ -785,7 +785,7 @@ static void expect_from_json_refused(const char *text)
 	}
 	memset(&out, 0x44, sizeof(out));
 	before = out;
-	if (members_from_json(o, &out) != KVS_EINVAL) {
+	if (member_from_json(o, &out) != KVS_EINVAL) {
 		print_error("accepted %s\n", text);
 		fail();
 	}
@@ -803,12 +803,12 @@ static void test_from_json_rejects(void **state)
 	/* the good one, to be sure the template is right */
 	cJSON *o = cJSON_Parse(MEMBER_JSON("\"a\"", "\"h:1\"", "1", "2", "\"alive\"", "3"));
 	struct member out;
-	assert_int_equal(members_from_json(o, &out), 0);
+	assert_int_equal(member_from_json(o, &out), 0);
 	cJSON_Delete(o);
 	/* the largest values that travel unchanged, and zero */
 	o = cJSON_Parse(MEMBER_JSON("\"a\"", "\"kvs-1.example:65535\"", "999999999999999",
 				    "999999999999999", "\"left\"", "0"));
-	assert_int_equal(members_from_json(o, &out), 0);
+	assert_int_equal(member_from_json(o, &out), 0);
 	assert_int_equal(out.last_seen, 999999999999999LL);
 	assert_int_equal(out.joined_ts, 999999999999999LL);
 	assert_int_equal(out.incarnation, 0);

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "log.h"
+
 #define CONFIG_MAX_SEEDS 64
 #define CONFIG_ADDR_MAX 256   /* "host:port" or "https://host:port" */
 #define CONFIG_ID_MAX 128     /* node_id */
@@ -27,8 +29,6 @@
 #define CONFIG_SECRET_MIN 16   /* bytes of cluster_secret, at least */
 #define CONFIG_MAX_MEMBERS 4096 /* max_members, at most: a gossip message carries up to 4096 */
 
-enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
-enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
 
 struct kvs_config {
 	/* identity and network */

@@ -23,6 +23,7 @@
 #include "json.h"
 #include "kvs.h"
 #include "log.h"
+#include "members.h"
 #include "path.h"
 #include "peer.h"
 #include "sync.h"
@@ -98,7 +99,7 @@ static int send_json(struct mg_connection *c, cJSON *o)
 /* Parses the message's "from" record; 0 or KVS_EINVAL.  Changes nothing. */
 static int parse_from(cJSON *body, struct member *from)
 {
-	return members_from_json(cJSON_GetObjectItemCaseSensitive(body, "from"), from);
+	return member_from_json(cJSON_GetObjectItemCaseSensitive(body, "from"), from);
 }
 
 /* Takes a valid message's sender as direct contact: merges its record and
@@ -155,7 +156,7 @@ static int peer_join(struct kvs_node *node, struct mg_connection *c,
 	char err[256];
 
 	(void)ri;
-	if (members_from_json(cJSON_GetObjectItemCaseSensitive(body, "member"), &in) != 0)
+	if (member_from_json(cJSON_GetObjectItemCaseSensitive(body, "member"), &in) != 0)
 		return http_error(c, 400, NULL, "join needs a valid \"member\" record");
 	if (strcmp(in.id, node->cfg.node_id) == 0 &&
 	    strcmp(in.address, node->cfg.advertise_address) != 0) {
@@ -191,7 +192,7 @@ static int peer_gossip(struct kvs_node *node, struct mg_connection *c,
 	if (!list)
 		return http_error(c, 500, NULL, "out of memory");
 	cJSON_ArrayForEach(it, arr) {
-		if (members_from_json(it, &list[n]) != 0) {
+		if (member_from_json(it, &list[n]) != 0) {
 			free(list);
 			return http_error(c, 400, NULL, "invalid member record in gossip");
 		}
@@ -302,7 +303,7 @@ static int peer_left(struct kvs_node *node, struct mg_connection *c,
 {
 	struct member from;
 
-	if (members_from_json(cJSON_GetObjectItemCaseSensitive(body, "from"), &from) != 0)
+	if (member_from_json(cJSON_GetObjectItemCaseSensitive(body, "from"), &from) != 0)
 		return http_error(c, 400, NULL, "left needs a valid \"from\" record");
 	if (!leave_is_genuine(node, ri, &from)) {
 		log_warn_limited("leave_refused", "id=%s from=%s reason=\"not sent by the member\"",

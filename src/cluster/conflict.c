@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "kvs.h"
 #include "log.h"
+#include "members.h"
 #include "path.h"
 #include "peer.h"
 #include "version.h"

@@ -17,6 +17,7 @@
 #include "gossip.h"
 #include "kvs.h"
 #include "log.h"
+#include "members.h"
 #include "peer.h"
 #include "version.h"
 #include "wire.h"

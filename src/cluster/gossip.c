@@ -19,6 +19,7 @@
 
 #include "kvs.h"
 #include "log.h"
+#include "members.h"
 #include "peer.h"
 #include "version.h"
 
@@ -45,7 +46,7 @@ cJSON *gossip_self_json(struct kvs_node *node)
 
 	self.last_seen = version_now_ms();
 	self.status = atomic_load(&node->left) ? MEMBER_LEFT : MEMBER_ALIVE;
-	arr = members_to_json(&self, 1);
+	arr = member_list_to_json(&self, 1);
 	if (!arr)
 		return NULL;
 	o = cJSON_DetachItemFromArray(arr, 0);
@@ -78,7 +79,7 @@ static void merge_member_list(struct kvs_node *node, const cJSON *arr, const cha
 	if (!cJSON_IsArray(arr) || n == 0 || !(list = calloc(n, sizeof(*list))))
 		return;
 	cJSON_ArrayForEach(it, arr) {
-		if (members_from_json(it, &list[got]) == 0)
+		if (member_from_json(it, &list[got]) == 0)
 			got++;
 		else
 			log_warn("gossip_bad_member", "peer=%s", peer);
@@ -96,7 +97,7 @@ cJSON *gossip_members_json(struct kvs_node *node)
 	if (!n)
 		return NULL;
 	list[0].status = atomic_load(&node->left) ? MEMBER_LEFT : MEMBER_ALIVE;
-	arr = members_to_json(list, n);
+	arr = member_list_to_json(list, n);
 	free(list);
 	return arr;
 }
@@ -212,7 +213,7 @@ int gossip_ping(struct kvs_node *node, const char *address, char *id_out, size_t
 		const cJSON *m = cJSON_GetObjectItemCaseSensitive(reply, "member");
 		struct member e;
 
-		if (members_from_json(m, &e) == 0) {
+		if (member_from_json(m, &e) == 0) {
 			members_merge(node->members, &e, 1);
 			if (id_out)
 				snprintf(id_out, idlen, "%s", e.id);

@@ -34,22 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cjson/cJSON.h>
-
 #include "config.h"
-
-enum member_status { MEMBER_ALIVE, MEMBER_SUSPECT, MEMBER_UNHEALTHY, MEMBER_LEFT };
-
-struct member {
-	char id[CONFIG_ID_MAX];            /* node_id */
-	char address[CONFIG_ADDR_MAX];     /* advertise_address */
-	int64_t joined_ts;                 /* first start of its data dir, ms */
-	int64_t incarnation;               /* its process start, ms */
-	int64_t last_seen;                 /* newest direct contact anyone had, ms */
-	enum member_status status;
-	int64_t suspect_since;             /* local: when suspicion began, ms */
-	bool self;                         /* this node's own entry */
-};
+#include "member.h"
 
 struct members;
 
@@ -76,8 +62,6 @@ void members_set_max(struct members *m, size_t max);
 /* New members refused because the table was full, since members_new(). */
 uint64_t members_refused_total(struct members *m);
 
-/* "alive", "unhealthy" or "left" as SPEC section 4 reports them. */
-const char *members_status_name(enum member_status s);
 
 /*
  * A join request.  Adds or refreshes in.  Refuses, with a message in err,
@@ -135,19 +119,5 @@ size_t members_live_peers(struct members *m);
 /* Counts per status (index enum member_status), self included. */
 void members_counts(struct members *m, int counts[4]);
 
-/* JSON form: {"id","address","last_seen","joined_timestamp","status",
- * "incarnation"[,"suspect":true]}.  Caller frees with cJSON_Delete. */
-cJSON *members_to_json(const struct member *list, size_t n);
-
-/*
- * Parses one member object (from a peer) strictly: id by the node_id rules
- * (config_node_id_valid), address by advertise_address's
- * (config_address_valid: IPv4 or host name, port 1..65535, no scheme),
- * last_seen, joined_timestamp and incarnation integers in 0..10^15-1,
- * status known.  Returns 0 (out filled) or KVS_EINVAL (out untouched).
- */
-int members_from_json(const cJSON *obj, struct member *out);
-
-#define MEMBER_MASK_LIVE ((1u << MEMBER_ALIVE) | (1u << MEMBER_SUSPECT))
 
 #endif

@@ -15,6 +15,7 @@
 #include "gossip.h"
 #include "http.h"
 #include "kvs.h"
+#include "members.h"
 
 #define ALLOW_GET "GET, HEAD"
 

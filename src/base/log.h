@@ -16,9 +16,11 @@
 #ifndef KVS_LOG_H
 #define KVS_LOG_H
 
+#include <stdbool.h>
 #include <string.h>
 
-#include "config.h"
+enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
 
 /* Sets level, format and the node name printed on each line. */
 void log_init(enum log_level level, enum log_format format, const char *node_id);

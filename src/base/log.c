@@ -20,7 +20,7 @@
 static struct {
 	enum log_level level;
 	enum log_format format;
-	char node[CONFIG_ID_MAX];
+	char node[128];                 /* node_id (config.h: CONFIG_ID_MAX) */
 } log_settings = { LOG_INFO, LOG_FORMAT_TEXT, "kvs" };
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };

@@ -37,6 +37,7 @@
 #include "gossip.h"
 #include "kvs.h"
 #include "log.h"
+#include "members.h"
 #include "notify.h"
 #include "path.h"
 #include "peer.h"

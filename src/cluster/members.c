@@ -12,7 +12,7 @@
  * at most every REFUSED_LOG_MS); members already in the table are never
  * evicted for it and keep being updated.  A last_seen from the future is
  * taken as now, so a forged record cannot outlive removal_timeout.
- * Record validation (members_from_json) uses config.c's checks for node
+ * Record validation (member_from_json) uses config.c's checks for node
  * ids and "host:port", the same rules as node_id and advertise_address.
  */
 #include "members.h"
@@ -89,20 +89,6 @@ void members_free(struct members *m)
 	free(m);
 }
 
-const char *members_status_name(enum member_status s)
-{
-	switch (s) {
-	case MEMBER_ALIVE:
-	case MEMBER_SUSPECT:
-		return "alive";
-	case MEMBER_UNHEALTHY:
-		return "unhealthy";
-	case MEMBER_LEFT:
-		return "left";
-	}
-	return "unknown";
-}
-
 /* -------------------------------------------------------------- internals */
 
 static struct member *find(struct members *m, const char *id)
@@ -152,7 +138,7 @@ static struct member *add(struct members *m, const struct member *in, int64_t no
 	if (e->status == MEMBER_SUSPECT || e->status == MEMBER_UNHEALTHY)
 		e->status = MEMBER_ALIVE; /* judged by our own probes from here on */
 	log_info("member_join", "id=%s address=%s status=%s", e->id, e->address,
-		 members_status_name(e->status));
+		 member_status_name(e->status));
 	return e;
 }
 
@@ -432,74 +418,3 @@ void members_counts(struct members *m, int counts[4])
 }
 
 /* ------------------------------------------------------------------- JSON */
-
-cJSON *members_to_json(const struct member *list, size_t n)
-{
-	cJSON *arr = cJSON_CreateArray();
-
-	for (size_t i = 0; arr && i < n; i++) {
-		const struct member *e = &list[i];
-		cJSON *o = cJSON_CreateObject();
-
-		if (!o) {
-			cJSON_Delete(arr);
-			return NULL;
-		}
-		cJSON_AddStringToObject(o, "id", e->id);
-		cJSON_AddStringToObject(o, "address", e->address);
-		cJSON_AddNumberToObject(o, "last_seen", (double)e->last_seen);
-		cJSON_AddNumberToObject(o, "joined_timestamp", (double)e->joined_ts);
-		cJSON_AddStringToObject(o, "status", members_status_name(e->status));
-		cJSON_AddNumberToObject(o, "incarnation", (double)e->incarnation);
-		if (e->status == MEMBER_SUSPECT)
-			cJSON_AddBoolToObject(o, "suspect", 1);
-		cJSON_AddItemToArray(arr, o);
-	}
-	return arr;
-}
-
-/* A JSON number that is a non-negative integer fitting int64 exactly. */
-static bool get_i64(const cJSON *o, const char *name, int64_t *out)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-	/* below 10^15: cJSON prints 15 significant digits, so larger integers
-	 * would not travel on unchanged (millisecond times are ~1.8e12) */
-	if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble >= 1e15 ||
-	    v->valuedouble != (double)(int64_t)v->valuedouble)
-		return false;
-	*out = (int64_t)v->valuedouble;
-	return true;
-}
-
-int members_from_json(const cJSON *o, struct member *out)
-{
-	struct member e;
-	const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
-	const cJSON *addr = cJSON_GetObjectItemCaseSensitive(o, "address");
-	const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "status");
-
-	memset(&e, 0, sizeof(e));
-	if (!cJSON_IsObject(o) || !cJSON_IsString(id) || !cJSON_IsString(addr) ||
-	    !config_node_id_valid(id->valuestring) || !config_address_valid(addr->valuestring))
-		return KVS_EINVAL;
-	snprintf(e.id, sizeof(e.id), "%s", id->valuestring);
-	snprintf(e.address, sizeof(e.address), "%s", addr->valuestring);
-	if (!get_i64(o, "last_seen", &e.last_seen) || !get_i64(o, "joined_timestamp", &e.joined_ts) ||
-	    !get_i64(o, "incarnation", &e.incarnation))
-		return KVS_EINVAL;
-	if (!st)
-		e.status = MEMBER_ALIVE;
-	else if (!cJSON_IsString(st))
-		return KVS_EINVAL;
-	else if (strcmp(st->valuestring, "alive") == 0)
-		e.status = MEMBER_ALIVE;
-	else if (strcmp(st->valuestring, "unhealthy") == 0)
-		e.status = MEMBER_UNHEALTHY;
-	else if (strcmp(st->valuestring, "left") == 0)
-		e.status = MEMBER_LEFT;
-	else
-		return KVS_EINVAL;
-	*out = e;
-	return 0;
-}
