@@ -24,15 +24,19 @@ ALL_CFLAGS  = $(CFLAGS) $(KVS_CFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcivetweb -pthread -lm
 
 # Every module of the node, layer by layer (see above).
-CORE_OBJS := base/kvs base/log base/metrics base/buf config/config data/version data/path \
-             data/json data/record data/wire data/member store/rcache store/store \
+CORE_OBJS := base/kvs base/log base/metrics base/buf config/config config/config_table \
+             config/config_text config/config_check data/version data/path \
+             data/json data/record data/wire data/member data/push store/rcache store/store store/store_walk \
              cluster/members
 NODE_OBJS := $(CORE_OBJS) base/notify node cluster/peer cluster/conflict cluster/gossip \
-             cluster/replicate cluster/sync http/http http/api_kv http/api_cluster http/api_peer
+             cluster/replicate cluster/sync cluster/apply cluster/fetch cluster/anti_entropy \
+             cluster/vote http/server http/conn http/auth http/routes http/api_kv \
+             http/api_cluster http/api_peer
 CORE := $(patsubst %,$(BUILD)/%.o,$(CORE_OBJS))
 NODE := $(patsubst %,$(BUILD)/%.o,$(NODE_OBJS))
 
-UNIT_TESTS := config path json version record rcache store conflict members wire buf
+UNIT_TESTS := config path json version record rcache store vote members wire buf store_fault \
+              apply replicate push api_fault peer store_walk
 UNIT_BINS  := $(patsubst %,$(BUILD)/tests/test_%,$(UNIT_TESTS))
 
 .PHONY: all deps test-deps run test lint unit integration install uninstall clean bench
@@ -63,9 +67,24 @@ $(BUILD)/kvs: $(NODE) $(BUILD)/main.o $(BUILD)/libssl.so
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(CORE) | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(CORE) $(LDLIBS) -lcmocka
 
-# conflict.o needs the node's other modules (node, peer, members, ...), so
-# its unit test links every node object; only main.o (main()) is left out.
-$(BUILD)/tests/test_conflict: tests/unit/test_conflict.c $(NODE) | $(BUILD)/tests
+# The vote tally alone: vote.o, the versions it compares, and base.
+VOTE_OBJS := $(patsubst %,$(BUILD)/%.o,cluster/vote data/version base/kvs)
+$(BUILD)/tests/test_vote: tests/unit/test_vote.c $(VOTE_OBJS) | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(VOTE_OBJS) $(LDLIBS) -lcmocka
+
+# apply.o on the core; the test stands in for conflict_submit() (the resolver).
+$(BUILD)/tests/test_apply: tests/unit/test_apply.c $(CORE) $(BUILD)/cluster/apply.o | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/cluster/apply.o $(CORE) $(LDLIBS) -lcmocka
+
+# The push queue: replicate.o and what it sends with (peer, node), never started.
+REPL_OBJS := $(patsubst %,$(BUILD)/%.o,cluster/replicate cluster/peer node base/notify)
+$(BUILD)/tests/test_replicate: tests/unit/test_replicate.c $(CORE) $(REPL_OBJS) | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(REPL_OBJS) $(CORE) $(LDLIBS) -lcmocka
+
+# test_api_fault and test_peer start an in-process node (node_fixture.h):
+# they link every node object but main.o.
+$(BUILD)/tests/test_api_fault $(BUILD)/tests/test_peer: $(BUILD)/tests/test_%: tests/unit/test_%.c \
+		$(NODE) | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(NODE) $(LDLIBS) -lcmocka
 
 # test_conflict DIR1 DIR2: two data dirs that conflict (README, "Conflict
@@ -160,7 +179,8 @@ FUZZ_CFLAGS  := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MM
 FUZZ_LIBS    := $(shell pkg-config --libs $(FUZZ_PKGS) 2>/dev/null) -pthread -lm
 # The modules the parsers need; none of them opens RocksDB, curl or civetweb.
 FUZZ_OBJS    := base/kvs base/log data/version data/path data/json data/record base/buf \
-                config/config data/wire data/member cluster/members
+                config/config config/config_table config/config_text config/config_check \
+                data/wire data/member cluster/members
 FUZZ_CORE    := $(patsubst %,$(FUZZ_BUILD)/%.o,$(FUZZ_OBJS))
 FUZZ_BINS    := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_ENV     := ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:allocator_may_return_null=1 \

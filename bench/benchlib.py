@@ -14,13 +14,18 @@
     benchlib.py paced --writer HOST:PORT --readers HOST:PORT,... --rate R --duration S
                       --prefix P [--sample-every K] [--threads T] [--out FILE]
                                                 paced PUT load with sampled ack->readable lag
+    benchlib.py flood --port PORT --conns N --duration S [--src 127.0.0.2] [--out FILE]
+                                                GET /health latency from 127.0.0.1 without,
+                                                then with, N slow clients from --src
     benchlib.py report RESULTS                  markdown report from run.sh's results file
 """
 import http.client
 import json
 import math
+import multiprocessing
 import os
 import queue
+import selectors
 import socket
 import statistics
 import sys
@@ -278,6 +283,167 @@ def cmd_paced(argv):
             f.write(line + "\n")
 
 
+# ---------------------------------------------------------------- slow-client flood
+
+# socket.IP_BIND_ADDRESS_NO_PORT (Linux 24): the source port is picked at connect() from the
+# whole 4-tuple, so hundreds of sockets bound to one source address do not run out of ports
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+FLOOD_HOSTS = ("127.0.0.1", "127.0.0.2")   # the only addresses this command talks to or from
+
+
+def flood_worker(port, count, src, stop, deadline, ctr):
+    """Child process: keeps count connections from src to 127.0.0.1:port, each sending
+    'GET /' and then one byte a second of a request line that never ends, reopened as soon
+    as the server closes it.  Runs until stop is set, the monotonic deadline passes or its
+    parent exits; closes every socket it opened.  ctr: shared [open now, opened, closed by server,
+    open errors]."""
+    sel = selectors.DefaultSelector()
+    socks = {}  # socket -> time of its next byte (0: nothing sent yet)
+    parent = os.getppid()
+
+    def drop(s):
+        try:
+            sel.unregister(s)
+        except (KeyError, ValueError):
+            pass
+        s.close()
+        socks.pop(s, None)
+
+    try:
+        while not stop.is_set() and time.monotonic() < deadline and os.getppid() == parent:
+            while len(socks) < count:
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                try:
+                    s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+                    s.bind((src, 0))
+                    s.setblocking(False)
+                    s.connect_ex(("127.0.0.1", port))
+                    sel.register(s, selectors.EVENT_READ)
+                except OSError:
+                    s.close()
+                    ctr[3] += 1
+                    break  # retried on the next round
+                socks[s] = 0.0
+                ctr[1] += 1
+            ctr[0] = len(socks)
+            for key, _ in sel.select(0.05):
+                s = key.fileobj
+                try:
+                    data = s.recv(4096)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    data = b""
+                if not data:  # closed (or reset) by the server: reopened next round
+                    ctr[2] += 1
+                    drop(s)
+            now = time.monotonic()
+            for s, due in list(socks.items()):
+                if now < due:
+                    continue
+                try:
+                    s.send(b"GET /" if due == 0 else b"a")
+                    socks[s] = now + 1.0
+                except OSError:
+                    pass  # not connected yet, or reset: the read side notices
+    finally:
+        for s in list(socks):
+            drop(s)
+        sel.close()
+        ctr[0] = 0
+
+
+def health_probe(port, timeout):
+    """GET /health on a fresh connection from 127.0.0.1: (ok, seconds to the whole reply)."""
+    t = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", "/health", headers={"Connection": "close"})
+        r = conn.getresponse()
+        r.read()
+        ok = r.status == 200
+    except (OSError, http.client.HTTPException):
+        ok = False
+    finally:
+        conn.close()
+    return ok, time.monotonic() - t
+
+
+def probe_window(port, duration, gap, timeout):
+    """Sequential probes for duration seconds (a probe started before the end finishes):
+    {requests, errors, p50, p99, max} in seconds."""
+    lat, errors = [], 0
+    end = time.monotonic() + duration
+    while time.monotonic() < end:
+        ok, secs = health_probe(port, timeout)
+        lat.append(secs)
+        errors += 0 if ok else 1
+        time.sleep(gap)
+
+    def pct(q):
+        v = sorted(lat)
+        return v[max(0, math.ceil(q * len(v)) - 1)]
+
+    return {"requests": len(lat), "errors": errors, "p50": pct(0.50), "p99": pct(0.99),
+            "max": max(lat)}
+
+
+def cmd_flood(argv):
+    import argparse
+    ap = argparse.ArgumentParser(prog="benchlib.py flood")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--conns", type=int, default=300)
+    ap.add_argument("--duration", type=float, required=True, help="seconds per window")
+    ap.add_argument("--src", default="127.0.0.2")
+    ap.add_argument("--gap", type=float, default=0.01, help="pause between probes, s")
+    ap.add_argument("--timeout", type=float, default=10.0, help="per probe, s")
+    ap.add_argument("--ramp", type=float, default=10.0,
+                    help="longest wait for the flood's connections to open, s")
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args(argv)
+    if a.src not in FLOOD_HOSTS:
+        ap.error("--src must be one of %s" % ", ".join(FLOOD_HOSTS))
+
+    res = {"conns": a.conns, "src": a.src, "duration": a.duration, "gap": a.gap}
+    # 1. baseline: the same probes, no flood
+    res["base"] = probe_window(a.port, a.duration, a.gap, a.timeout)
+
+    # 2. the flood, in a child process so that its Python work does not hold the prober's
+    # GIL; bounded by its own deadline even if this process dies
+    ctx = multiprocessing.get_context("fork")
+    stop = ctx.Event()
+    ctr = ctx.Array("q", 4, lock=False)
+    deadline = time.monotonic() + a.ramp + a.duration + a.timeout + 30
+    child = ctx.Process(target=flood_worker, name="flood", daemon=True,
+                        args=(a.port, a.conns, a.src, stop, deadline, ctr))
+    child.start()
+    try:
+        t0 = time.monotonic()
+        while ctr[0] < a.conns and time.monotonic() - t0 < a.ramp and child.is_alive():
+            time.sleep(0.01)
+        res["ramp_s"] = round(time.monotonic() - t0, 2)
+        res["open_at_start"] = ctr[0]
+        opened0, closed0 = ctr[1], ctr[2]
+        res["flood"] = probe_window(a.port, a.duration, a.gap, a.timeout)
+        res["open_at_end"] = ctr[0]
+        res["opened"] = ctr[1] - opened0           # during the measured window
+        res["closed_by_server"] = ctr[2] - closed0
+        res["open_errors"] = ctr[3]
+    finally:
+        stop.set()
+        child.join(10)
+        if child.is_alive():
+            child.terminate()
+            child.join(5)
+    b, f = res["base"]["p99"], res["flood"]["p99"]
+    res["p99_ratio"] = f / b if b > 0 else float("nan")
+    line = json.dumps(res)
+    print(line)
+    if a.out:
+        with open(a.out, "w") as fh:
+            fh.write(line + "\n")
+
+
 # ---------------------------------------------------------------- report
 
 def cmd_report(path):
@@ -381,6 +547,32 @@ def cmd_report(path):
               % (fmt_int(val.get(best + "_rate")), val.get(best + "_label")))
         w("")
 
+    if "flood_p99" in val:
+        w("| slow-client flood: GET /health from 127.0.0.1, a fresh connection each | requests | "
+          "p50 ms | p99 ms | max ms | errors | p99 vs no flood |")
+        w("|---|---:|---:|---:|---:|---:|---:|")
+        for label, k, ratio in (
+                ("no flood (baseline, same node, just before)", "flood_base_", "-"),
+                ("%s connections from 127.0.0.2, a byte a second each"
+                 % val.get("flood_conns", "?"), "flood_", times(val.get("flood_p99_ratio")))):
+            w("| %s | %s | %s | %s | %s | %s | %s |" % (
+                label, fmt_int(val.get(k + "requests")), ms2(val.get(k + "p50")),
+                ms2(val.get(k + "p99")), ms2(val.get(k + "max")), val.get(k + "errors", "?"),
+                ratio))
+        w("")
+        w("One node with the defaults (%s); %s s of sequential requests (%s ms between them) "
+          "without the flood, then %s s with it. The flood's connections send `GET /` and then a "
+          "byte a second of a request line that never ends, each reopened as soon as the server "
+          "closes it: %s of %s open %s s after they started; the server closed %s of them "
+          "during the window (%s opened in their place, %s open at its end)."
+          % (val.get("flood_settings", "settings"), fmt_num(val.get("flood_duration")),
+             fmt_num(float(val.get("flood_gap", "nan")) * 1000),
+             fmt_num(val.get("flood_duration")), val.get("flood_open_at_start", "?"),
+             val.get("flood_conns", "?"), val.get("flood_ramp_s", "?"),
+             val.get("flood_closed_by_server", "?"), val.get("flood_opened", "?"),
+             val.get("flood_open_at_end", "?")))
+        w("")
+
     # targets
     w("### Targets (issue 7)")
     w("")
@@ -445,6 +637,28 @@ def ms(v):
     return "nan" if math.isnan(x) else "%.1f" % (x * 1000)
 
 
+def ms2(v):
+    try:
+        return "%.2f" % (float(v) * 1000)
+    except (TypeError, ValueError):
+        return "?"
+
+
+def times(v):
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return "?"
+    return "nan" if math.isnan(x) else "%.1f×" % x if x < 100 else "{:,.0f}×".format(x)
+
+
+def fmt_num(v):
+    try:
+        return "%g" % float(v)
+    except (TypeError, ValueError):
+        return "?"
+
+
 def pctf(v):
     try:
         return "%.1f%%" % (float(v) * 100)
@@ -469,6 +683,8 @@ def main():
         cmd_lagq(args)
     elif c == "paced":
         cmd_paced(args)
+    elif c == "flood":
+        cmd_flood(args)
     elif c == "report":
         cmd_report(*args)
     else:

@@ -7,11 +7,13 @@
 # Measures a copy of build/kvs taken at the start, so a rebuild meanwhile changes nothing.
 #
 # Environment:
-#   BENCH_QUICK=1   smoke run: 1 s per wrk run, 1 run each, 10k keys instead of 100k/1M;
+#   BENCH_QUICK=1   smoke run: 1 s per wrk run, 1 run each, 10k keys instead of 100k/1M,
+#                   8 s instead of 20 s per slow-client flood window;
 #                   its report goes to bench/results/quick.md, latest.md is left alone
 #   BENCH_KEEP=1    keep the temp dir (logs, data) for inspection
 #   KVS_BIN=path    binary to measure (default build/kvs)
 #   BENCH_THREADS, BENCH_CONNECTIONS, BENCH_DURATION, BENCH_RUNS override the wrk settings
+#   BENCH_FLOOD_CONNS, BENCH_FLOOD_DURATION override the slow-client flood's (300, 20 s)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -24,10 +26,12 @@ OUTDIR=$ROOT/bench/results
 
 REPORT=latest
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
-  DUR=1 RUNS=1 NKEYS=10000 N1K=10000 N10K=2000 NBIG=10000 PACED_S=3 REPORT=quick
+  DUR=1 RUNS=1 NKEYS=10000 N1K=10000 N10K=2000 NBIG=10000 PACED_S=3 FLOOD_S=8 REPORT=quick
 else
-  DUR=5 RUNS=3 NKEYS=100000 N1K=100000 N10K=20000 NBIG=1000000 PACED_S=10
+  DUR=5 RUNS=3 NKEYS=100000 N1K=100000 N10K=20000 NBIG=1000000 PACED_S=10 FLOOD_S=20
 fi
+FLOOD_S=${BENCH_FLOOD_DURATION:-$FLOOD_S}
+FLOOD_CONNS=${BENCH_FLOOD_CONNS:-300}
 DUR=${BENCH_DURATION:-$DUR}
 RUNS=${BENCH_RUNS:-$RUNS}
 THREADS=${BENCH_THREADS:-2}
@@ -111,9 +115,9 @@ info connections "$CONNS"
 info duration "$DUR"
 info runs "$RUNS"
 
-mapfile -t PORTS < <("$PY" "$LIB" ports 8)
+mapfile -t PORTS < <("$PY" "$LIB" ports 9)
 P_A=${PORTS[0]} P_B=${PORTS[1]} P_ETCD=${PORTS[2]} P_ETCDPEER=${PORTS[3]}
-P_BIG=${PORTS[4]} P_C1=${PORTS[5]} P_C2=${PORTS[6]} P_C3=${PORTS[7]}
+P_BIG=${PORTS[4]} P_C1=${PORTS[5]} P_C2=${PORTS[6]} P_C3=${PORTS[7]} P_FLOOD=${PORTS[8]}
 
 # ------------------------------------------------------------------ servers
 
@@ -493,6 +497,31 @@ TAGS+=(cmax)
 val cluster_tags "${TAGS[*]}"
 
 stop_kvs n3; stop_kvs n2; stop_kvs n1
+
+# ================================================================== 6: slow-client flood
+# One node with the defaults (http_threads, http_request_timeout_ms): sequential GET /health
+# from 127.0.0.1, a fresh connection each, for FLOOD_S s without a flood, then for FLOOD_S s
+# while FLOOD_CONNS connections from 127.0.0.2 send a request line a byte a second (each
+# reopened as soon as the server closes it).
+kvs_config flood "$P_FLOOD" false
+start_kvs flood "$P_FLOOD"
+val flood_settings "$("$KVS" --check-config "$TMP/flood.yaml" 2>/dev/null |
+  awk -F': ' '$1 == "http_threads" || $1 == "http_request_timeout_ms" {printf "%s%s %s", s, $1, $2; s = ", "}')"
+quiesce
+log "slow-client flood: $FLOOD_CONNS connections from 127.0.0.2, ${FLOOD_S} s without then with"
+"$PY" "$LIB" flood --port "$P_FLOOD" --conns "$FLOOD_CONNS" --duration "$FLOOD_S" \
+  --src 127.0.0.2 --out "$TMP/flood.json" >/dev/null || { log "flood measurement failed"; exit 1; }
+for k in requests errors p50 p99 max; do
+  val "flood_base_$k" "$(jq -r ".base.$k" "$TMP/flood.json")"
+  val "flood_$k" "$(jq -r ".flood.$k" "$TMP/flood.json")"
+done
+for k in conns duration gap ramp_s open_at_start open_at_end opened closed_by_server open_errors p99_ratio; do
+  val "flood_$k" "$(jq -r ".$k" "$TMP/flood.json")"
+done
+log "flood: $(jq -c '{base: .base, flood: .flood, p99_ratio, open_at_start, closed_by_server}' "$TMP/flood.json")"
+alive_after=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$P_FLOOD/health" || true)
+[ "$alive_after" = 200 ] || log "warning: /health answered '$alive_after' after the flood"
+stop_kvs flood
 
 # ================================================================== 5: report
 mkdir -p "$OUTDIR"

@@ -250,10 +250,13 @@ static int run_node(const char *config_path)
 		store_close(node.store);
 		return 1;
 	}
-	if (!http_start(&node, err, sizeof(err)) || cluster_start(&node) != 0) {
-		log_error("start_failed", "error=\"%s\"", node.http ? "out of memory" : err);
+	/* a server that failed to start is already gone: only one that
+	 * started is stopped here */
+	struct http_server *hs = http_start(&node, err, sizeof(err));
+	if (!hs || cluster_start(&node) != 0) {
+		log_error("start_failed", "error=\"%s\"", hs ? "out of memory" : err);
 		node_request_stop(&node);
-		http_stop(node.http);
+		http_stop(hs);
 		node_join_threads(&node);
 		store_close(node.store);
 		return 1;

@@ -1,9 +1,11 @@
 /*
- * node.c - the node's stop flag, interruptible sleeps and thread list.
+ * node.c - the node's stop flag, interruptible sleeps, thread list, reply
+ * budget, mode and own member record.
  *
  * Every background thread loops on node_sleep_ms(), which waits on
  * stop_cond with a deadline; node_request_stop() sets `stopping` and
- * broadcasts, so shutdown never waits for a sleep to run out.
+ * broadcasts, so shutdown never waits for a sleep to run out.  The mode
+ * and the reply budget are atomics: no lock.
  */
 #include "node.h"
 
@@ -12,6 +14,8 @@
 
 #include "kvs.h"
 #include "log.h"
+#include "notify.h"
+#include "version.h"
 
 bool node_sleep_ms(struct kvs_node *node, int64_t ms)
 {
@@ -73,11 +77,19 @@ void node_reply_give(struct kvs_node *node, int64_t bytes)
 	atomic_fetch_sub(&node->reply_bytes, bytes);
 }
 
-void node_records_refused(struct kvs_node *node, const char *peer, size_t n, const char *why)
+void node_set_mode(struct kvs_node *node, int mode)
 {
-	if (!n)
-		return;
-	atomic_fetch_add(&node->metrics.records_refused, n);
-	log_warn_limited("records_refused", "peer=\"%s\" count=%zu reason=\"%s\"", LOG_ESC(peer),
-			 n, why ? why : "malformed");
+	int old = atomic_exchange(&node->mode, mode);
+
+	if (old != mode) {
+		log_info("mode_change", "from=%s to=%s", node_mode_name(old), node_mode_name(mode));
+		notify_status(node_mode_name(mode));
+	}
+}
+
+void node_self_member(struct kvs_node *node, struct member *out)
+{
+	*out = node->self;
+	out->last_seen = version_now_ms();
+	out->status = atomic_load(&node->left) ? MEMBER_LEFT : MEMBER_ALIVE;
 }

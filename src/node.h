@@ -9,6 +9,21 @@
  *
  * Modes (SPEC section 5): normal <-> syncing (bootstrap, then normal);
  * read-only is fixed by the config for the node's lifetime.
+ *
+ * Lock order.  Every lock of the node, outermost first; a thread holding
+ * one may take only locks further down this list, never one above it:
+ *   1. a store path lock (store.c path_locks[], held by store_apply for
+ *      one path; a future batch form must take several in index order)
+ *   2. a record-cache shard lock (rcache.c), taken inside store_apply
+ *   3. the push queue lock (replicate.c), taken by the store listener
+ *      inside store_apply
+ *   4. the conflict queue lock (conflict.c), taken by conflict_submit
+ *      (called after store_apply returns, never under a path lock today)
+ *   5. the member table lock (members.c): leaf, calls nothing while held
+ *   6. the connection guard lock (http/conn.c): leaf, only syscalls held
+ *   7. stop_lock (node.c): leaf, only waits on stop_cond
+ * Leaf locks call no function that could take another lock.  Atomics
+ * (metrics, mode, reply_bytes, left, stopping) need no lock.
  */
 #ifndef KVS_NODE_H
 #define KVS_NODE_H
@@ -99,10 +114,17 @@ bool node_reply_take(struct kvs_node *node, int64_t bytes);
 void node_reply_give(struct kvs_node *node, int64_t bytes);
 
 /*
- * Counts and logs (rate-limited) records from peer that were refused one
- * by one for reason (static text); nothing when n is 0.  Any thread.
+ * Switches the node to mode (enum node_mode); on a change, logs
+ * mode_change and tells systemd the new status.  Any thread.
  */
-void node_records_refused(struct kvs_node *node, const char *peer, size_t n, const char *why);
+void node_set_mode(struct kvs_node *node, int mode);
+
+/*
+ * Fills *out with this node's own member record as peers are shown it:
+ * node->self with last_seen = now and status left once the node has left,
+ * else alive.  Any thread.
+ */
+void node_self_member(struct kvs_node *node, struct member *out);
 
 static inline bool node_stopping(struct kvs_node *node)
 {

@@ -110,10 +110,35 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 	buf_commit(b, (size_t)n);
 }
 
-void buf_json_str(struct buf *b, const char *s, size_t n)
+size_t buf_json_escape(char *dst, size_t cap, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t need = n + 2, o = 0;
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		size_t len = c == '"' || c == '\\' ? 2 : c < 0x20 ? 6 : 1;
+
+		if (o + len > cap)
+			break;
+		if (len == 2) {
+			dst[o++] = '\\';
+			dst[o++] = (char)c;
+		} else if (len == 6) {
+			memcpy(dst + o, "\\u00", 4);
+			dst[o + 4] = hex[c >> 4];
+			dst[o + 5] = hex[c & 15];
+			o += 6;
+		} else {
+			dst[o++] = (char)c;
+		}
+	}
+	return o;
+}
+
+void buf_json_str(struct buf *b, const char *s, size_t n)
+{
+	size_t need = n + 2;
 	char *dst;
 
 	/* measure first: reserving the worst case (6 bytes a byte) would trip
@@ -124,25 +149,8 @@ void buf_json_str(struct buf *b, const char *s, size_t n)
 	}
 	if (!(dst = buf_reserve(b, need)))
 		return;
-
-	dst[o++] = '"';
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '"' || c == '\\') {
-			dst[o++] = '\\';
-			dst[o++] = (char)c;
-		} else if (c < 0x20) {
-			dst[o++] = '\\';
-			dst[o++] = 'u';
-			dst[o++] = '0';
-			dst[o++] = '0';
-			dst[o++] = hex[c >> 4];
-			dst[o++] = hex[c & 15];
-		} else {
-			dst[o++] = (char)c;
-		}
-	}
-	dst[o++] = '"';
-	buf_commit(b, o);
+	dst[0] = '"';
+	buf_json_escape(dst + 1, need - 2, s, n);
+	dst[need - 1] = '"';
+	buf_commit(b, need);
 }

@@ -38,6 +38,13 @@ void buf_add(struct buf *b, const void *p, size_t n);
 void buf_adds(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * Writes s[0..n) as the inside of a JSON string (no quotes: '"' and '\\'
+ * escaped, control bytes as \\u00XX, the rest as is) into dst, at most cap
+ * bytes and never half an escape.  Returns the bytes written.  Pure.
+ */
+size_t buf_json_escape(char *dst, size_t cap, const char *s, size_t n);
+
 /* Appends s[0..n) as a quoted JSON string (input must be valid UTF-8). */
 void buf_json_str(struct buf *b, const char *s, size_t n);
 

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
+
 #define LOG_LINE_MAX 4096
 
 static struct {
@@ -41,19 +43,7 @@ bool log_enabled(enum log_level level)
 /* Appends s as JSON string content (no quotes) to out; returns new position. */
 static size_t json_escape(char *out, size_t pos, size_t cap, const char *s, size_t n)
 {
-	for (size_t i = 0; i < n && pos + 7 < cap; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '"' || c == '\\') {
-			out[pos++] = '\\';
-			out[pos++] = (char)c;
-		} else if (c < 0x20) {
-			pos += (size_t)snprintf(out + pos, cap - pos, "\\u%04x", c);
-		} else {
-			out[pos++] = (char)c;
-		}
-	}
-	return pos;
+	return pos + buf_json_escape(out + pos, cap > pos + 7 ? cap - pos - 7 : 0, s, n);
 }
 
 /*

@@ -1,10 +1,18 @@
 /*
- * conflict.c - the resolver thread and the vote (rules in conflict.h).
+ * conflict.c - the resolver queue and thread (rules in conflict.h; the
+ * tally itself is vote.c).
  *
  * Queue: a small FIFO of paths under `lock`, deduplicated by a linear scan
  * (conflicts are rare; CONFLICT_QUEUE_MAX bounds the scan).  A path voted
  * on less than CONFLICT_MIN_INTERVAL_MS ago waits for its turn, so a storm
  * of pushes carrying the same conflict costs one vote per interval.
+ *
+ * Resolver thread: takes a path, asks every live member for its record
+ * (fetch_records(), one POST /members/fetch each), tallies (vote_tally())
+ * and stores the winner through apply_winner().  `lock` is a leaf: nothing
+ * is called while it is held.  apply.c and fetch.c submit paths here while
+ * the resolver uses them in turn: they call each other only through
+ * functions, never under a lock.
  */
 #include "conflict.h"
 
@@ -14,15 +22,14 @@
 #include <string.h>
 #include <time.h>
 
-#include <cjson/cJSON.h>
-
+#include "apply.h"
 #include "buf.h"
+#include "fetch.h"
 #include "kvs.h"
 #include "log.h"
 #include "members.h"
-#include "path.h"
-#include "peer.h"
 #include "version.h"
+#include "vote.h"
 #include "wire.h"
 
 #define RECENT_SLOTS 1024 /* remembered recent votes, by path hash */
@@ -43,53 +50,6 @@ struct conflict {
 		int64_t at_ms;
 	} recent[RECENT_SLOTS];        /* when a path was last voted on */
 };
-
-/* ------------------------------------------------------------------- vote */
-
-/* True if a's holder ranks before b's: earlier joined_ts, then smaller id. */
-static bool holder_before(const struct conflict_vote *a, const struct conflict_vote *b)
-{
-	if (a->joined_ts != b->joined_ts)
-		return a->joined_ts < b->joined_ts;
-	return strcmp(a->id, b->id) < 0;
-}
-
-int conflict_tally(const struct conflict_vote *votes, size_t n)
-{
-	int64_t newest = -1;
-	int best = -1, best_votes = 0, best_holder = -1;
-
-	for (size_t i = 0; i < n; i++)
-		if (votes[i].has && votes[i].v.ts > newest)
-			newest = votes[i].v.ts;
-	if (newest < 0)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (!votes[i].has || votes[i].v.ts != newest)
-			continue;
-		/* count this version once, at its first holder */
-		bool seen = false;
-		for (size_t j = 0; j < i && !seen; j++)
-			seen = votes[j].has && version_equal(&votes[j].v, &votes[i].v);
-		if (seen)
-			continue;
-		int count = 0, holder = (int)i;
-		for (size_t j = i; j < n; j++) {
-			if (votes[j].has && version_equal(&votes[j].v, &votes[i].v)) {
-				count++;
-				if (holder_before(&votes[j], &votes[holder]))
-					holder = (int)j;
-			}
-		}
-		if (best < 0 || count > best_votes ||
-		    (count == best_votes && holder_before(&votes[holder], &votes[best_holder]))) {
-			best = (int)i;
-			best_votes = count;
-			best_holder = holder;
-		}
-	}
-	return best;
-}
 
 /* ------------------------------------------------------------------ queue */
 
@@ -199,46 +159,30 @@ static int64_t rate_wait(struct conflict *c, const char *path, size_t len)
 
 /* One member's answer: its record of path (value included), if any. */
 struct answer {
-	struct conflict_vote vote;
+	struct vote vote;
 	char address[CONFIG_ADDR_MAX];
-	cJSON *root;             /* keeps item's strings alive */
+	struct fetch_reply reply;  /* keeps item's strings alive */
 	struct wire_item item;
 };
 
 /* Asks address for its record of path.  Returns 0 (answer filled, has may
- * be false) or KVS_EPEER. */
+ * be false) or KVS_EPEER / KVS_ENOMEM, with a->reply holding nothing. */
 static int ask(struct kvs_node *node, const char *address, const char *path, struct answer *a)
 {
-	cJSON *body = cJSON_CreateObject(), *keys = cJSON_CreateArray();
-	struct wire_item *items;
 	const char *why;
-	size_t n, refused;
-	long status;
+	int rc = fetch_records(node, address, &path, 1, 5000, &a->reply, &why);
 
-	if (!body || !keys) {
-		cJSON_Delete(body);
-		cJSON_Delete(keys);
-		return KVS_ENOMEM;
-	}
-	cJSON_AddItemToArray(keys, cJSON_CreateString(path));
-	cJSON_AddItemToObject(body, "keys", keys);
-	int rc = peer_json(node, address, "POST", "/members/fetch", body, 5000, &a->root, &status);
-	cJSON_Delete(body);
-	if (rc != 0)
-		return rc;
-	if (wire_items_parse(cJSON_GetObjectItemCaseSensitive(a->root, "items"),
-			     (size_t)node->cfg.max_value_bytes, true, &items, &n, &refused,
-			     &why) != 0) {
+	if (rc == KVS_EINVAL) {
 		log_warn_limited("conflict_bad_reply", "peer=%s reason=\"%s\"", address, why);
 		return KVS_EPEER;
 	}
-	node_records_refused(node, address, refused, why);
-	if (n == 1 && strcmp(items[0].key, path) == 0) {
-		a->item = items[0];
+	if (rc != 0)
+		return rc;
+	if (a->reply.n == 1 && strcmp(a->reply.items[0].key, path) == 0) {
+		a->item = a->reply.items[0];
 		a->vote.has = true;
-		a->vote.v = items[0].rec.v;
+		a->vote.v = a->item.rec.v;
 	}
-	free(items);
 	return 0;
 }
 
@@ -283,16 +227,14 @@ static void resolve(struct conflict *c, const char *path, size_t len)
 		a->vote.joined_ts = list[i].joined_ts;
 		if (ask(node, list[i].address, path, a) == 0)
 			got++;
-		else
-			cJSON_Delete(a->root), a->root = NULL, a->vote.has = false;
 	}
 
-	struct conflict_vote *votes = calloc(got, sizeof(*votes));
+	struct vote *votes = calloc(got, sizeof(*votes));
 	if (!votes)
 		goto out;
 	for (size_t i = 0; i < got; i++)
 		votes[i] = ans[i].vote;
-	int w = conflict_tally(votes, got);
+	int w = vote_tally(votes, got);
 	free(votes);
 	if (w < 0)
 		goto out;
@@ -310,13 +252,8 @@ static void resolve(struct conflict *c, const char *path, size_t len)
 			 LOG_ESCN(path, len), desc.data ? desc.data : "", wuuid);
 		atomic_fetch_add(&node->metrics.conflicts_resolved, 1);
 	} else {
-		struct kvs_record rec = ans[w].item.rec;
-		int rc = store_apply(node->store, path, len, &rec, STORE_RESOLVE,
-				     have_mine ? &mine.rec.v : NULL, NULL);
-		if (rc == 0) {
-			atomic_fetch_add(&node->metrics.conflicts_resolved, 1);
-			atomic_fetch_add(&node->metrics.items_applied[SYNC_CONFLICT], 1);
-		}
+		int rc = apply_winner(node, path, len, &ans[w].item.rec,
+				      have_mine ? &mine.rec.v : NULL);
 		log_info("conflict_resolved",
 			 "path=\"%s\" votes=\"%s\" winner=%s replaced=%s action=%s",
 			 LOG_ESCN(path, len), desc.data ? desc.data : "", wuuid, muuid,
@@ -327,7 +264,7 @@ out:
 	if (have_mine)
 		store_value_release(&mine);
 	for (size_t i = 0; ans && i < got; i++)
-		cJSON_Delete(ans[i].root);
+		fetch_reply_release(&ans[i].reply);
 	free(ans);
 	free(list);
 }

@@ -5,12 +5,13 @@
  * but another UUID, it submits the path here.  The resolver thread asks
  * every healthy member which version it holds (POST /members/fetch, which
  * also reports tombstones), counts votes per UUID, its own included, and
- * picks the winner: most votes; on a tie, the version held by the member
- * with the earliest joined_timestamp; on a further tie, the smallest
- * node_id.  A member holding a newer timestamp simply wins by timestamp.
- * If the winner is not what this node stores, it fetches the winner from a
- * holder and stores it with store_apply(STORE_RESOLVE), replacing the
- * loser only if the loser is still what is stored.
+ * picks the winner (vote.h): most votes; on a tie, the version held by the
+ * member with the earliest joined_timestamp; on a further tie, the
+ * smallest node_id.  A member holding a newer timestamp simply wins by
+ * timestamp.  If the winner is not what this node stores, it takes the
+ * winner from a holder's answer and stores it with apply_winner()
+ * (store_apply(STORE_RESOLVE)), replacing the loser only if the loser is
+ * still what is stored.
  *
  * Votes for one path are rate-limited (CONFLICT_MIN_INTERVAL_MS); every
  * node applies the same rule to the same answers, so there is no
@@ -27,27 +28,22 @@
 #define CONFLICT_QUEUE_MAX 10000
 #define CONFLICT_MIN_INTERVAL_MS 1000
 
-/* A member's answer about one path, as the vote counts it. */
-struct conflict_vote {
-	char id[CONFIG_ID_MAX];   /* voter */
-	int64_t joined_ts;        /* voter's joined_timestamp */
-	bool has;                 /* holds some version */
-	struct kvs_version v;     /* that version */
-};
-
-/*
- * The pure vote: among votes[0..n), returns the index of a vote holding the
- * winning version, or -1 if nobody holds one.  Newest timestamp first; among
- * versions with that timestamp: most voters, then earliest joined_ts of a
- * holder, then smallest holder id.  Used by the resolver and unit-tested.
- */
-int conflict_tally(const struct conflict_vote *votes, size_t n);
-
+/* Creates the resolver's queue (empty) for node; NULL on OOM.  Main
+ * thread, before the node's threads start; node->conflict holds it. */
 struct conflict *conflict_new(struct kvs_node *node);
+
+/* Starts the resolver thread (node->conflict must be set).  Returns 0 or
+ * KVS_ENOMEM. */
 int conflict_start(struct kvs_node *node);
+
+/* Frees the queue and the paths still in it; c may be NULL.  Call after
+ * node_join_threads(). */
 void conflict_free(struct conflict *c);
 
-/* Queues path for a vote (deduplicated).  Any thread; never blocks long. */
+/* Queues a copy of path[0..len) for a vote (deduplicated; dropped when
+ * the queue is full or memory is short: a later sync meets the conflict
+ * again).  Nothing when node->conflict is NULL.  Any thread; never blocks
+ * long. */
 void conflict_submit(struct kvs_node *node, const char *path, size_t len);
 
 /* Wakes the resolver (used at stop). */

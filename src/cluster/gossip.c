@@ -41,17 +41,10 @@ static long probe_timeout_ms(const struct kvs_config *cfg)
 
 cJSON *gossip_self_json(struct kvs_node *node)
 {
-	struct member self = node->self;
-	cJSON *arr, *o;
+	struct member self;
 
-	self.last_seen = version_now_ms();
-	self.status = atomic_load(&node->left) ? MEMBER_LEFT : MEMBER_ALIVE;
-	arr = member_list_to_json(&self, 1);
-	if (!arr)
-		return NULL;
-	o = cJSON_DetachItemFromArray(arr, 0);
-	cJSON_Delete(arr);
-	return o;
+	node_self_member(node, &self);
+	return member_to_json(&self);
 }
 
 /* {"from": self} plus nothing else; caller adds fields and frees. */

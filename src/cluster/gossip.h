@@ -28,7 +28,8 @@ int gossip_start(struct kvs_node *node);
 /* Marks this node left and tells every live member.  Any thread; idempotent. */
 void gossip_leave(struct kvs_node *node);
 
-/* This node's member record as JSON (last_seen = now); caller frees. */
+/* This node's member record as JSON: member_to_json() of
+ * node_self_member().  Caller frees with cJSON_Delete; NULL on OOM. */
 cJSON *gossip_self_json(struct kvs_node *node);
 
 /* The member table as JSON (GET /members/, gossip, join replies), this

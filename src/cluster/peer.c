@@ -4,8 +4,13 @@
  * Threads: one CURL easy handle per thread, in a pthread key whose
  * destructor cleans it up when the thread exits; no locks.  curl's own
  * connection cache inside the handle keeps connections to peers alive.
+ *
+ * Every transfer goes through peer_io->perform (peer_io.h), the seam where
+ * tests make a peer unreachable or answer an error; everything around it
+ * (URL, headers, TLS, the failure count and log) is the real code.
  */
 #include "peer.h"
+#include "peer_io.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -59,6 +64,22 @@ static CURL *thread_handle(void)
 		pthread_setspecific(curl_key, h);
 	return h;
 }
+
+/* peer_io_real.perform: the transfer, then the status of the answer. */
+static CURLcode real_perform(CURL *h, const struct peer_call *call, struct buf *reply,
+			     long *status)
+{
+	CURLcode cc = curl_easy_perform(h);
+
+	(void)call;  /* already set up on h */
+	(void)reply; /* filled by on_data, h's write callback */
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+	return cc;
+}
+
+const struct peer_io peer_io_real = { .perform = real_perform };
+const struct peer_io *peer_io = &peer_io_real;
 
 static size_t on_data(char *p, size_t size, size_t n, void *arg)
 {
@@ -122,10 +143,9 @@ int peer_request(struct kvs_node *node, const char *address, const char *method,
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	}
 
-	cc = curl_easy_perform(h);
+	const struct peer_call call = { url, method, body, body ? len : 0 };
+	cc = peer_io->perform(h, &call, reply, status);
 	curl_slist_free_all(hdrs);
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
 	if (cc != CURLE_OK || *status < 200 || *status > 299) {
 		/* one line per failure; at warn level at most every 10 s per
 		 * thread, so a dead peer probed every second does not flood */

@@ -8,6 +8,10 @@
  * reply size, and sends the cluster secret header when one is configured.
  * A failure is logged once (event peer_request_failed) and counted.
  *
+ * For tests: the transfer itself goes through the function table of
+ * peer_io.h (libcurl's by default), which a test overrides to make a peer
+ * unreachable, answer an error status or a given body, without a network.
+ *
  * Addresses are "host:port", "http://host:port" or "https://host:port".
  */
 #ifndef KVS_PEER_H

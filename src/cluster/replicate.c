@@ -3,9 +3,16 @@
  *
  * The store's listener copies every local write into a FIFO (under
  * `lock`); the replicator thread takes up to a batch at a time, encodes it
- * once and POSTs it to every live peer in turn.  While it sends, new writes
- * pile up and form the next batch, so batches grow with the write rate
- * and the per-request cost is shared by many records.
+ * once (push.h) and POSTs it to every live peer in turn.  While it sends,
+ * new writes pile up and form the next batch, so batches grow with the
+ * write rate and the per-request cost is shared by many records.
+ *
+ * Locks: `lock` guards the queue (head, tail, count, bytes).  It is taken
+ * inside store_apply (the listener runs under the store's path lock), so
+ * nothing is called while it is held but malloc-free bookkeeping.  The
+ * byte cap is checked and the entry added in one critical section, so
+ * concurrent writers never overshoot REPLICATE_QUEUE_BYTES; the copy is
+ * made outside the lock, between a first check and that one.
  */
 #include "replicate.h"
 
@@ -14,13 +21,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "gossip.h"
 #include "kvs.h"
 #include "log.h"
 #include "members.h"
 #include "peer.h"
+#include "push.h"
 #include "version.h"
-#include "wire.h"
 
 struct entry {
 	struct entry *next;
@@ -38,30 +44,26 @@ struct replicate {
 	int64_t last_warn_ms;   /* rate limit for push_failed warnings */
 };
 
-/* Store listener: runs inside store_apply, so it only copies and signals. */
-static void on_write(void *ctx, const char *path, size_t len, const struct kvs_record *rec,
-		     enum store_origin origin)
+/* True if len bytes more fit in the queue.  Caller holds r->lock. */
+static bool fits(const struct replicate *r, size_t len)
 {
-	struct replicate *r = ctx;
+	return r->bytes + len <= REPLICATE_QUEUE_BYTES;
+}
+
+int replicate_enqueue(struct replicate *r, const char *path, size_t len,
+		      const struct kvs_record *rec)
+{
 	size_t vlen = rec->tombstone ? 0 : rec->value_len;
 	struct entry *e;
+	bool room;
 
-	/* remote records came from a peer that pushes them itself; with no live
-	 * peer nobody would get the push (one that comes back catches up by sync),
-	 * and queueing it would wake this thread on every write for nothing */
-	if (origin == STORE_REMOTE || atomic_load(&r->node->left) ||
-	    members_live_peers(r->node->members) == 0)
-		return;
+	/* a full queue drops the record before copying it ... */
 	pthread_mutex_lock(&r->lock);
-	if (r->bytes + len + vlen > REPLICATE_QUEUE_BYTES) {
-		pthread_mutex_unlock(&r->lock);
-		atomic_fetch_add(&r->node->metrics.push_dropped, 1);
-		return;
-	}
+	room = fits(r, len + vlen);
 	pthread_mutex_unlock(&r->lock);
-	if (!(e = malloc(sizeof(*e) + len + vlen))) {
+	if (!room || !(e = malloc(sizeof(*e) + len + vlen))) {
 		atomic_fetch_add(&r->node->metrics.push_dropped, 1);
-		return;
+		return room ? KVS_ENOMEM : KVS_ETOOBIG;
 	}
 	e->next = NULL;
 	e->klen = len;
@@ -73,7 +75,15 @@ static void on_write(void *ctx, const char *path, size_t len, const struct kvs_r
 	e->rec.value = e->data + len;
 	e->rec.value_len = vlen;
 
+	/* ... and the cap is checked again where the entry is added, under the
+	 * same lock: writers that all saw room above cannot pass it together */
 	pthread_mutex_lock(&r->lock);
+	if (!fits(r, len + vlen)) {
+		pthread_mutex_unlock(&r->lock);
+		free(e);
+		atomic_fetch_add(&r->node->metrics.push_dropped, 1);
+		return KVS_ETOOBIG;
+	}
 	if (r->tail)
 		r->tail->next = e;
 	else
@@ -83,6 +93,22 @@ static void on_write(void *ctx, const char *path, size_t len, const struct kvs_r
 	r->bytes += len + vlen;
 	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+/* Store listener: runs inside store_apply, so it only copies and signals. */
+static void on_write(void *ctx, const char *path, size_t len, const struct kvs_record *rec,
+		     enum store_origin origin)
+{
+	struct replicate *r = ctx;
+
+	/* remote records came from a peer that pushes them itself; with no live
+	 * peer nobody would get the push (one that comes back catches up by sync),
+	 * and queueing it would wake this thread on every write for nothing */
+	if (origin == STORE_REMOTE || atomic_load(&r->node->left) ||
+	    members_live_peers(r->node->members) == 0)
+		return;
+	replicate_enqueue(r, path, len, rec);
 }
 
 struct replicate *replicate_new(struct kvs_node *node)
@@ -165,15 +191,14 @@ static struct entry *take_batch(struct replicate *r, size_t *n)
 	return first;
 }
 
-static void push_batch(struct replicate *r, struct entry *batch, size_t n)
+/* Sends one batch, encoded once, to every live peer in turn. */
+static void send_batch(struct replicate *r, struct entry *batch, size_t n)
 {
 	struct kvs_node *node = r->node;
-	struct member *list;
+	struct member *list, self;
 	size_t members = members_snapshot(node->members, &list), live = 0;
-	struct buf body, reply;
-	cJSON *self;
-	char *self_text;
-	size_t i = 0;
+	struct push_msg msg;
+	struct buf reply;
 
 	for (size_t m = 1; m < members; m++)
 		live += (MEMBER_MASK_LIVE & (1u << list[m].status)) != 0;
@@ -181,21 +206,12 @@ static void push_batch(struct replicate *r, struct entry *batch, size_t n)
 		free(list);
 		return;
 	}
-	self = gossip_self_json(node);
-	self_text = self ? cJSON_PrintUnformatted(self) : NULL;
-	cJSON_Delete(self);
-	buf_init(&body, 2 * REPLICATE_BATCH_BYTES + 6 * (size_t)node->cfg.max_value_bytes + 65536);
-	buf_adds(&body, "{\"from\":");
-	buf_adds(&body, self_text ? self_text : "null");
-	buf_adds(&body, ",\"items\":[");
-	for (struct entry *e = batch; e; e = e->next, i++) {
-		if (i)
-			buf_add(&body, ",", 1);
-		wire_record_add(&body, e->data, e->klen, &e->rec, true);
-	}
-	buf_adds(&body, "]}");
-	cJSON_free(self_text);
-	if (buf_failed(&body)) {
+	node_self_member(node, &self);
+	push_begin(&msg, 2 * REPLICATE_BATCH_BYTES + 6 * (size_t)node->cfg.max_value_bytes + 65536,
+		   &self, SYNC_PUSH);
+	for (struct entry *e = batch; e; e = e->next)
+		push_add(&msg, e->data, e->klen, &e->rec);
+	if (push_end(&msg) != 0) {
 		atomic_fetch_add(&node->metrics.pushes_failed, 1);
 		goto out;
 	}
@@ -206,8 +222,8 @@ static void push_batch(struct replicate *r, struct entry *batch, size_t n)
 		if (!(MEMBER_MASK_LIVE & (1u << list[m].status)))
 			continue;
 		buf_reset(&reply);
-		if (peer_request(node, list[m].address, "POST", "/members/push", body.data, body.len,
-				 0, &reply, &status) == 0) {
+		if (peer_request(node, list[m].address, "POST", "/members/push", msg.body.data,
+				 msg.body.len, 0, &reply, &status) == 0) {
 			atomic_fetch_add(&node->metrics.pushes_sent, 1);
 			atomic_fetch_add(&node->metrics.push_items, n);
 		} else {
@@ -222,7 +238,7 @@ static void push_batch(struct replicate *r, struct entry *batch, size_t n)
 	}
 	buf_release(&reply);
 out:
-	buf_release(&body);
+	push_release(&msg);
 	free(list);
 }
 
@@ -236,7 +252,7 @@ static void *replicate_thread(void *arg)
 		struct entry *batch = take_batch(r, &n);
 
 		if (batch && !atomic_load(&node->left))
-			push_batch(r, batch, n);
+			send_batch(r, batch, n);
 		while (batch) {
 			struct entry *e = batch;
 			batch = e->next;

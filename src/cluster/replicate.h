@@ -4,8 +4,14 @@
  * fresh records to every live peer (POST /members/push).  Best effort: a lost push is not retried,
  * the sync layers (sync.h) repair it.
  *
- * The queue is bounded (REPLICATE_QUEUE_BYTES); when full, new records are
- * dropped and counted (kvs_push_dropped_total) rather than blocking writes.
+ * The queue is bounded (REPLICATE_QUEUE_BYTES of keys and values, checked
+ * and charged under one lock, so concurrent writers never pass it); when
+ * full, new records are dropped and counted (kvs_push_dropped_total) rather
+ * than blocking writes.
+ *
+ * Threads: the store listener (any writing thread, inside store_apply) and
+ * replicate_enqueue() add to the queue; the replicator thread alone takes
+ * from it and sends.
  */
 #ifndef KVS_REPLICATE_H
 #define KVS_REPLICATE_H
@@ -16,7 +22,8 @@
 #define REPLICATE_BATCH_BYTES (4u << 20)
 #define REPLICATE_BATCH_ITEMS 1000
 
-/* Creates the queue and registers it as the store's listener.  NULL on OOM. */
+/* Creates the queue and registers it as the store's listener (node->store
+ * must be open).  NULL on OOM.  Main thread, before writes start. */
 struct replicate *replicate_new(struct kvs_node *node);
 
 /* Starts the replicator thread.  Returns 0 or KVS_ENOMEM. */
@@ -28,7 +35,17 @@ void replicate_free(struct replicate *r);
 /* Wakes the replicator (used at stop). */
 void replicate_wake(struct replicate *r);
 
-/* Records waiting in the queue. */
+/* Records waiting in the queue.  Any thread. */
 size_t replicate_pending(struct replicate *r);
+
+/*
+ * Queues a copy of one local record (path and rec borrowed for the call)
+ * for the next push; the store listener calls it for every local write
+ * while a peer is live.  Returns 0, or KVS_ETOOBIG (the queue is full) /
+ * KVS_ENOMEM, the record dropped and counted in push_dropped.  Any thread;
+ * takes the queue lock twice, never blocks long.
+ */
+int replicate_enqueue(struct replicate *r, const char *path, size_t len,
+		      const struct kvs_record *rec);
 
 #endif

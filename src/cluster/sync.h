@@ -1,12 +1,11 @@
 /*
  * sync.h - pulling data from peers: regular sync of recent items, catch-up
- * while behind, bootstrap of a new node, anti-entropy over the whole key
- * space, and the purge of old tombstones.
+ * while behind, bootstrap of a new node, and (anti_entropy.h) repair over
+ * the whole key space; plus the purge of old tombstones and the heartbeat.
  *
- * One sync thread runs every periodic task (sync_start()).  sync_apply()
- * is the entry for every record that arrives from a peer, by push or by
- * pull: it goes through store_apply(STORE_REMOTE), and a same-timestamp,
- * other-UUID version is handed to the conflict resolver.
+ * One sync thread runs every periodic task (sync_start()).  Records pulled
+ * from peers are fetched through fetch.h and applied through apply.h, the
+ * one way in for peer data; pushes arrive through api_peer.c and apply.h.
  *
  * Peer endpoints used (served by api_peer.c):
  *   GET  /members/recent?limit=N[&before_ts=T&before_key=K]  newest first, pairs
@@ -19,36 +18,22 @@
 #ifndef KVS_SYNC_H
 #define KVS_SYNC_H
 
+#include <stdbool.h>
+
+/* Peer data comes in through apply.h, pushes included: api_peer.c, which
+ * serves the endpoints above, reaches it through this header. */
+#include "apply.h"
 #include "node.h"
-#include "wire.h"
+#include "record.h"
 
-struct sync_counts {
-	size_t applied;    /* newer: stored */
-	size_t stale;      /* same or older: ignored */
-	size_t conflicts;  /* same timestamp, other UUID: sent to the resolver */
-	size_t failed;     /* storage failures */
-	size_t refused;    /* malformed or timestamp out of range: left out alone */
-};
-
-/* Starts the sync thread.  Returns 0 or KVS_ENOMEM. */
+/* Starts the sync thread.  Returns 0 or KVS_ENOMEM.  Main thread. */
 int sync_start(struct kvs_node *node);
 
 /*
- * Applies records received from a peer (items must carry values, or be
- * tombstones).  Counts into *counts (may be NULL) and /metrics under kind.
- * Returns 0, or KVS_EIO if some record could not be stored.  Any thread.
+ * True if the record may be handed to peers: not older than
+ * node->stale_before_ts (a node back from an absence longer than
+ * tombstone_grace never hands out what peers may have purged).  Any thread.
  */
-int sync_apply(struct kvs_node *node, const struct wire_item *items, size_t n,
-	       enum sync_kind kind, struct sync_counts *counts);
-
-/*
- * Fetches the full records of keys from the peer at address and applies
- * them (kind for metrics).  Returns 0 or KVS_EPEER/KVS_EIO.
- */
-int sync_fetch_apply(struct kvs_node *node, const char *address, const char *const *keys,
-		     size_t n, enum sync_kind kind, struct sync_counts *counts);
-
-/* True if the record may be handed to peers (not older than stale_before_ts). */
 bool sync_may_share(struct kvs_node *node, const struct kvs_record *r);
 
 #endif

@@ -9,6 +9,13 @@
  * and (protected_mode) a non-loopback bind_address needs a cluster secret
  * or auth_tokens.  The struct is filled once at start-up and is read-only
  * afterwards, so any thread may read it without a lock.
+ *
+ * Every key's type, default, range and comment is one row of the table in
+ * config_table.c; the defaults, the checks, the default file and
+ * config_print() all come from it.  The module's files: config.c (loading,
+ * rules between keys), config_table.c (the table, defaults, type and range
+ * checks), config_text.c (default file, config_print()), config_check.c
+ * (node_id and address validators shared with members.c, protected mode).
  */
 #ifndef KVS_CONFIG_H
 #define KVS_CONFIG_H
@@ -29,73 +36,78 @@
 #define CONFIG_SECRET_MIN 16   /* bytes of cluster_secret, at least */
 #define CONFIG_MAX_MEMBERS 4096 /* max_members, at most: a gossip message carries up to 4096 */
 
-
+/*
+ * The settings, one field per key of the default file (same name).  What
+ * each accepts and defaults to is in the key table (config_table.c) and
+ * the default file it generates, config/kvs.yaml; not repeated here.
+ */
 struct kvs_config {
 	/* identity and network */
-	char node_id[CONFIG_ID_MAX];               /* default: hostname */
-	char bind_address[64];                     /* default 127.0.0.1 */
-	int port;                                  /* 1..65535, default 8080 */
-	char advertise_address[CONFIG_ADDR_MAX];   /* default bind_address:port */
+	char node_id[CONFIG_ID_MAX];               /* this node's name; default: hostname */
+	char bind_address[64];                     /* HTTP server's address */
+	int port;                                  /* HTTP port */
+	char advertise_address[CONFIG_ADDR_MAX];   /* "host:port" peers use; default bind_address:port */
 	char seed_nodes[CONFIG_MAX_SEEDS][CONFIG_ADDR_MAX];
 	int seed_count;                            /* entries used in seed_nodes */
-	int max_members;                           /* member table cap, self included, default 1024 */
+	int max_members;                           /* member table cap, self included */
 
 	/* storage */
-	char data_dir[CONFIG_PATH_MAX];            /* default ./data */
+	char data_dir[CONFIG_PATH_MAX];            /* RocksDB directory */
 	bool sync_writes;                          /* fsync each write */
-	int64_t cache_bytes;                       /* record cache, default 64 MiB, 0 = off */
+	int64_t cache_bytes;                       /* record cache, 0 = off */
 	bool read_only;                            /* refuse client writes */
-	int64_t max_value_bytes;                   /* default 1048576 */
-	int64_t tombstone_grace;                   /* seconds, default 604800 */
+	int64_t max_value_bytes;                   /* largest accepted value */
+	int64_t tombstone_grace;                   /* seconds a tombstone is kept */
 
 	/* HTTP server */
-	int http_threads;                          /* default 128 */
-	int http_request_timeout_ms;               /* to receive one whole request, default 10000 */
-	int http_idle_timeout_ms;                  /* idle keep-alive connection closed, default 5000 */
+	int http_threads;                          /* worker threads */
+	int http_request_timeout_ms;               /* to receive one whole request */
+	int http_idle_timeout_ms;                  /* idle keep-alive connection closed */
 
 	/* logging */
-	enum log_level log_level;                  /* default info */
-	enum log_format log_format;                /* default text */
+	enum log_level log_level;
+	enum log_format log_format;
 
 	/* cluster timing (seconds unless _ms) */
-	int gossip_interval_min;                   /* default 60 */
-	int gossip_interval_max;                   /* default 120 */
-	int sync_interval;                         /* default 300 */
-	int sync_items;                            /* default 15 */
-	int catchup_interval;                      /* default 120 */
-	int bootstrap_max_age_hours;               /* default 720 */
-	int throttle_delay_ms;                     /* default 100 */
-	int fetch_delay_ms;                        /* default 50 */
-	int failure_timeout;                       /* default 300 */
-	int removal_timeout;                       /* default 600 */
-	int probe_interval;                        /* default 1 */
-	int anti_entropy_interval;                 /* default 30 */
-	int peer_timeout_ms;                       /* total timeout of one peer request, default 2000 */
+	int gossip_interval_min;
+	int gossip_interval_max;
+	int sync_interval;
+	int sync_items;                            /* items a regular sync compares */
+	int catchup_interval;
+	int bootstrap_max_age_hours;
+	int throttle_delay_ms;
+	int fetch_delay_ms;
+	int failure_timeout;
+	int removal_timeout;
+	int probe_interval;
+	int anti_entropy_interval;
+	int peer_timeout_ms;                       /* total timeout of one peer request */
 
 	/* security */
-	char cluster_secret[256];                  /* empty = none, else 16..255 bytes */
+	char cluster_secret[256];                  /* empty = none */
 	char cluster_secret_file[CONFIG_PATH_MAX]; /* read into cluster_secret by config_load */
-	char cluster_id[CONFIG_ID_MAX];            /* default "kvs"; peers of another id are refused */
+	char cluster_id[CONFIG_ID_MAX];            /* peers of another id are refused */
 	struct config_token {
 		char token[CONFIG_TOKEN_MAX];
 		bool write;                        /* read-write scope; else read */
 	} auth_tokens[CONFIG_MAX_TOKENS];          /* client bearer tokens; none = open API */
 	int token_count;
-	bool protected_mode;                       /* default true: refuse to start open on a
-						    * non-loopback bind_address */
+	bool protected_mode;                       /* refuse to start open on a non-loopback
+						    * bind_address */
 	char tls_cert_file[CONFIG_PATH_MAX];       /* PEM certificate (chain): enables HTTPS */
 	char tls_key_file[CONFIG_PATH_MAX];        /* PEM private key */
 	char tls_ca_file[CONFIG_PATH_MAX];         /* CA that signs peers' certificates */
 	bool tls_verify_peer;                      /* require client certificates (mutual TLS) */
 };
 
-/* Fills cfg with every default (node_id = hostname). */
+/* Fills cfg with every default of the key table (node_id = hostname). */
 void config_defaults(struct kvs_config *cfg);
 
 /*
  * Reads and validates the YAML file at path into cfg (which it first resets
- * to the defaults), then reads cluster_secret_file if one is named.  Returns 0, or KVS_EINVAL/KVS_EIO with a one-line
- * "FILE:LINE: KEY: REASON" (or "FILE: REASON") written into err.
+ * to the defaults), then reads cluster_secret_file if one is named.
+ * Returns 0, or KVS_EINVAL/KVS_EIO with a one-line "FILE:LINE: KEY:
+ * REASON" (or "FILE: REASON") written into err.
  * On failure cfg holds unspecified values.
  */
 int config_load(struct kvs_config *cfg, const char *path, char *err, size_t errlen);
@@ -105,14 +117,20 @@ int config_parse(struct kvs_config *cfg, const char *name, const char *text, siz
 		 char *err, size_t errlen);
 
 /*
- * Writes the commented default config (every key, its default, one comment
- * line each) to path, refusing to overwrite an existing file.
- * Returns 0 or KVS_EIO with a message in err.
+ * Writes the commented default config (config_default_text()) to path,
+ * refusing to overwrite an existing file.  Returns 0, or KVS_EIO (or
+ * KVS_ENOMEM) with a message in err.
  */
 int config_write_default(const char *path, char *err, size_t errlen);
 
-/* The text config_write_default() writes (static, never NULL). */
-const char *config_default_text(void);
+/*
+ * The commented default config, generated from the key table: a header,
+ * then every key with its comment and default (commented out where the
+ * default is computed or absent).  config/kvs.yaml is this text.  Returns
+ * a NUL-terminated string the caller frees with free(), or NULL when out
+ * of memory.
+ */
+char *config_default_text(void);
 
 /*
  * Prints the effective settings as YAML to f (used by --check-config).

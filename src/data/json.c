@@ -28,6 +28,7 @@
  * guarded by the cursor's length.  Pure function: any thread, no locks.
  */
 #include "json.h"
+#include "hex.h"
 #include "utf8.h"
 
 #include <assert.h>
@@ -73,19 +74,6 @@ static void skip_ws(struct json_cursor *c)
 	}
 }
 
-/* Value of one hex digit, or -1. */
-static int hexval(unsigned char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-
 /*
  * Reads the four hex digits of a \u escape at c->i into *cp and moves past
  * them.  On error the cursor stays at the first bad digit.
@@ -99,7 +87,7 @@ static bool read_hex4(struct json_cursor *c, unsigned *cp)
 
 		if (c->i >= c->len)
 			return fail(c, "unterminated string");
-		h = hexval(c->p[c->i]);
+		h = hex_value(c->p[c->i]);
 		if (h < 0)
 			return fail(c, "invalid \\u escape");
 		v = v << 4 | (unsigned)h;

@@ -30,23 +30,11 @@
 #include <assert.h>
 #include <string.h>
 
+#include "hex.h"
 #include "kvs.h"
 #include "utf8.h"
 
 /* ---- internals -------------------------------------------------------- */
-
-/* Value of one hex digit, or -1. */
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 
 /*
  * Checks one decoded, non-empty segment s[0..n) against the rules that do
@@ -92,8 +80,8 @@ static const char *segment_decode(const char *raw, size_t rawlen,
 
 			if (rawlen - i < 3)
 				return "bad percent escape";
-			h = hexval((unsigned char)raw[i + 1]);
-			l = hexval((unsigned char)raw[i + 2]);
+			h = hex_value((unsigned char)raw[i + 1]);
+			l = hex_value((unsigned char)raw[i + 2]);
 			if (h < 0 || l < 0)
 				return "bad percent escape";
 			c = (unsigned char)(h << 4 | l);
@@ -251,8 +239,8 @@ int path_query_get(const char *query, const char *name, char *out,
 
 				if (vend - v < 3)
 					return KVS_EINVAL;
-				h = hexval((unsigned char)v[1]);
-				l = hexval((unsigned char)v[2]);
+				h = hex_value((unsigned char)v[1]);
+				l = hex_value((unsigned char)v[2]);
 				if (h < 0 || l < 0 || (h | l) == 0)
 					return KVS_EINVAL;
 				v += 3;
@@ -267,8 +255,8 @@ int path_query_get(const char *query, const char *name, char *out,
 		need = 0;
 		for (const char *v = val; v < vend;) {
 			if (*v == '%') {
-				out[need++] = (char)(hexval((unsigned char)v[1]) << 4 |
-						     hexval((unsigned char)v[2]));
+				out[need++] = (char)(hex_value((unsigned char)v[1]) << 4 |
+						     hex_value((unsigned char)v[2]));
 				v += 3;
 			} else {
 				out[need++] = *v == '+' ? ' ' : *v;

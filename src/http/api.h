@@ -1,31 +1,89 @@
 /*
- * api.h - the HTTP handlers, one per resource (routes in http.c).
+ * api.h - the HTTP handlers, one per resource (routes.c maps paths to them).
  *
- * Each handler switches on the method, sends exactly one response through
- * the http.h helpers and returns the status it sent.  They run on civetweb
- * worker threads, many at once; all shared state is reached through node.
+ * Each handler sends exactly one response through the http.h helpers and
+ * returns the status it sent.  The route table has already checked the
+ * caller's access and the method (only the methods its route lists reach
+ * a handler), so handlers check neither.  They run on civetweb worker
+ * threads, many at once; all shared state is reached through node.
  */
 #ifndef KVS_API_H
 #define KVS_API_H
 
+#include <stdbool.h>
+
+#include <cjson/cJSON.h>
 #include <civetweb.h>
 
 #include "node.h"
 
-/* /kv, /kv/{path}, /kv/{prefix}/ (api_kv.c) */
+/* A client handler: gets the raw (undecoded) request path. */
+typedef int (*api_fn)(struct kvs_node *node, struct mg_connection *c,
+		      const struct mg_request_info *ri, const char *raw_path);
+
+/* A peer handler: gets the peer's message, a JSON object (NULL for a
+ * route without a body), borrowed for the call. */
+typedef int (*api_msg_fn)(struct kvs_node *node, struct mg_connection *c,
+			  const struct mg_request_info *ri, cJSON *body);
+
+/* GET|HEAD|PUT|DELETE /kv/{path}, GET|HEAD /kv and /kv/{prefix}/ (api_kv.c) */
 int api_kv(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
 	   const char *raw_path);
 
-/* /health, /metrics, /members/ and the peer endpoints (api_cluster.c) */
+/* Why raw_path is no valid /kv path (static text), or NULL if it is one:
+ * what api_kv answers 400 with.  Any thread. */
+const char *api_kv_bad_path(const char *raw_path);
+
+/* GET|HEAD /health, /metrics, /members and /members/; DELETE
+ * /members/leave, a client asking this node to leave (api_cluster.c) */
 int api_health(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
 	       const char *raw_path);
 int api_metrics(struct kvs_node *node, struct mg_connection *c,
 		const struct mg_request_info *ri, const char *raw_path);
 int api_members(struct kvs_node *node, struct mg_connection *c,
 		const struct mg_request_info *ri, const char *raw_path);
+int api_members_leave(struct kvs_node *node, struct mg_connection *c,
+		      const struct mg_request_info *ri, const char *raw_path);
 
-/* the node-to-node endpoints under /members/ (api_peer.c) */
-int api_peer(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
-	     const char *raw_path);
+/*
+ * The node-to-node endpoints under /members/ (api_peer.c), each named for
+ * its path: POST join, gossip, ping, probe, suspect, left, push, fetch
+ * (with a message); GET recent, since, digests, bucket (body NULL).
+ */
+int api_peer_join(struct kvs_node *node, struct mg_connection *c,
+		  const struct mg_request_info *ri, cJSON *body);
+int api_peer_gossip(struct kvs_node *node, struct mg_connection *c,
+		    const struct mg_request_info *ri, cJSON *body);
+int api_peer_ping(struct kvs_node *node, struct mg_connection *c,
+		  const struct mg_request_info *ri, cJSON *body);
+int api_peer_probe(struct kvs_node *node, struct mg_connection *c,
+		   const struct mg_request_info *ri, cJSON *body);
+int api_peer_suspect(struct kvs_node *node, struct mg_connection *c,
+		     const struct mg_request_info *ri, cJSON *body);
+int api_peer_left(struct kvs_node *node, struct mg_connection *c,
+		  const struct mg_request_info *ri, cJSON *body);
+int api_peer_push(struct kvs_node *node, struct mg_connection *c,
+		  const struct mg_request_info *ri, cJSON *body);
+int api_peer_recent(struct kvs_node *node, struct mg_connection *c,
+		    const struct mg_request_info *ri, cJSON *body);
+int api_peer_since(struct kvs_node *node, struct mg_connection *c,
+		   const struct mg_request_info *ri, cJSON *body);
+int api_peer_fetch(struct kvs_node *node, struct mg_connection *c,
+		   const struct mg_request_info *ri, cJSON *body);
+int api_peer_digests(struct kvs_node *node, struct mg_connection *c,
+		     const struct mg_request_info *ri, cJSON *body);
+int api_peer_bucket(struct kvs_node *node, struct mg_connection *c,
+		    const struct mg_request_info *ri, cJSON *body);
+
+/*
+ * Runs the peer handler fn for the request on c: with has_body, first
+ * reads the message (capped in size) and parses it with a bound on depth
+ * and values (a bad one is answered 400, 408 or 413 here and fn is not
+ * called); with paged, holds a page's share of the node's reply budget
+ * while fn runs (503 with Retry-After when it is spent).  Returns the
+ * status sent.
+ */
+int api_peer_call(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
+		  api_msg_fn fn, bool has_body, bool paged);
 
 #endif

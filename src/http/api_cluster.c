@@ -1,8 +1,10 @@
 /*
- * api_cluster.c - /health, /metrics and /members/ (SPEC section 4).
+ * api_cluster.c - /health, /metrics, /members/ and DELETE /members/leave
+ * (SPEC section 4).
  *
- * Runs on civetweb worker threads; reads node state only through atomics
- * and thread-safe module calls.
+ * The route table (routes.c) has checked access and method before these
+ * run.  Runs on civetweb worker threads; reads node state only through
+ * atomics and thread-safe module calls.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,17 +19,14 @@
 #include "kvs.h"
 #include "members.h"
 
-#define ALLOW_GET "GET, HEAD"
-
 int api_health(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
 	       const char *raw_path)
 {
 	struct buf b;
 	int rc;
 
+	(void)ri;
 	(void)raw_path;
-	if (strcmp(ri->request_method, "GET") != 0 && strcmp(ri->request_method, "HEAD") != 0)
-		return http_method_not_allowed(c, ALLOW_GET);
 	buf_init(&b, 4096);
 	buf_printf(&b, "{\"status\":\"ok\",\"mode\":\"%s\",\"member_count\":%d,\"node_id\":",
 		   node_mode_name(atomic_load(&node->mode)), members_alive_count(node->members));
@@ -45,9 +44,8 @@ int api_metrics(struct kvs_node *node, struct mg_connection *c,
 	struct buf b;
 	int rc, mode = atomic_load(&node->mode);
 
+	(void)ri;
 	(void)raw_path;
-	if (strcmp(ri->request_method, "GET") != 0 && strcmp(ri->request_method, "HEAD") != 0)
-		return http_method_not_allowed(c, ALLOW_GET);
 	buf_init(&b, 4 << 20);
 	metrics_render(&node->metrics, &b);
 	store_stats(node->store, &st);
@@ -100,9 +98,8 @@ int api_members(struct kvs_node *node, struct mg_connection *c,
 	char *text;
 	int rc;
 
+	(void)ri;
 	(void)raw_path;
-	if (strcmp(ri->request_method, "GET") != 0 && strcmp(ri->request_method, "HEAD") != 0)
-		return http_method_not_allowed(c, ALLOW_GET);
 	arr = gossip_members_json(node);
 	text = arr ? cJSON_PrintUnformatted(arr) : NULL;
 	cJSON_Delete(arr);
@@ -110,5 +107,26 @@ int api_members(struct kvs_node *node, struct mg_connection *c,
 		return http_error(c, 500, NULL, "out of memory");
 	rc = http_send(c, 200, "application/json", NULL, text, strlen(text));
 	cJSON_free(text);
+	return rc;
+}
+
+int api_members_leave(struct kvs_node *node, struct mg_connection *c,
+		      const struct mg_request_info *ri, const char *raw_path)
+{
+	struct buf b;
+	int rc;
+
+	(void)ri;
+	(void)raw_path;
+	gossip_leave(node);
+	buf_init(&b, 1024);
+	buf_adds(&b, "{\"status\":\"left\",\"node_id\":");
+	buf_json_str(&b, node->cfg.node_id, strlen(node->cfg.node_id));
+	buf_adds(&b, "}\n");
+	if (buf_failed(&b))
+		rc = http_error(c, 500, NULL, "reply too large or out of memory");
+	else
+		rc = http_send(c, 200, "application/json", NULL, b.data, b.len);
+	buf_release(&b);
 	return rc;
 }

@@ -26,8 +26,6 @@
 #define LIST_MAX_LIMIT 10000
 #define LIST_MAX_BYTES (32u << 20) /* a page stops early rather than pass this */
 #define LIST_BUDGET_STEP ((int64_t)1 << 20) /* taken from the reply budget at a time */
-#define ALLOW_KEY "GET, HEAD, PUT, DELETE"
-#define ALLOW_LIST "GET, HEAD"
 #define JSON "application/json"
 
 /* ------------------------------------------------------------------ reads */
@@ -295,6 +293,18 @@ static int kv_delete(struct kvs_node *node, struct mg_connection *c, const char 
 
 /* ---------------------------------------------------------------- handler */
 
+const char *api_kv_bad_path(const char *raw_path)
+{
+	char key[PATH_KEY_MAX + 2];
+	const char *why = "bad path";
+	enum path_kind kind;
+	size_t klen;
+
+	return path_decode(raw_path, key, sizeof(key), &klen, &kind, &why) != 0 ? why : NULL;
+}
+
+/* The route table sends only GET and HEAD to a listing (a path ending in
+ * '/', or "/kv"), and GET, HEAD, PUT and DELETE to a key. */
 int api_kv(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
 	   const char *raw_path)
 {
@@ -305,16 +315,11 @@ int api_kv(struct kvs_node *node, struct mg_connection *c, const struct mg_reque
 
 	if (path_decode(raw_path, key, sizeof(key), &klen, &kind, &why) != 0)
 		return http_error(c, 400, NULL, "%s", why);
-	if (kind == PATH_PREFIX) {
-		if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
-			return kv_list(node, c, ri, key, klen);
-		return http_method_not_allowed(c, ALLOW_LIST);
-	}
-	if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
-		return kv_get(node, c, key, klen);
+	if (kind == PATH_PREFIX)
+		return kv_list(node, c, ri, key, klen);
 	if (strcmp(m, "PUT") == 0)
 		return kv_put(node, c, key, klen);
 	if (strcmp(m, "DELETE") == 0)
 		return kv_delete(node, c, key, klen);
-	return http_method_not_allowed(c, ALLOW_KEY);
+	return kv_get(node, c, key, klen);
 }

@@ -1,12 +1,15 @@
 /*
  * api_peer.c - the endpoints nodes use to talk to each other, all under
- * /members/ (listed in gossip.h and sync.h), plus DELETE /members/leave.
+ * /members/ (listed in gossip.h and sync.h; routed by routes.c).
  *
- * Every peer endpoint first checks the cluster secret (when configured,
- * compared in constant time), then validates its input as strictly as a
- * client endpoint: a malformed message is refused whole with 400 and
- * changes nothing.  A message's "from" member record counts as direct
- * contact with its sender.  Runs on civetweb worker threads.
+ * By the time a handler runs, the route table has checked the cluster id
+ * and secret and the method, and api_peer_call() has read the message
+ * with a bound on its size, depth and values.  Every handler validates
+ * its input as strictly as a client endpoint: a malformed message is
+ * refused whole with 400 and changes nothing.  A message's "from" member
+ * record counts as direct contact with its sender.  Pages and fetches run
+ * within the node's reply budget (with_budget()).  Runs on civetweb
+ * worker threads.
  */
 #include <malloc.h>
 #include <stdio.h>
@@ -35,17 +38,6 @@
 #define FETCH_MAX_KEYS 1000
 #define PAGE_BUDGET ((int64_t)2 * PAGE_MAX_BYTES) /* reply budget one page takes */
 
-typedef int (*peer_fn)(struct kvs_node *, struct mg_connection *,
-		       const struct mg_request_info *, cJSON *body);
-
-struct peer_route {
-	const char *path;
-	const char *method;
-	bool has_body;      /* POST with a JSON object body */
-	bool paged;         /* builds a page of records: runs with_budget() */
-	peer_fn fn;
-};
-
 /* ------------------------------------------------------------------ helpers */
 
 /*
@@ -58,16 +50,6 @@ static void release_memory(size_t message_bytes)
 {
 	if (message_bytes >= (1u << 20))
 		malloc_trim(0);
-}
-
-/* The presented cluster secret matches ours (or none is configured). */
-static bool secret_ok(struct kvs_node *node, struct mg_connection *c)
-{
-	const char *got = mg_get_header(c, PEER_SECRET_HEADER);
-
-	if (!node->cfg.cluster_secret[0])
-		return true;
-	return http_equal_ct(got ? got : "", node->cfg.cluster_secret);
 }
 
 static int send_buf(struct mg_connection *c, struct buf *b)
@@ -149,8 +131,8 @@ static int query_i64(const char *qs, const char *name, int64_t min, int64_t max,
 
 /* --------------------------------------------------------------- membership */
 
-static int peer_join(struct kvs_node *node, struct mg_connection *c,
-		     const struct mg_request_info *ri, cJSON *body)
+int api_peer_join(struct kvs_node *node, struct mg_connection *c,
+		  const struct mg_request_info *ri, cJSON *body)
 {
 	struct member in;
 	char err[256];
@@ -178,8 +160,8 @@ static int peer_join(struct kvs_node *node, struct mg_connection *c,
 	return send_json(c, reply_with_members(node));
 }
 
-static int peer_gossip(struct kvs_node *node, struct mg_connection *c,
-		       const struct mg_request_info *ri, cJSON *body)
+int api_peer_gossip(struct kvs_node *node, struct mg_connection *c,
+		    const struct mg_request_info *ri, cJSON *body)
 {
 	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "members"), *it;
 	struct member from, *list;
@@ -209,8 +191,8 @@ static int peer_gossip(struct kvs_node *node, struct mg_connection *c,
 	return send_json(c, reply_with_members(node));
 }
 
-static int peer_ping(struct kvs_node *node, struct mg_connection *c,
-		     const struct mg_request_info *ri, cJSON *body)
+int api_peer_ping(struct kvs_node *node, struct mg_connection *c,
+		  const struct mg_request_info *ri, cJSON *body)
 {
 	struct member from;
 	cJSON *o = cJSON_CreateObject();
@@ -226,8 +208,8 @@ static int peer_ping(struct kvs_node *node, struct mg_connection *c,
 	return send_json(c, o);
 }
 
-static int peer_probe(struct kvs_node *node, struct mg_connection *c,
-		      const struct mg_request_info *ri, cJSON *body)
+int api_peer_probe(struct kvs_node *node, struct mg_connection *c,
+		   const struct mg_request_info *ri, cJSON *body)
 {
 	const cJSON *addr = cJSON_GetObjectItemCaseSensitive(body, "address");
 	struct member from;
@@ -255,8 +237,8 @@ static int peer_probe(struct kvs_node *node, struct mg_connection *c,
 	return http_send(c, 200, JSON, NULL, reply, (size_t)len);
 }
 
-static int peer_suspect(struct kvs_node *node, struct mg_connection *c,
-			const struct mg_request_info *ri, cJSON *body)
+int api_peer_suspect(struct kvs_node *node, struct mg_connection *c,
+		     const struct mg_request_info *ri, cJSON *body)
 {
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "id");
 	struct member from;
@@ -298,8 +280,8 @@ static bool leave_is_genuine(struct kvs_node *node, const struct mg_request_info
 	return members_get(node->members, from->id, &known) && known.status == MEMBER_LEFT;
 }
 
-static int peer_left(struct kvs_node *node, struct mg_connection *c,
-		     const struct mg_request_info *ri, cJSON *body)
+int api_peer_left(struct kvs_node *node, struct mg_connection *c,
+		  const struct mg_request_info *ri, cJSON *body)
 {
 	struct member from;
 
@@ -314,51 +296,29 @@ static int peer_left(struct kvs_node *node, struct mg_connection *c,
 	return http_send(c, 200, JSON, NULL, "{}", 2);
 }
 
-/* DELETE /members/leave: a client asks this node to leave the cluster. */
-static int client_leave(struct kvs_node *node, struct mg_connection *c,
-			const struct mg_request_info *ri, cJSON *body)
-{
-	struct buf b;
-
-	(void)ri;
-	(void)body;
-	gossip_leave(node);
-	buf_init(&b, 1024);
-	buf_adds(&b, "{\"status\":\"left\",\"node_id\":");
-	buf_json_str(&b, node->cfg.node_id, strlen(node->cfg.node_id));
-	buf_adds(&b, "}\n");
-	return send_buf(c, &b);
-}
-
 /* --------------------------------------------------------------------- data */
 
-static int peer_push(struct kvs_node *node, struct mg_connection *c,
-		     const struct mg_request_info *ri, cJSON *body)
+int api_peer_push(struct kvs_node *node, struct mg_connection *c,
+		  const struct mg_request_info *ri, cJSON *body)
 {
-	struct wire_item *items;
-	struct sync_counts cnt = { 0 };
+	struct apply_counts cnt = { 0 };
 	struct member from;
 	const char *why = "bad batch";
-	size_t n, refused;
 	char reply[160];
 
 	(void)ri;
 	if (parse_from(body, &from) != 0)
 		return http_error(c, 400, NULL, "push needs a valid \"from\" record");
-	if (wire_items_parse(cJSON_GetObjectItemCaseSensitive(body, "items"),
-			     (size_t)node->cfg.max_value_bytes, true, &items, &n, &refused,
-			     &why) != 0) {
-		log_warn_limited("push_refused", "peer=%s reason=\"%s\"", from.id, why);
-		return http_error(c, 400, NULL, "push refused, nothing applied: %s", why);
-	}
-	node_records_refused(node, from.id, refused, why);
-	cnt.refused = refused;
 	/* anti-entropy pushes say so: they are repairs, not replication lag */
 	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(body, "kind");
 	bool repair = cJSON_IsString(kind) && strcmp(kind->valuestring, "anti_entropy") == 0;
+	int rc = apply_batch(node, from.id, cJSON_GetObjectItemCaseSensitive(body, "items"),
+			     repair ? SYNC_ANTI_ENTROPY : SYNC_PUSH, &cnt, &why);
+	if (rc != 0 && rc != KVS_EIO) { /* refused whole: nothing applied */
+		log_warn_limited("push_refused", "peer=%s reason=\"%s\"", from.id, why);
+		return http_error(c, 400, NULL, "push refused, nothing applied: %s", why);
+	}
 	heard_from(node, &from);
-	int rc = sync_apply(node, items, n, repair ? SYNC_ANTI_ENTROPY : SYNC_PUSH, &cnt);
-	free(items);
 	if (rc != 0)
 		return http_error(c, 500, NULL, "storage failure applying push");
 	int len = snprintf(reply, sizeof(reply),
@@ -429,22 +389,22 @@ static int peer_time_page(struct kvs_node *node, struct mg_connection *c,
 	return send_buf(c, &b);
 }
 
-static int peer_recent(struct kvs_node *node, struct mg_connection *c,
-		       const struct mg_request_info *ri, cJSON *body)
+int api_peer_recent(struct kvs_node *node, struct mg_connection *c,
+		    const struct mg_request_info *ri, cJSON *body)
 {
 	(void)body;
 	return peer_time_page(node, c, ri, true);
 }
 
-static int peer_since(struct kvs_node *node, struct mg_connection *c,
-		      const struct mg_request_info *ri, cJSON *body)
+int api_peer_since(struct kvs_node *node, struct mg_connection *c,
+		   const struct mg_request_info *ri, cJSON *body)
 {
 	(void)body;
 	return peer_time_page(node, c, ri, false);
 }
 
-static int peer_fetch(struct kvs_node *node, struct mg_connection *c,
-		      const struct mg_request_info *ri, cJSON *body)
+int api_peer_fetch(struct kvs_node *node, struct mg_connection *c,
+		   const struct mg_request_info *ri, cJSON *body)
 {
 	const cJSON *keys = cJSON_GetObjectItemCaseSensitive(body, "keys"), *k;
 	struct buf b, more;
@@ -494,8 +454,8 @@ static int peer_fetch(struct kvs_node *node, struct mg_connection *c,
 	return send_buf(c, &b);
 }
 
-static int peer_digests(struct kvs_node *node, struct mg_connection *c,
-			const struct mg_request_info *ri, cJSON *body)
+int api_peer_digests(struct kvs_node *node, struct mg_connection *c,
+		     const struct mg_request_info *ri, cJSON *body)
 {
 	static const char hex[] = "0123456789abcdef";
 	uint64_t *d = malloc(STORE_BUCKETS * sizeof(*d));
@@ -520,8 +480,8 @@ static int peer_digests(struct kvs_node *node, struct mg_connection *c,
 	return send_buf(c, &b);
 }
 
-static int peer_bucket(struct kvs_node *node, struct mg_connection *c,
-		       const struct mg_request_info *ri, cJSON *body)
+int api_peer_bucket(struct kvs_node *node, struct mg_connection *c,
+		    const struct mg_request_info *ri, cJSON *body)
 {
 	int64_t bucket;
 	struct buf b;
@@ -546,7 +506,7 @@ static int peer_bucket(struct kvs_node *node, struct mg_connection *c,
  * budget while it runs, or is answered 503 (the peer retries later).
  */
 static int with_budget(struct kvs_node *node, struct mg_connection *c,
-		       const struct mg_request_info *ri, cJSON *body, peer_fn fn)
+		       const struct mg_request_info *ri, cJSON *body, api_msg_fn fn)
 {
 	int rc;
 
@@ -559,47 +519,7 @@ static int with_budget(struct kvs_node *node, struct mg_connection *c,
 	return rc;
 }
 
-/* ---------------------------------------------------------------- routing */
-
-static const struct peer_route peer_routes[] = {
-	{ "/members/join", "POST", true, false, peer_join },
-	{ "/members/gossip", "POST", true, false, peer_gossip },
-	{ "/members/ping", "POST", true, false, peer_ping },
-	{ "/members/probe", "POST", true, false, peer_probe },
-	{ "/members/suspect", "POST", true, false, peer_suspect },
-	{ "/members/left", "POST", true, false, peer_left },
-	{ "/members/leave", "DELETE", false, false, client_leave },
-	{ "/members/push", "POST", true, false, peer_push },
-	{ "/members/recent", "GET", false, true, peer_recent },
-	{ "/members/since", "GET", false, true, peer_since },
-	{ "/members/fetch", "POST", true, true, peer_fetch },
-	{ "/members/digests", "GET", false, false, peer_digests },
-	{ "/members/bucket", "GET", false, true, peer_bucket },
-};
-
-/* Refuses (401) a peer request without our cluster id and secret; 0 if it may go on. */
-static int check_peer(struct kvs_node *node, struct mg_connection *c,
-		      const struct mg_request_info *ri, const char *raw_path)
-{
-	const char *cid = mg_get_header(c, PEER_CLUSTER_HEADER);
-
-	if (cid && strcmp(cid, node->cfg.cluster_id) != 0) {
-		atomic_fetch_add(&node->metrics.peer_auth_refused, 1);
-		log_warn_limited("peer_refused",
-				 "from=%s path=\"%s\" reason=\"cluster_id %s is not ours\"",
-				 ri->remote_addr, LOG_ESC(raw_path), LOG_ESC(cid));
-		return http_error(c, 401, NULL, "cluster_id mismatch: this node is in cluster %s",
-				  node->cfg.cluster_id);
-	}
-	if (!secret_ok(node, c)) {
-		atomic_fetch_add(&node->metrics.peer_auth_refused, 1);
-		log_warn_limited("peer_refused",
-				 "from=%s path=\"%s\" reason=\"missing or wrong cluster secret\"",
-				 ri->remote_addr, LOG_ESC(raw_path));
-		return http_error(c, 401, NULL, "missing or wrong cluster secret");
-	}
-	return 0;
-}
+/* ---------------------------------------------------------------- entries */
 
 /*
  * Reads and parses a peer message body: capped in size, then checked for
@@ -634,33 +554,19 @@ static int read_message(struct kvs_node *node, struct mg_connection *c, cJSON **
 	return 0;
 }
 
-int api_peer(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
-	     const char *raw_path)
+int api_peer_call(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
+		  api_msg_fn fn, bool has_body, bool paged)
 {
-	const struct peer_route *r = NULL;
 	cJSON *body = NULL;
 	size_t body_len = ri->content_length > 0 ? (size_t)ri->content_length : 0;
 	int rc;
 
-	/* the client-facing leave is authorised like a client write (http.c);
-	 * every other path is checked before it is even looked up, so nothing
-	 * about the routes is revealed without the secret */
-	if (strcmp(raw_path, "/members/leave") != 0 &&
-	    (rc = check_peer(node, c, ri, raw_path)) != 0)
+	if (has_body && (rc = read_message(node, c, &body)) != 0)
 		return rc;
-	for (size_t i = 0; i < sizeof(peer_routes) / sizeof(peer_routes[0]); i++)
-		if (strcmp(raw_path, peer_routes[i].path) == 0)
-			r = &peer_routes[i];
-	if (!r)
-		return http_error(c, 404, NULL, "no such resource: %.200s", raw_path);
-	if (strcmp(ri->request_method, r->method) != 0)
-		return http_method_not_allowed(c, r->method);
-	if (r->has_body && (rc = read_message(node, c, &body)) != 0)
-		return rc;
-	if (r->paged)
-		rc = with_budget(node, c, ri, body, r->fn);
+	if (paged)
+		rc = with_budget(node, c, ri, body, fn);
 	else
-		rc = r->fn(node, c, ri, body);
+		rc = fn(node, c, ri, body);
 	cJSON_Delete(body);
 	release_memory(body_len);
 	return rc;

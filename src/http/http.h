@@ -1,17 +1,20 @@
 /*
- * http.h - the civetweb server: start/stop, the route table, and reply
- * helpers that send each response in a single write.
+ * http.h - the HTTP layer's face to the rest of kvs: start/stop of the
+ * civetweb server, and the helpers handlers answer with (replies sent in
+ * a single write, the request body, the raw path).
  *
- * One table in http.c maps URI prefixes to handlers; every handler gets the
- * node, the connection and the request, sends exactly one response through
- * the helpers below and returns its status, which http.c counts in
- * /metrics with the request's latency.  civetweb lives behind this module
- * and the api_* handlers only.
+ * Inside the layer: server.c (civetweb's callbacks, these helpers),
+ * conn.h (the connection guard), routes.h (the one route table: every
+ * path, its methods, handler and access), auth.h (access checks, TLS),
+ * api.h (the handlers).  Every handler gets the node, the connection and
+ * the request, sends exactly one response through the helpers below and
+ * returns its status, which is counted in /metrics with the request's
+ * latency.  civetweb lives behind this layer only.
  *
  * Threads: handlers run on civetweb's worker threads (http_threads of
  * them), many at once, each on a stack of HTTP_WORKER_STACK_BYTES.
  *
- * What every request goes through before its handler (http.c explains why):
+ * What every request goes through before its handler (server.c explains why):
  *  - framing: at most one Content-Length, of 1 to 19 digits; at most one
  *    Transfer-Encoding, exactly "chunked"; never both; at most 63 headers
  *    (civetweb keeps 64 and silently drops the rest, so 64 is refused with
@@ -19,18 +22,21 @@
  *    connection closed.
  *  - the target: origin-form only.  "OPTIONS *" gets 200 with Allow; an
  *    absolute-form target ("GET http://host/kv/a") gets 400.  Both close.
+ *  - the route (routes.c): 404 without one; the caller's access (bearer
+ *    token, or cluster id and secret) checked before anything else about
+ *    the route is revealed; 405 with Allow for a method it does not serve.
  *  - a reply carrying "Connection: close" in its extra headers closes the
  *    connection (http_send() disables keep-alive).
  *
- * Connection pressure: civetweb gives each open connection a worker.  The
- * listening socket has TCP_DEFER_ACCEPT (a connection that sends nothing
- * reaches no worker for about http_request_timeout_ms), and while more than
- * half of the workers hold a connection, connections that have waited for
- * request headers (or, between keep-alive requests, for the next request)
- * longer than 250 ms are shut down: all those of an address holding more
- * than an eighth of the workers, then others, oldest first, until at most
- * half of the workers are held.  One with part of a request gets 408.
- * Without pressure only civetweb's timeouts (http_request_timeout_ms,
+ * Connection pressure (conn.c): the listening socket has TCP_DEFER_ACCEPT
+ * (a connection that sends nothing reaches no worker for about
+ * http_request_timeout_ms), and while more than half of the workers hold
+ * a connection, connections that have waited for request headers (or,
+ * between keep-alive requests, for the next request) longer than 250 ms
+ * are shut down: all those of an address holding more than an eighth of
+ * the workers, then others, oldest first, until at most half of the
+ * workers are held.  One with part of a request gets 408.  Without
+ * pressure only civetweb's timeouts (http_request_timeout_ms,
  * http_idle_timeout_ms) close idle connections.
  */
 #ifndef KVS_HTTP_H
@@ -57,12 +63,18 @@
  */
 #define HTTP_WORKER_STACK_BYTES (100 * 1024)
 
-/* Starts the server on cfg.bind_address:cfg.port and sets node->http.
- * Returns NULL with a message in err when the port cannot be bound or
- * civetweb fails. */
+/*
+ * Starts the server on cfg.bind_address:cfg.port (TLS when tls_cert_file
+ * is set) and sets node->http to it.  Returns the server, or NULL with a
+ * message in err (out of memory, a civetweb without TLS, the port cannot
+ * be bound, the certificate or key cannot be loaded): then nothing is
+ * left running and node->http is NULL, so there is nothing to stop.
+ * Main thread.
+ */
 struct http_server *http_start(struct kvs_node *node, char *err, size_t errlen);
 
-/* Stops accepting, waits for running handlers, frees; hs may be NULL. */
+/* Stops accepting, waits for running handlers, frees hs and sets
+ * node->http to NULL; hs may be NULL.  Main thread. */
 void http_stop(struct http_server *hs);
 
 /*
@@ -94,9 +106,5 @@ int http_read_body(struct mg_connection *c, size_t max, char **body, size_t *len
 /* The raw (undecoded) request path, without the query string, copied into
  * out.  Returns false if it does not fit. */
 bool http_raw_path(struct mg_connection *c, char *out, size_t outlen);
-
-/* Constant-time string equality, for secrets and tokens: the time taken
- * does not depend on where a guess goes wrong. */
-bool http_equal_ct(const char *a, const char *b);
 
 #endif

@@ -12,7 +12,9 @@
  *   - the counters match the records (up to concurrent updates in flight).
  * The record and both index entries change in one WriteBatch, so a crash
  * never leaves them disagreeing.  Digests and counters live in memory only
- * and are rebuilt by one scan of `records` at open.
+ * and are rebuilt by one scan of `records` at open.  A write that fails
+ * leaves no trace: the cache entry is dropped, and digests, counters,
+ * latest_ts and the listener are touched only after RocksDB took the batch.
  *
  * Locks: path_locks[hash(path) % PATH_LOCKS] serialises writers of a path
  * (two paths may share a lock; that only costs concurrency).  Readers take
@@ -23,8 +25,14 @@
  * and of the read inside store_apply (make bench, perf).  Every change to
  * `records` updates the cache after the RocksDB write, under the path lock;
  * rcache.c explains why a racing reader cannot put an older version back.
+ *
+ * The module is two files sharing store_int.h: this one, and store_walk.c
+ * for the walks over the indexes (listings, time and bucket scans, purge).
+ * Every RocksDB call that reads or writes data goes through the store_io
+ * table (store_io.h), defined at the end of this file: the seam where tests
+ * make RocksDB fail.
  */
-#include "store.h"
+#include "store_int.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -32,38 +40,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <rocksdb/c.h>
-
 #include "kvs.h"
 #include "log.h"
 #include "rcache.h"
 
 /* ------------------------------------------------------------------ types */
 
-#define PATH_LOCKS 1024
-
-enum cf_index { CF_DEFAULT, CF_RECORDS, CF_BY_TIME, CF_BY_BUCKET, CF_META, CF_COUNT };
-
 static const char *const cf_names[CF_COUNT] = {
 	"default", "records", "by_time", "by_bucket", "meta",
-};
-
-struct store {
-	rocksdb_t *db;
-	rocksdb_options_t *opts;
-	rocksdb_block_based_table_options_t *table_opts;
-	rocksdb_cache_t *cache;
-	rocksdb_filterpolicy_t *bloom;
-	rocksdb_column_family_handle_t *cf[CF_COUNT];
-	rocksdb_writeoptions_t *wopts;           /* sync per config */
-	rocksdb_readoptions_t *ropts;
-	struct rcache *rcache;                   /* copies of records; NULL = off */
-	pthread_mutex_t path_locks[PATH_LOCKS];  /* writers of one path */
-	_Atomic uint64_t digest[STORE_BUCKETS];  /* XOR of item hashes per bucket */
-	_Atomic int64_t keys, tombstones, value_bytes;
-	_Atomic int64_t latest_ts;               /* newest ts in by_time */
-	store_listener_fn listener;              /* set before writes start */
-	void *listener_ctx;
 };
 
 /* --------------------------------------------------------------- hashing */
@@ -91,14 +75,14 @@ static uint64_t mix64(uint64_t x)
 	return x;
 }
 
-static uint64_t path_hash(const char *path, size_t len)
+uint64_t store_path_hash(const char *path, size_t len)
 {
 	return mix64(fnv1a(0xcbf29ce484222325ULL, path, len));
 }
 
 unsigned store_bucket_of(const char *path, size_t len)
 {
-	return (unsigned)(path_hash(path, len) % STORE_BUCKETS);
+	return (unsigned)(store_path_hash(path, len) % STORE_BUCKETS);
 }
 
 /* Hash of one item as the digests see it: path, version and tombstone flag. */
@@ -112,15 +96,12 @@ static uint64_t item_hash(const char *path, size_t len, const struct kvs_record 
 	return mix64(fnv1a(fnv1a(0xcbf29ce484222325ULL, path, len), tail, sizeof(tail)));
 }
 
-/* ------------------------------------------------------------- open/close */
+/* ------------------------------------------------------------- accounting */
 
-/*
- * Moves path's share of the digests and counters from record old to record
- * new (either NULL: absent).  hash is path_hash(path).  Only the counters
- * that change are touched: they are shared by every writer thread.
- */
-static void account(struct store *s, uint64_t hash, const char *path, size_t len,
-		    const struct kvs_record *old, const struct kvs_record *new)
+/* Only the counters that change are touched: they are shared by every
+ * writer thread. */
+void store_account(struct store *s, uint64_t hash, const char *path, size_t len,
+		   const struct kvs_record *old, const struct kvs_record *new)
 {
 	uint64_t x = (old ? item_hash(path, len, old) : 0) ^ (new ? item_hash(path, len, new) : 0);
 	int64_t keys = 0, tombs = 0, bytes = 0;
@@ -146,16 +127,24 @@ static void account(struct store *s, uint64_t hash, const char *path, size_t len
 		atomic_fetch_add(&s->value_bytes, bytes);
 }
 
+void store_digests(struct store *s, uint64_t out[STORE_BUCKETS])
+{
+	for (int i = 0; i < STORE_BUCKETS; i++)
+		out[i] = atomic_load(&s->digest[i]);
+}
+
+/* ------------------------------------------------------------- open/close */
+
 /* Rebuilds digests, counters and latest_ts with one scan at open. */
 static int rebuild(struct store *s)
 {
-	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_RECORDS]);
-	char *err = NULL;
+	const struct store_io *io = store_io;
+	rocksdb_iterator_t *it = io->create_iterator_cf(s->db, s->ropts, s->cf[CF_RECORDS]);
 
-	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+	for (io->iter_seek_to_first(it); io->iter_valid(it); io->iter_next(it)) {
 		size_t klen, vlen;
-		const char *k = rocksdb_iter_key(it, &klen);
-		const char *v = rocksdb_iter_value(it, &vlen);
+		const char *k = io->iter_key(it, &klen);
+		const char *v = io->iter_value(it, &vlen);
 		struct kvs_record r;
 
 		if (record_decode((const uint8_t *)v, vlen, &r) != 0) {
@@ -163,18 +152,11 @@ static int rebuild(struct store *s)
 				  LOG_ESCN(k, klen));
 			continue;
 		}
-		account(s, path_hash(k, klen), k, klen, NULL, &r);
+		store_account(s, store_path_hash(k, klen), k, klen, NULL, &r);
 		if (r.v.ts > s->latest_ts)
 			s->latest_ts = r.v.ts;
 	}
-	rocksdb_iter_get_error(it, &err);
-	rocksdb_iter_destroy(it);
-	if (err) {
-		log_error("store_error", "op=rebuild error=\"%s\"", err);
-		free(err);
-		return KVS_EIO;
-	}
-	return 0;
+	return store_walk_end(it, "rebuild");
 }
 
 struct store *store_open(const char *dir, bool sync_writes, size_t cache_bytes, char *errbuf,
@@ -231,8 +213,8 @@ struct store *store_open(const char *dir, bool sync_writes, size_t cache_bytes, 
 	for (int i = 0; i < CF_COUNT; i++)
 		cf_opts[i] = s->opts;
 
-	s->db = rocksdb_open_column_families(s->opts, dir, CF_COUNT, cf_names, cf_opts, s->cf,
-					     &err);
+	s->db = store_io->open_column_families(s->opts, dir, CF_COUNT, cf_names, cf_opts, s->cf,
+					       &err);
 	if (err) {
 		snprintf(errbuf, errlen, "cannot open RocksDB in %s: %s", dir, err);
 		free(err);
@@ -264,7 +246,7 @@ void store_close(struct store *s)
 
 		rocksdb_flushoptions_set_wait(fo, 1);
 		for (int i = 0; i < CF_COUNT; i++) {
-			rocksdb_flush_cf(s->db, fo, s->cf[i], &err);
+			store_io->flush_cf(s->db, fo, s->cf[i], &err);
 			if (err) {
 				log_warn("store_error", "op=flush error=\"%s\"", err);
 				free(err);
@@ -301,13 +283,12 @@ void store_set_listener(struct store *s, store_listener_fn fn, void *ctx)
 /* ------------------------------------------------------------------ reads */
 
 /*
- * store_get for a path whose path_hash() the caller has already computed.
- * fill: on a cache miss, offer the record to the cache.  Only reads that
- * hint at more reads do (client and peer GETs); scans, purges and the read
- * inside a write do not, so they cannot flush the cache with cold records.
+ * fill: only reads that hint at more reads fill the cache on a miss (client
+ * and peer GETs); scans, purges and the read inside a write do not, so they
+ * cannot flush the cache with cold records.
  */
-static int get_hashed(struct store *s, uint64_t hash, const char *path, size_t len,
-		      struct store_value *out, bool fill)
+int store_get_hashed(struct store *s, uint64_t hash, const char *path, size_t len,
+		     struct store_value *out, bool fill)
 {
 	char *err = NULL, *v;
 	size_t vlen = 0;
@@ -315,12 +296,9 @@ static int get_hashed(struct store *s, uint64_t hash, const char *path, size_t l
 	struct kvs_record r;
 
 	if (!(v = rcache_get(s->rcache, hash, path, len, &vlen, &ticket))) {
-		v = rocksdb_get_cf(s->db, s->ropts, s->cf[CF_RECORDS], path, len, &vlen, &err);
-		if (err) {
-			log_error("store_error", "op=get error=\"%s\"", err);
-			free(err);
-			return KVS_EIO;
-		}
+		v = store_io->get_cf(s->db, s->ropts, s->cf[CF_RECORDS], path, len, &vlen, &err);
+		if (err)
+			return store_failed("get", err);
 		if (!v)
 			return KVS_ENOTFOUND;
 		if (fill)
@@ -338,7 +316,7 @@ static int get_hashed(struct store *s, uint64_t hash, const char *path, size_t l
 
 int store_get(struct store *s, const char *path, size_t len, struct store_value *out)
 {
-	return get_hashed(s, path_hash(path, len), path, len, out, true);
+	return store_get_hashed(s, store_path_hash(path, len), path, len, out, true);
 }
 
 void store_value_release(struct store_value *v)
@@ -349,15 +327,14 @@ void store_value_release(struct store_value *v)
 
 /* ------------------------------------------------------------------ write */
 
-/* by_time key: ts (8 BE) + path, into a caller buffer of len + 8 bytes. */
-static size_t time_key(char *out, int64_t ts, const char *path, size_t len)
+size_t store_time_key(char *out, int64_t ts, const char *path, size_t len)
 {
 	record_put_be64((uint8_t *)out, (uint64_t)ts);
 	memcpy(out + 8, path, len);
 	return len + 8;
 }
 
-static size_t bucket_key(char *out, const char *path, size_t len)
+size_t store_bucket_key(char *out, const char *path, size_t len)
 {
 	unsigned b = store_bucket_of(path, len);
 
@@ -400,9 +377,10 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 		enum store_origin origin, const struct kvs_version *expect,
 		struct kvs_version *current)
 {
-	uint64_t hash = path_hash(path, len);
+	uint64_t hash = store_path_hash(path, len);
 	pthread_mutex_t *lock = &s->path_locks[hash % PATH_LOCKS];
 	struct store_value cur = { 0 };
+	struct kvs_version given = rec->v; /* put back if the apply fails */
 	char small[512], *kbuf = small, vsmall[1024], *vbuf = NULL;
 	char *err = NULL;
 	int rc, have;
@@ -410,7 +388,7 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 	if (len + 8 > sizeof(small) && !(kbuf = malloc(len + 8)))
 		return KVS_ENOMEM;
 	pthread_mutex_lock(lock);
-	have = get_hashed(s, hash, path, len, &cur, false);
+	have = store_get_hashed(s, hash, path, len, &cur, false);
 	if (have != 0 && have != KVS_ENOTFOUND) {
 		rc = have;
 		goto out_unlock;
@@ -433,16 +411,18 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 	rocksdb_writebatch_put_cf(wb, s->cf[CF_RECORDS], path, len, vbuf, vlen);
 	if (have == 0)
 		rocksdb_writebatch_delete_cf(wb, s->cf[CF_BY_TIME], kbuf,
-					     time_key(kbuf, cur.rec.v.ts, path, len));
-	rocksdb_writebatch_put_cf(wb, s->cf[CF_BY_TIME], kbuf, time_key(kbuf, rec->v.ts, path, len),
-				  (const char *)rec->v.id, 16);
+					     store_time_key(kbuf, cur.rec.v.ts, path, len));
+	rocksdb_writebatch_put_cf(wb, s->cf[CF_BY_TIME], kbuf,
+				  store_time_key(kbuf, rec->v.ts, path, len), (const char *)rec->v.id, 16);
 	if (have != 0)
 		rocksdb_writebatch_put_cf(wb, s->cf[CF_BY_BUCKET], kbuf,
-					  bucket_key(kbuf, path, len), "", 0);
+					  store_bucket_key(kbuf, path, len), "", 0);
 	rcache_write_begin(s->rcache, hash, path, len);
-	rocksdb_write(s->db, s->wopts, wb, &err);
+	store_io->write(s->db, s->wopts, wb, &err);
 	rocksdb_writebatch_destroy(wb);
 	if (err) {
+		/* the cache forgets the path, so the next read asks RocksDB;
+		 * digests, counters, latest_ts and the listener stay untouched */
 		rcache_drop(s->rcache, hash, path, len);
 		log_error("store_error", "op=write key=\"%s\" error=\"%s\"", LOG_ESCN(path, len), err);
 		free(err);
@@ -451,7 +431,7 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 	}
 	rcache_put(s->rcache, hash, path, len, vbuf, vlen);
 
-	account(s, hash, path, len, have == 0 ? &cur.rec : NULL, rec);
+	store_account(s, hash, path, len, have == 0 ? &cur.rec : NULL, rec);
 	int64_t latest = atomic_load(&s->latest_ts);
 	while (rec->v.ts > latest && !atomic_compare_exchange_weak(&s->latest_ts, &latest, rec->v.ts))
 		;
@@ -459,240 +439,14 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 		s->listener(s->listener_ctx, path, len, rec, origin);
 out_unlock:
 	pthread_mutex_unlock(lock);
+	if (rc != 0)
+		rec->v = given; /* a failed call leaves no trace, in *rec either */
 	store_value_release(&cur);
 	if (vbuf != vsmall)
 		free(vbuf);
 	if (kbuf != small)
 		free(kbuf);
 	return rc;
-}
-
-/* ---------------------------------------------------------------- walking */
-
-/* memcmp order for byte strings of different lengths (RocksDB's default). */
-static int bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-
-	return c ? c : (alen > blen) - (alen < blen);
-}
-
-int store_list(struct store *s, const char *prefix, size_t plen, const char *after,
-	       size_t alen, size_t limit, store_item_fn fn, void *ctx, bool *more)
-{
-	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_RECORDS]);
-	size_t given = 0;
-	char *err = NULL;
-	int rc = 0;
-
-	*more = false;
-	/* start at the larger of prefix and after, bytewise */
-	if (after && alen && bytes_cmp(after, alen, prefix, plen) > 0)
-		rocksdb_iter_seek(it, after, alen);
-	else
-		rocksdb_iter_seek(it, prefix, plen);
-
-	for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-		size_t klen, vlen;
-		const char *k = rocksdb_iter_key(it, &klen);
-		const char *v;
-		struct kvs_record r;
-
-		if (klen < plen || memcmp(k, prefix, plen) != 0)
-			break;
-		if (after && klen == alen && memcmp(k, after, alen) == 0)
-			continue;
-		v = rocksdb_iter_value(it, &vlen);
-		if (record_decode((const uint8_t *)v, vlen, &r) != 0 || r.tombstone)
-			continue;
-		if (given == limit) {
-			*more = true;
-			break;
-		}
-		given++;
-		if ((rc = fn(ctx, k, klen, &r)) != 0)
-			break;
-	}
-	rocksdb_iter_get_error(it, &err);
-	rocksdb_iter_destroy(it);
-	if (err) {
-		log_error("store_error", "op=list error=\"%s\"", err);
-		free(err);
-		return KVS_EIO;
-	}
-	return rc;
-}
-
-/* Reads the record of a path found through an index and hands it to fn. */
-static int visit_indexed(struct store *s, const char *path, size_t len, store_item_fn fn,
-			 void *ctx)
-{
-	struct store_value v;
-	int rc = get_hashed(s, path_hash(path, len), path, len, &v, false);
-
-	if (rc == KVS_ENOTFOUND)
-		return 0; /* changed under us: the index entry is being replaced */
-	if (rc != 0)
-		return rc;
-	rc = fn(ctx, path, len, &v.rec);
-	store_value_release(&v);
-	return rc;
-}
-
-int store_scan_time(struct store *s, int64_t from_ts, const char *from_key, size_t fklen,
-		    bool descending, size_t limit, store_item_fn fn, void *ctx)
-{
-	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_BY_TIME]);
-	char small[512], *seek = small;
-	size_t given = 0;
-	char *err = NULL;
-	int rc = 0;
-
-	if (fklen + 8 > sizeof(small) && !(seek = malloc(fklen + 8))) {
-		rocksdb_iter_destroy(it);
-		return KVS_ENOMEM;
-	}
-	size_t slen = time_key(seek, from_ts, from_key ? from_key : "", from_key ? fklen : 0);
-	if (descending && from_ts <= 0)
-		rocksdb_iter_seek_to_last(it);
-	else if (descending)
-		rocksdb_iter_seek_for_prev(it, seek, slen);
-	else
-		rocksdb_iter_seek(it, seek, slen);
-
-	for (; rocksdb_iter_valid(it) && given < limit;
-	     descending ? rocksdb_iter_prev(it) : rocksdb_iter_next(it)) {
-		size_t klen;
-		const char *k = rocksdb_iter_key(it, &klen);
-
-		if (klen < 8)
-			continue;
-		/* skip the exact starting point: the walk is exclusive */
-		if (from_ts > 0 && klen == slen && memcmp(k, seek, slen) == 0)
-			continue;
-		given++;
-		if ((rc = visit_indexed(s, k + 8, klen - 8, fn, ctx)) != 0)
-			break;
-	}
-	rocksdb_iter_get_error(it, &err);
-	rocksdb_iter_destroy(it);
-	if (seek != small)
-		free(seek);
-	if (err) {
-		log_error("store_error", "op=scan_time error=\"%s\"", err);
-		free(err);
-		return KVS_EIO;
-	}
-	return rc;
-}
-
-void store_digests(struct store *s, uint64_t out[STORE_BUCKETS])
-{
-	for (int i = 0; i < STORE_BUCKETS; i++)
-		out[i] = atomic_load(&s->digest[i]);
-}
-
-int store_scan_bucket(struct store *s, unsigned bucket, store_item_fn fn, void *ctx)
-{
-	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_BY_BUCKET]);
-	char start[2] = { (char)(bucket >> 8), (char)(bucket & 0xff) };
-	char *err = NULL;
-	int rc = 0;
-
-	for (rocksdb_iter_seek(it, start, 2); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-		size_t klen;
-		const char *k = rocksdb_iter_key(it, &klen);
-
-		if (klen < 2 || memcmp(k, start, 2) != 0)
-			break;
-		if ((rc = visit_indexed(s, k + 2, klen - 2, fn, ctx)) != 0)
-			break;
-	}
-	rocksdb_iter_get_error(it, &err);
-	rocksdb_iter_destroy(it);
-	if (err) {
-		log_error("store_error", "op=scan_bucket error=\"%s\"", err);
-		free(err);
-		return KVS_EIO;
-	}
-	return rc;
-}
-
-/* ------------------------------------------------------------------ purge */
-
-/* Removes path's tombstone if it is still the current version v. */
-static int purge_one(struct store *s, const char *path, size_t len, const struct kvs_version *v)
-{
-	uint64_t hash = path_hash(path, len);
-	pthread_mutex_t *lock = &s->path_locks[hash % PATH_LOCKS];
-	struct store_value cur;
-	char small[512], *kbuf = small;
-	char *err = NULL;
-	int rc;
-
-	if (len + 8 > sizeof(small) && !(kbuf = malloc(len + 8)))
-		return KVS_ENOMEM;
-	pthread_mutex_lock(lock);
-	rc = get_hashed(s, hash, path, len, &cur, false);
-	if (rc != 0)
-		goto out_unlock;
-	if (!cur.rec.tombstone || !version_equal(&cur.rec.v, v)) {
-		rc = KVS_ESTALE;
-		goto out_release;
-	}
-	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-	rocksdb_writebatch_delete_cf(wb, s->cf[CF_RECORDS], path, len);
-	rocksdb_writebatch_delete_cf(wb, s->cf[CF_BY_TIME], kbuf, time_key(kbuf, v->ts, path, len));
-	rocksdb_writebatch_delete_cf(wb, s->cf[CF_BY_BUCKET], kbuf, bucket_key(kbuf, path, len));
-	rcache_write_begin(s->rcache, hash, path, len);
-	rocksdb_write(s->db, s->wopts, wb, &err);
-	rocksdb_writebatch_destroy(wb);
-	rcache_drop(s->rcache, hash, path, len); /* gone, or unknown after a failure */
-	if (err) {
-		log_error("store_error", "op=purge error=\"%s\"", err);
-		free(err);
-		rc = KVS_EIO;
-		goto out_release;
-	}
-	account(s, hash, path, len, &cur.rec, NULL);
-out_release:
-	store_value_release(&cur);
-out_unlock:
-	pthread_mutex_unlock(lock);
-	if (kbuf != small)
-		free(kbuf);
-	return rc;
-}
-
-int64_t store_purge_tombstones(struct store *s, int64_t before_ts)
-{
-	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_BY_TIME]);
-	int64_t purged = 0;
-	char *err = NULL;
-
-	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-		size_t klen, vlen;
-		const char *k = rocksdb_iter_key(it, &klen);
-		const char *v = rocksdb_iter_value(it, &vlen);
-		struct kvs_version ver;
-
-		if (klen < 8 || vlen != 16)
-			continue;
-		ver.ts = (int64_t)record_get_be64((const uint8_t *)k);
-		if (ver.ts >= before_ts)
-			break;
-		memcpy(ver.id, v, 16);
-		if (purge_one(s, k + 8, klen - 8, &ver) == 0)
-			purged++;
-	}
-	rocksdb_iter_get_error(it, &err);
-	rocksdb_iter_destroy(it);
-	if (err) {
-		log_error("store_error", "op=purge_scan error=\"%s\"", err);
-		free(err);
-		return KVS_EIO;
-	}
-	return purged;
 }
 
 /* ------------------------------------------------------------ stats, meta */
@@ -714,13 +468,10 @@ int store_meta_get(struct store *s, const char *name, void *out, size_t cap, siz
 {
 	char *err = NULL;
 	size_t vlen = 0;
-	char *v = rocksdb_get_cf(s->db, s->ropts, s->cf[CF_META], name, strlen(name), &vlen, &err);
+	char *v = store_io->get_cf(s->db, s->ropts, s->cf[CF_META], name, strlen(name), &vlen, &err);
 
-	if (err) {
-		log_error("store_error", "op=meta_get error=\"%s\"", err);
-		free(err);
-		return KVS_EIO;
-	}
+	if (err)
+		return store_failed("meta_get", err);
 	if (!v)
 		return KVS_ENOTFOUND;
 	memcpy(out, v, vlen < cap ? vlen : cap);
@@ -735,12 +486,47 @@ int store_meta_put(struct store *s, const char *name, const void *val, size_t le
 	rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
 
 	rocksdb_writeoptions_set_sync(wo, 1); /* rare and must survive */
-	rocksdb_put_cf(s->db, wo, s->cf[CF_META], name, strlen(name), val, len, &err);
+	store_io->put_cf(s->db, wo, s->cf[CF_META], name, strlen(name), val, len, &err);
 	rocksdb_writeoptions_destroy(wo);
-	if (err) {
-		log_error("store_error", "op=meta_put error=\"%s\"", err);
-		free(err);
-		return KVS_EIO;
-	}
-	return 0;
+	return err ? store_failed("meta_put", err) : 0;
 }
+
+/* ------------------------------------------------------------ the seam */
+
+int store_failed(const char *op, char *err)
+{
+	log_error("store_error", "op=%s error=\"%s\"", op, err);
+	free(err);
+	return KVS_EIO;
+}
+
+int store_walk_end(rocksdb_iterator_t *it, const char *op)
+{
+	char *err = NULL;
+
+	store_io->iter_get_error(it, &err);
+	store_io->iter_destroy(it);
+	return err ? store_failed(op, err) : 0;
+}
+
+const struct store_io store_io_real = {
+	.open_column_families = rocksdb_open_column_families,
+	.write = rocksdb_write,
+	.get_cf = rocksdb_get_cf,
+	.put_cf = rocksdb_put_cf,
+	.flush_cf = rocksdb_flush_cf,
+	.create_iterator_cf = rocksdb_create_iterator_cf,
+	.iter_seek = rocksdb_iter_seek,
+	.iter_seek_for_prev = rocksdb_iter_seek_for_prev,
+	.iter_seek_to_first = rocksdb_iter_seek_to_first,
+	.iter_seek_to_last = rocksdb_iter_seek_to_last,
+	.iter_valid = rocksdb_iter_valid,
+	.iter_next = rocksdb_iter_next,
+	.iter_prev = rocksdb_iter_prev,
+	.iter_key = rocksdb_iter_key,
+	.iter_value = rocksdb_iter_value,
+	.iter_get_error = rocksdb_iter_get_error,
+	.iter_destroy = rocksdb_iter_destroy,
+};
+
+const struct store_io *store_io = &store_io_real;

@@ -20,6 +20,11 @@
  * Threads: every function may be called from any thread once store_open()
  * has returned; store_close() must run after all other calls have ended.
  * RocksDB lives behind this module only.
+ *
+ * For tests: every RocksDB call that reads, writes or walks data goes
+ * through the function table of store_io.h (the real functions by
+ * default), which a test overrides to make a write, a read or a walk fail
+ * and check that the store reports KVS_EIO and leaves no trace.
  */
 #ifndef KVS_STORE_H
 #define KVS_STORE_H
@@ -90,7 +95,9 @@ void store_set_listener(struct store *s, store_listener_fn fn, void *ctx);
  * node's clock) returns KVS_EINVAL: nothing is written either way.
  * On KVS_ESTALE and KVS_ECONFLICT, *current (if not NULL) receives the
  * stored version.  Returns 0 when written, KVS_EIO on a storage failure
- * (nothing written).
+ * (nothing written).  On any error rec->v is left as the caller gave it,
+ * the record cache holds nothing new, and digests, counters, the latest
+ * timestamp and the listener are untouched: a failed apply leaves no trace.
  */
 int store_apply(struct store *s, const char *path, size_t len, struct kvs_record *rec,
 		enum store_origin origin, const struct kvs_version *expect,
@@ -120,7 +127,9 @@ typedef int (*store_item_fn)(void *ctx, const char *key, size_t klen,
  * bytewise key order, starting after the key `after` (exclusive; NULL or
  * empty for the first), at most limit of them.  *more is set to true if
  * another live key under the prefix follows the last one given.
- * Returns 0, the callback's non-zero value, or KVS_EIO.
+ * Returns 0, the callback's non-zero value, or KVS_EIO: a walk that fails
+ * part-way may have called fn for some items first, so the caller drops
+ * what it gathered (the same holds for the scans below).
  */
 int store_list(struct store *s, const char *prefix, size_t plen, const char *after,
 	       size_t alen, size_t limit, store_item_fn fn, void *ctx, bool *more);
@@ -130,7 +139,8 @@ int store_list(struct store *s, const char *prefix, size_t plen, const char *aft
  * included) with (ts, path) > (from_ts, from_key), ascending; or, when
  * descending, those with (ts, path) < (from_ts, from_key), newest first
  * (from_ts <= 0: from the newest of all).  At most limit items.  The
- * callback gets the full record.
+ * callback gets the full record.  Returns 0, the callback's non-zero
+ * value, KVS_ENOMEM or KVS_EIO.
  */
 int store_scan_time(struct store *s, int64_t from_ts, const char *from_key, size_t fklen,
 		    bool descending, size_t limit, store_item_fn fn, void *ctx);
@@ -142,7 +152,8 @@ void store_digests(struct store *s, uint64_t out[STORE_BUCKETS]);
 unsigned store_bucket_of(const char *path, size_t len);
 
 /* Walks every path in one digest bucket (tombstones included), in key
- * order; the callback gets the full record. */
+ * order; the callback gets the full record.  Returns 0, the callback's
+ * non-zero value, or KVS_EIO. */
 int store_scan_bucket(struct store *s, unsigned bucket, store_item_fn fn, void *ctx);
 
 /*

@@ -1,6 +1,6 @@
 /*
- * fuzz_config.c - libFuzzer target for config.c: config_parse() on
- * arbitrary bytes (see tests/fuzz/README.md).
+ * fuzz_config.c - libFuzzer target for the config module (src/config/):
+ * config_parse() on arbitrary bytes (see tests/fuzz/README.md).
  *
  * Checked besides "no crash, no sanitizer report":
  *  - a refusal writes a one-line message (no control bytes) into err and
@@ -8,7 +8,7 @@
  *  - an accepted config is in range (port, seed_count) and every string
  *    field is NUL-terminated inside its array;
  *  - config_print()'s output parses back to the same settings, as
- *    config.c promises (cluster_secret aside: it is never printed).
+ *    config_text.c promises (cluster_secret aside: it is never printed).
  *
  * FUZZ_SKIP_KNOWN=1 in the environment skips the round trip for the open
  * findings of README.md ("Findings"): a bind_address holding ':', and

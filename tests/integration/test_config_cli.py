@@ -9,7 +9,7 @@ import pytest
 import requests
 import yaml
 
-from conftest import free_port, port_is_free, wait_until, write_config
+from conftest import REPO, free_port, port_is_free, wait_until, write_config
 
 SPEC_KEYS = [
     "node_id", "bind_address", "port", "advertise_address", "data_dir", "seed_nodes",
@@ -250,6 +250,8 @@ def test_missing_config_creates_default_and_starts(kvs_bin, tmp_path):
     for key in SPEC_KEYS:
         assert re.search(rf"^\s*#?\s*{key}\s*:", text, re.M), f"default config lacks {key}:\n{text}"
     assert "#" in text, "the default config is commented"
+    # the file written is the generated default text, which config/kvs.yaml holds
+    assert text == (REPO / "config" / "kvs.yaml").read_text(), "written default != config/kvs.yaml"
     p = run(kvs_bin, "--check-config", path, cwd=tmp_path)
     assert p.returncode == 0, p
     doc = yaml.safe_load(p.stdout.decode())

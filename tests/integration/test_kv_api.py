@@ -31,6 +31,36 @@ def check_put_reply(r):
     return doc
 
 
+def run_writers(write, writers, per_writer):
+    """Runs `writers` threads, each with its own session, calling
+    write(session, t, i) for i in range(per_writer); fails on any non-200
+    answer or exception."""
+    import threading
+
+    import requests
+
+    errors = []
+
+    def writer(t):
+        s = requests.Session()
+        try:
+            for i in range(per_writer):
+                r = write(s, t, i)
+                if r.status_code != 200:
+                    errors.append((r.status_code, r.text))
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(writers)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert not errors, errors[:5]
+
+
 def test_put_returns_uuid_and_timestamp(kv):
     before = now_ms()
     doc = check_put_reply(kv.put("/kv/" + fresh_key(), b'{"a": 1}'))
@@ -239,35 +269,18 @@ def test_keepalive_many_requests_one_session(kv):
 def test_concurrent_writers_same_key(kv):
     """Writes racing on one key: every one acknowledged with a distinct timestamp,
     and the value left is the one with the largest timestamp."""
-    import threading
-
-    import requests
-
     key = fresh_key("race")
-    results, errors = [], []
+    results = []
 
-    def writer(t):
-        s = requests.Session()
-        try:
-            for i in range(40):
-                body = f'{{"t":{t},"i":{i}}}'
-                r = s.put(kv.url("/kv/" + key), data=body, timeout=10)
-                if r.status_code != 200:
-                    errors.append((r.status_code, r.text))
-                    continue
-                d = r.json()
-                results.append((d["timestamp"], d["uuid"], body))
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(repr(e))
-        finally:
-            s.close()
+    def write(s, t, i):
+        body = f'{{"t":{t},"i":{i}}}'
+        r = s.put(kv.url("/kv/" + key), data=body, timeout=10)
+        if r.status_code == 200:
+            d = r.json()
+            results.append((d["timestamp"], d["uuid"], body))
+        return r
 
-    threads = [threading.Thread(target=writer, args=(t,)) for t in range(8)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(60)
-    assert not errors, errors[:5]
+    run_writers(write, writers=8, per_writer=40)
     assert len(results) == 320
     stamps = [r[0] for r in results]
     assert len(set(stamps)) == len(stamps), "each write replaces a version: timestamps distinct"
@@ -280,30 +293,8 @@ def test_concurrent_writers_same_key(kv):
 
 
 def test_concurrent_writers_many_keys(kv):
-    import threading
-
-    import requests
-
     stem = fresh_key("many")
-    errors = []
-
-    def writer(t):
-        s = requests.Session()
-        try:
-            for i in range(50):
-                r = s.put(kv.url(f"/kv/{stem}/t{t}/k{i:02d}"), data=str(i), timeout=10)
-                if r.status_code != 200:
-                    errors.append((r.status_code, r.text))
-        except Exception as e:  # noqa: BLE001
-            errors.append(repr(e))
-        finally:
-            s.close()
-
-    threads = [threading.Thread(target=writer, args=(t,)) for t in range(8)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(60)
-    assert not errors, errors[:5]
+    run_writers(lambda s, t, i: s.put(kv.url(f"/kv/{stem}/t{t}/k{i:02d}"), data=str(i), timeout=10),
+                writers=8, per_writer=50)
     keys = kv.list_all(prefix=f"{stem}/")
     assert keys == sorted(f"{stem}/t{t}/k{i:02d}" for t in range(8) for i in range(50))

@@ -11,6 +11,7 @@ with tokens here has a secret too.
 """
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -295,3 +296,42 @@ def test_tls_refusals(node_factory, pki):
                      cert=(str(pki / "other.crt"), str(pki / "other.key")), timeout=HTTP_TIMEOUT)
     # the node still serves good clients
     assert n.get("/health").status_code == 200
+
+
+# A civetweb built without TLS, as http_start() sees it: mg_check_feature()
+# with the TLS bit cleared, interposed with LD_PRELOAD (Debian's civetweb
+# has TLS, so the branch is reachable only through this seam).
+NO_TLS_SHIM = r"""
+#include <dlfcn.h>
+unsigned mg_check_feature(unsigned feature);
+unsigned mg_check_feature(unsigned feature)
+{
+	unsigned (*real)(unsigned) = (unsigned (*)(unsigned))dlsym(RTLD_NEXT, "mg_check_feature");
+	return real ? real(feature) & ~2u : 0; /* 2: MG_FEATURES_TLS */
+}
+"""
+
+
+def test_tls_without_civetweb_tls_fails_cleanly(node_factory, pki, tmp_path):
+    """TLS configured, civetweb without TLS: the start fails with its reason,
+    exit 1, and nothing is freed twice (the server that failed to start was
+    once stopped again by main: a double free; ASan runs catch any)."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        pytest.skip("no C compiler to build the LD_PRELOAD shim")
+    src, shim = tmp_path / "no_tls.c", tmp_path / "no_tls.so"
+    src.write_text(NO_TLS_SHIM)
+    subprocess.run([cc, "-D_GNU_SOURCE", "-shared", "-fPIC", "-o", str(shim), str(src), "-ldl"],
+                   check=True, capture_output=True)
+    # an ASan binary refuses a preload ahead of its runtime unless told not to
+    asan = ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"), "verify_asan_link_order=0"]))
+    n = node_factory.create(extra={"tls_cert_file": str(pki / "node.crt"),
+                                   "tls_key_file": str(pki / "node.key")},
+                            env={"LD_PRELOAD": str(shim), "ASAN_OPTIONS": asan})
+    n.start(wait=False)
+    rc = n.wait_exit(15)
+    log = n.log_text()
+    assert rc == 1, f"exit {rc}\n{log[-3000:]}"
+    assert "this civetweb has no TLS support" in log, log[-3000:]
+    for bad in ("double free", "AddressSanitizer", "free(): invalid", "Segmentation"):
+        assert bad not in log, log[-3000:]

@@ -1,9 +1,10 @@
 /*
- * test_config.c - unit tests for config.c: defaults, a full valid file,
+ * test_config.c - unit tests for src/config/: defaults, a full valid file,
  * every class of error (with its line), the secure-by-default rules
  * (cluster_secret length, auth_tokens need a secret, protected mode,
  * max_members), the address and node_id validators members.c shares, the
- * default text and file, and config_write_default()/config_print().  Run
+ * default text and file, config_write_default()/config_print(), and that
+ * the key table (config_table.h) drives the text and the checks.  Run
  * from the repository root (test_default_file_matches reads config/kvs.yaml).
  */
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_table.h"
 #include "kvs.h"
 
 /* ------------------------------------------------------------------ */
@@ -522,7 +524,7 @@ static void test_failed_parse_leaves_cfg(void **state)
 
 static void test_default_text_parses_to_defaults(void **state)
 {
-	const char *text = config_default_text();
+	char *text = config_default_text();
 	struct kvs_config def, cfg;
 
 	(void)state;
@@ -537,16 +539,39 @@ static void test_default_text_parses_to_defaults(void **state)
 	assert_non_null(strstr(text, "\n# cluster_secret: "));
 	assert_non_null(strstr(text, "\npeer_timeout_ms: 2000\n"));
 	assert_non_null(strstr(text, "\nseed_nodes: []\n"));
+	/* Ranges and allowed values come from the key table. */
+	assert_non_null(strstr(text, "\n# HTTP port, for clients and peers alike, 1..65535.\n"));
+	assert_non_null(strstr(text, "\n# Log verbosity: debug, info, warn or error.\n"));
+	assert_null(strstr(text, "{}"));
+	free(text);
 }
 
+/*
+ * config/kvs.yaml is exactly the generated default text.  When it is not
+ * (a key was added or changed in the table), the generated text is left in
+ * /tmp/kvs.yaml.generated to copy over it.
+ */
 static void test_default_file_matches(void **state)
 {
 	char *file = slurp("config/kvs.yaml");
+	char *text = config_default_text();
+	FILE *f;
 
 	(void)state;
 	if (!file)
 		fail_msg("cannot read config/kvs.yaml (run from the repository root)");
-	assert_string_equal(file, config_default_text());
+	assert_non_null(text);
+	if (strcmp(file, text) != 0) {
+		f = fopen("/tmp/kvs.yaml.generated", "w");
+		if (f) {
+			fputs(text, f);
+			fclose(f);
+		}
+		print_error("config/kvs.yaml is not config_default_text(); the generated text "
+			    "is in /tmp/kvs.yaml.generated\n");
+	}
+	assert_string_equal(file, text);
+	free(text);
 	free(file);
 }
 
@@ -556,7 +581,7 @@ static void test_write_default(void **state)
 	struct kvs_config def, cfg;
 	struct stat st;
 	mode_t old_mask;
-	char *text;
+	char *text, *want;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
@@ -569,7 +594,10 @@ static void test_write_default(void **state)
 	assert_int_equal(st.st_mode & 0777, 0644);
 	text = slurp(path);
 	assert_non_null(text);
-	assert_string_equal(text, config_default_text());
+	want = config_default_text();
+	assert_non_null(want);
+	assert_string_equal(text, want);
+	free(want);
 	free(text);
 
 	/* config_load() reads it back to the defaults. */
@@ -685,6 +713,51 @@ static void test_print_round_trip(void **state)
 	expect_ok(out, &back);
 	assert_memory_equal(&back, &cfg, sizeof(cfg));
 	free(out);
+}
+
+/*
+ * Every key of the table (config_table.h) is in the default text and in
+ * config_print()'s output, and every integer key refuses one past each end
+ * of its range with the range in the message: the checks are the table's.
+ */
+static void test_table_drives_checks(void **state)
+{
+	struct kvs_config cfg;
+	char *text = config_default_text(), *out = NULL, line[160], want[320];
+	size_t outlen = 0;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(text);
+	config_defaults(&cfg);
+	f = open_memstream(&out, &outlen);
+	assert_non_null(f);
+	config_print(&cfg, f);
+	fclose(f);
+	assert_true(config_key_count > 0 && config_key_count <= CONFIG_KEYS_MAX);
+	for (const struct config_key *k = config_keys; k < config_keys + config_key_count; k++) {
+		snprintf(line, sizeof(line), "\n%s%s: %s\n", k->def == CD_VALUE ? "" : "# ",
+			 k->name, k->value);
+		if (!strstr(text, line))
+			fail_msg("default text lacks the line '%s'", line + 1);
+		snprintf(line, sizeof(line), "\n%s: ", k->name);
+		snprintf(want, sizeof(want), "\n# %s: ", k->name); /* secrets, unset files */
+		if (!strstr(out, line) && !strstr(out, want))
+			fail_msg("config_print() lacks %s", k->name);
+		if (k->type != CT_INT && k->type != CT_I64)
+			continue;
+		for (int end = 0; end < 2; end++) {
+			long long v = end ? (long long)k->max + 1 : (long long)k->min - 1;
+
+			snprintf(line, sizeof(line), "%s: %lld\n", k->name, v);
+			snprintf(want, sizeof(want),
+				 "t.yaml:1: %s: must be between %lld and %lld, got \"%lld\"", k->name,
+				 (long long)k->min, (long long)k->max, v);
+			expect_error(line, want);
+		}
+	}
+	free(out);
+	free(text);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1026,6 +1099,7 @@ int main(void)
 		cmocka_unit_test(test_write_default),
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_print_round_trip),
+		cmocka_unit_test(test_table_drives_checks),
 		cmocka_unit_test(test_secret_min_length),
 		cmocka_unit_test(test_secret_file_min_length),
 		cmocka_unit_test(test_tokens_need_secret),

@@ -1,7 +1,7 @@
 /*
- * test_conflict.c - conflict_tally(), the pure vote of conflict.h.
+ * test_vote.c - vote_tally(), the pure vote of vote.h.
  *
- * Rules (SPEC section 5, conflict.h): the newest timestamp wins whatever
+ * Rules (SPEC section 5, vote.h): the newest timestamp wins whatever
  * the votes; among versions of that timestamp the one held by most voters
  * wins; on a tie, the version held by the member with the earliest
  * joined_ts; on a further tie, the one held by the smallest id.  Voters that
@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conflict.h"
+#include "vote.h"
 #include "version.h"
 
 #define MAX_VOTERS 6
@@ -56,7 +56,7 @@ static struct kvs_version version_of(char name)
 
 /* Builds the vote array for voters[order[i]]. */
 static void build(const struct voter *voters, const size_t *order, size_t n,
-		  struct conflict_vote *out)
+		  struct vote *out)
 {
 	memset(out, 0, n * sizeof(*out));
 	for (size_t i = 0; i < n; i++) {
@@ -73,7 +73,7 @@ static void build(const struct voter *voters, const size_t *order, size_t n,
 }
 
 /* The version name of votes[w], or 0 for -1. */
-static char winner_name(const struct conflict_vote *votes, int w)
+static char winner_name(const struct vote *votes, int w)
 {
 	static const char names[] = "ABCDE";
 
@@ -111,7 +111,7 @@ static bool next_perm(size_t *order, size_t n)
 /* Tallies voters in every order; the winner must always be `want` (0: -1). */
 static void expect_winner(const struct voter *voters, size_t n, char want)
 {
-	struct conflict_vote votes[MAX_VOTERS];
+	struct vote votes[MAX_VOTERS];
 	size_t order[MAX_VOTERS];
 
 	assert_true(n <= MAX_VOTERS);
@@ -119,7 +119,7 @@ static void expect_winner(const struct voter *voters, size_t n, char want)
 		order[i] = i;
 	do {
 		build(voters, order, n, votes);
-		int w = conflict_tally(votes, n);
+		int w = vote_tally(votes, n);
 		if (w >= (int)n)
 			fail_msg("index %d out of range for %zu votes", w, n);
 		char got = winner_name(votes, w);
@@ -193,7 +193,7 @@ static void test_newer_timestamp(void **state)
 static void test_nobody_holds(void **state)
 {
 	(void)state;
-	assert_int_equal(conflict_tally(NULL, 0), -1);
+	assert_int_equal(vote_tally(NULL, 0), -1);
 	WINNER(0, { "n1", 100, 0 });
 	WINNER(0, { "n1", 100, 0 }, { "n2", 50, 0 }, { "n3", 10, 0 });
 	/* three oldest abstain: the one holder wins */
@@ -224,13 +224,13 @@ static void test_tombstone_votes(void **state)
 /* The index returned always names a voter holding the winner. */
 static void test_index_in_range(void **state)
 {
-	struct conflict_vote votes[3];
+	struct vote votes[3];
 	size_t order[3] = { 0, 1, 2 };
 	const struct voter v[] = { { "n1", 100, 0 }, { "n2", 200, 'A' }, { "n3", 300, 'A' } };
 
 	(void)state;
 	build(v, order, 3, votes);
-	int w = conflict_tally(votes, 3);
+	int w = vote_tally(votes, 3);
 	assert_true(w == 1 || w == 2);
 	assert_true(votes[w].has);
 }

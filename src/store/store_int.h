@@ -1,0 +1,80 @@
+/*
+ * store_int.h - what store.c and store_walk.c share, and nobody else may
+ * use (SQLite's sqliteInt.h): struct store itself and the helpers both
+ * halves of the module need.  Users of the store include store.h only.
+ *
+ * store.c   open/close, reads, the write door store_apply(), digests and
+ *           counters, meta values, and the RocksDB seam (store_io.h)
+ * store_walk.c  the walks over the column families: listings, the time
+ *           and bucket indexes, and the tombstone purge
+ */
+#ifndef KVS_STORE_INT_H
+#define KVS_STORE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "rcache.h"
+#include "store.h"
+#include "store_io.h"
+
+#define PATH_LOCKS 1024
+
+enum cf_index { CF_DEFAULT, CF_RECORDS, CF_BY_TIME, CF_BY_BUCKET, CF_META, CF_COUNT };
+
+struct store {
+	rocksdb_t *db;
+	rocksdb_options_t *opts;
+	rocksdb_block_based_table_options_t *table_opts;
+	rocksdb_cache_t *cache;
+	rocksdb_filterpolicy_t *bloom;
+	rocksdb_column_family_handle_t *cf[CF_COUNT];
+	rocksdb_writeoptions_t *wopts;           /* sync per config */
+	rocksdb_readoptions_t *ropts;
+	struct rcache *rcache;                   /* copies of records; NULL = off */
+	pthread_mutex_t path_locks[PATH_LOCKS];  /* writers of one path */
+	_Atomic uint64_t digest[STORE_BUCKETS];  /* XOR of item hashes per bucket */
+	_Atomic int64_t keys, tombstones, value_bytes;
+	_Atomic int64_t latest_ts;               /* newest ts in by_time */
+	store_listener_fn listener;              /* set before writes start */
+	void *listener_ctx;
+};
+
+/* The hash that picks a path's lock, cache shard and digest bucket. */
+uint64_t store_path_hash(const char *path, size_t len);
+
+/*
+ * store_get for a path whose store_path_hash() the caller has computed.
+ * fill: on a cache miss, offer the record to the cache (see store.c).
+ * Returns 0, KVS_ENOTFOUND or KVS_EIO.
+ */
+int store_get_hashed(struct store *s, uint64_t hash, const char *path, size_t len,
+		     struct store_value *out, bool fill);
+
+/* Moves path's share of the digests and counters from record old to record
+ * new (either NULL: absent).  Called under the path lock, after the write. */
+void store_account(struct store *s, uint64_t hash, const char *path, size_t len,
+		   const struct kvs_record *old, const struct kvs_record *new);
+
+/* by_time key: ts (8 bytes BE) + path, into out (len + 8 bytes).  Returns
+ * its length. */
+size_t store_time_key(char *out, int64_t ts, const char *path, size_t len);
+
+/* by_bucket key: bucket (2 bytes BE) + path, into out (len + 2 bytes).
+ * Returns its length. */
+size_t store_bucket_key(char *out, const char *path, size_t len);
+
+/*
+ * A RocksDB call failed with err (from an errptr; freed here): logs it as
+ * operation op and returns KVS_EIO.
+ */
+int store_failed(const char *op, char *err);
+
+/*
+ * Ends a walk: reads the iterator's error status, destroys it, and returns
+ * KVS_EIO (logged as op) if the walk ended on an error, else 0.
+ */
+int store_walk_end(rocksdb_iterator_t *it, const char *op);
+
+#endif
