@@ -571,6 +571,10 @@ def cmd_report(path):
              val.get("flood_conns", "?"), val.get("flood_ramp_s", "?"),
              val.get("flood_closed_by_server", "?"), val.get("flood_opened", "?"),
              val.get("flood_open_at_end", "?")))
+        few = [lbl for lbl, k in (("without", "flood_base_"), ("with", "flood_"))
+               if 0 < float(val.get(k + "requests", 0) or 0) < 100]
+        if few:
+            w("Fewer than 100 requests %s the flood: its p99 is their maximum." % " and ".join(few))
         w("")
 
     # targets
