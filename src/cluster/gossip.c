@@ -72,10 +72,10 @@ static void merge_member_list(struct kvs_node *node, const cJSON *arr, const cha
 	if (!cJSON_IsArray(arr) || n == 0 || !(list = calloc(n, sizeof(*list))))
 		return;
 	cJSON_ArrayForEach(it, arr) {
-		if (member_from_json(it, &list[got]) == 0)
+		if (member_from_json(it, &list[got]) != 0)
+			log_warn_limited("gossip_bad_member", "peer=%s", peer);
+		else if (gossip_record_trusted(node, &list[got]))
 			got++;
-		else
-			log_warn("gossip_bad_member", "peer=%s", peer);
 	}
 	members_merge(node->members, list, got);
 	free(list);
@@ -192,6 +192,11 @@ static void *gossip_thread(void *arg)
 
 /* ------------------------------------------------------------------ probes */
 
+bool gossip_record_trusted(struct kvs_node *node, const struct member *m)
+{
+	return node->cfg.cluster_secret[0] || m->status != MEMBER_LEFT;
+}
+
 int gossip_ping(struct kvs_node *node, const char *address, char *id_out, size_t idlen)
 {
 	cJSON *msg = message_new(node), *reply = NULL;
@@ -207,7 +212,14 @@ int gossip_ping(struct kvs_node *node, const char *address, char *id_out, size_t
 		struct member e;
 
 		if (member_from_json(m, &e) == 0) {
-			members_merge(node->members, &e, 1);
+			struct member known;
+
+			/* the member's own word, from the address it is known by,
+			 * is the one source of "left" without a secret */
+			if (gossip_record_trusted(node, &e) ||
+			    (members_get(node->members, e.id, &known) &&
+			     strcmp(known.address, address) == 0))
+				members_merge(node->members, &e, 1);
 			if (id_out)
 				snprintf(id_out, idlen, "%s", e.id);
 		} else {

@@ -42,4 +42,13 @@ int64_t gossip_suspicion_ms(const struct kvs_config *cfg);
 /* Pings address directly; returns 0 if it answered within the probe timeout. */
 int gossip_ping(struct kvs_node *node, const char *address, char *id_out, size_t idlen);
 
+/*
+ * True if a member record that arrived from the network may be merged.
+ * Without a cluster secret anyone can send one, and naming any member as
+ * "left" would cut it off for good (left is sticky): such records are not
+ * taken.  A leave then counts only when the member itself says so, asked
+ * at the address it is known by (gossip_ping, POST /members/left).
+ */
+bool gossip_record_trusted(struct kvs_node *node, const struct member *m);
+
 #endif

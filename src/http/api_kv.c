@@ -150,7 +150,7 @@ static int kv_list(struct kvs_node *node, struct mg_connection *c,
 		   const struct mg_request_info *ri, const char *prefix, size_t plen)
 {
 	struct list_ctx *lc;
-	char after[PATH_KEY_MAX + 2];
+	char after[PATH_KEY_MAX + 2] = "";
 	size_t limit;
 	bool values, more = false;
 	struct buf out;

@@ -88,7 +88,7 @@ static int parse_from(cJSON *body, struct member *from)
  * marks it heard.  Called only once the whole message has been validated. */
 static void heard_from(struct kvs_node *node, const struct member *from)
 {
-	if (strcmp(from->id, node->cfg.node_id) == 0)
+	if (strcmp(from->id, node->cfg.node_id) == 0 || !gossip_record_trusted(node, from))
 		return;
 	members_merge(node->members, from, 1);
 	if (from->status != MEMBER_LEFT)
@@ -142,8 +142,8 @@ int api_peer_join(struct kvs_node *node, struct mg_connection *c,
 		return http_error(c, 400, NULL, "join needs a valid \"member\" record");
 	if (strcmp(in.id, node->cfg.node_id) == 0 &&
 	    strcmp(in.address, node->cfg.advertise_address) != 0) {
-		log_warn("join_refused", "id=%s address=%s reason=\"same node_id as this node\"",
-			 in.id, in.address);
+		log_warn_limited("join_refused", "id=%s address=%s reason=\"same node_id as this node\"",
+				 in.id, in.address);
 		return http_error(c, 409, NULL, "node_id %s is already held by %s", in.id,
 				  node->cfg.advertise_address);
 	}
@@ -178,10 +178,9 @@ int api_peer_gossip(struct kvs_node *node, struct mg_connection *c,
 			free(list);
 			return http_error(c, 400, NULL, "invalid member record in gossip");
 		}
-		/* without a secret, only a member itself says it has left (see
-		 * leave_is_genuine): a third party's word for it is not taken */
-		if (list[n].status == MEMBER_LEFT && !node->cfg.cluster_secret[0] &&
-		    strcmp(list[n].id, from.id) != 0)
+		/* without a secret, only the member itself, asked at its
+		 * address, says it has left (gossip_record_trusted) */
+		if (!gossip_record_trusted(node, &list[n]))
 			continue;
 		n++;
 	}
@@ -255,27 +254,21 @@ int api_peer_suspect(struct kvs_node *node, struct mg_connection *c,
 /*
  * True if `from` may be taken as the member itself announcing its leave.
  * With a cluster secret, dispatch already checked it: a secret holder is
- * trusted.  Without one anyone can send this message, so it is believed
- * only when it comes from the member's own host (the address it is known
- * by here), or when the member, asked at that address, says itself that
- * it has left (gossip_ping merges its own record, left included).
+ * trusted.  Without one anyone can send this message (from any address:
+ * on one host every process connects from 127.0.0.1), so it is believed
+ * only when the member, asked at the address it is known by, says itself
+ * that it has left: gossip_ping merges that answer, left included.  A
+ * leaving node announces before its HTTP server stops, so it can answer.
  */
-static bool leave_is_genuine(struct kvs_node *node, const struct mg_request_info *ri,
-			     const struct member *from)
+static bool leave_is_genuine(struct kvs_node *node, const struct member *from)
 {
 	struct member known;
-	char host[CONFIG_ADDR_MAX], id[CONFIG_ID_MAX] = "";
-	const char *a;
+	char id[CONFIG_ID_MAX] = "";
 
 	if (node->cfg.cluster_secret[0])
 		return true;
 	if (!members_get(node->members, from->id, &known))
 		return false; /* nobody to mark */
-	a = strstr(known.address, "://");
-	a = a ? a + 3 : known.address;
-	snprintf(host, sizeof(host), "%.*s", (int)strcspn(a, ":/"), a);
-	if (strcmp(host, ri->remote_addr) == 0)
-		return true;
 	gossip_ping(node, known.address, id, sizeof(id));
 	return members_get(node->members, from->id, &known) && known.status == MEMBER_LEFT;
 }
@@ -287,7 +280,7 @@ int api_peer_left(struct kvs_node *node, struct mg_connection *c,
 
 	if (member_from_json(cJSON_GetObjectItemCaseSensitive(body, "from"), &from) != 0)
 		return http_error(c, 400, NULL, "left needs a valid \"from\" record");
-	if (!leave_is_genuine(node, ri, &from)) {
+	if (!leave_is_genuine(node, &from)) {
 		log_warn_limited("leave_refused", "id=%s from=%s reason=\"not sent by the member\"",
 				 from.id, ri->remote_addr);
 		return http_error(c, 403, NULL, "a member's leave is announced by the member itself");
@@ -528,7 +521,8 @@ static int with_budget(struct kvs_node *node, struct mg_connection *c,
  * the body.  Answers the error itself and returns its status, else 0 with
  * *out set (caller frees with cJSON_Delete).
  */
-static int read_message(struct kvs_node *node, struct mg_connection *c, cJSON **out)
+static int read_message(struct kvs_node *node, struct mg_connection *c, cJSON **out,
+			size_t *out_len)
 {
 	size_t max = 8 * (size_t)node->cfg.max_value_bytes + (8u << 20), len;
 	const char *why = "not a JSON object";
@@ -544,6 +538,7 @@ static int read_message(struct kvs_node *node, struct mg_connection *c, cJSON **
 	}
 	*out = json_parse_bounded(text, len, JSON_PEER_MAX_DEPTH, JSON_PEER_MAX_VALUES, &why);
 	free(text);
+	*out_len = len;
 	if (!cJSON_IsObject(*out)) {
 		cJSON_Delete(*out);
 		*out = NULL;
@@ -558,10 +553,10 @@ int api_peer_call(struct kvs_node *node, struct mg_connection *c, const struct m
 		  api_msg_fn fn, bool has_body, bool paged)
 {
 	cJSON *body = NULL;
-	size_t body_len = ri->content_length > 0 ? (size_t)ri->content_length : 0;
+	size_t body_len = 0; /* what was read: chunked bodies have no Content-Length */
 	int rc;
 
-	if (has_body && (rc = read_message(node, c, &body)) != 0)
+	if (has_body && (rc = read_message(node, c, &body, &body_len)) != 0)
 		return rc;
 	if (paged)
 		rc = with_budget(node, c, ri, body, fn);

@@ -235,6 +235,36 @@ static bool length_valid(const char *v)
  * (see "Framing" in the design comment).  Returns 0, or the status to
  * answer (400, 431 or 501) with *why set to the reason.
  */
+/*
+ * True if civetweb read the whole header block.  Its parser stops, without
+ * an error, at a line that starts with a space, a tab, ':' or a byte above
+ * 0x7e (obsolete line folding and the like) and drops every header after
+ * it, a Content-Length included, so that the rest of the block would be
+ * read as a body or as the next request.  The parser ends each line it
+ * takes with NULs where "\r\n" was (and the request's last "\n" too):
+ * the block is whole unless what follows the last line taken is a byte
+ * that made the parser stop.
+ */
+static bool headers_whole(const struct mg_request_info *ri)
+{
+	const char *last = ri->num_headers > 0 ? ri->http_headers[ri->num_headers - 1].value
+					       : ri->http_version;
+	const char *p;
+	unsigned char c;
+
+	if (!last)
+		return true; /* nothing to check against: civetweb parsed no line */
+	p = last + strlen(last);
+	for (int nul = 0; nul < 2 && *p == '\0'; nul++)
+		p++;
+	c = (unsigned char)*p;
+	/* what stops civetweb's parser besides the empty line: a byte that
+	 * cannot start a header name.  (A body sent after bare-LF line ends
+	 * and starting with such a byte is refused too: it cannot be told
+	 * apart.) */
+	return c == '\r' || c == '\n' || c == '\0' || (c > ' ' && c < 0x7f && c != ':');
+}
+
 static int framing_check(const struct mg_request_info *ri, const char **why)
 {
 	const char *cl = NULL, *te = NULL;
@@ -243,6 +273,10 @@ static int framing_check(const struct mg_request_info *ri, const char **why)
 	if (ri->num_headers > MAX_HEADERS) {
 		*why = "too many headers: a request may carry at most 63";
 		return 431;
+	}
+	if (!headers_whole(ri)) {
+		*why = "malformed header line (folded, or not a header): headers after it would be lost";
+		return 400;
 	}
 	for (int i = 0; i < ri->num_headers; i++) {
 		const struct mg_header *h = &ri->http_headers[i];
@@ -380,7 +414,8 @@ static int civetweb_error(struct mg_connection *c, int status, const char *msg)
 static int log_civetweb(const struct mg_connection *c, const char *msg)
 {
 	(void)c;
-	log_warn("http_error", "msg=\"%s\"", msg);
+	/* civetweb's messages quote the request line: network bytes */
+	log_warn_limited("http_error", "msg=\"%s\"", LOG_ESC(msg));
 	return 1;
 }
 

@@ -37,8 +37,9 @@ import uuid
 import pytest
 import requests
 
-from conftest import (FAST_INTERVALS, HTTP_TIMEOUT, RawResponse, assert_json_error, now_ms,
-                      parse_metrics, raw_request, wait_members, wait_until)
+from conftest import (FAST_INTERVALS, HTTP_TIMEOUT, MEMORY_MEASURABLE, RawResponse,
+                      assert_json_error, now_ms, parse_metrics, raw_request, wait_members,
+                      wait_until)
 
 FAST = dict(FAST_INTERVALS)
 SECRET = "hardening-secret-0123456789"  # >= 16 bytes
@@ -258,7 +259,8 @@ def test_h3_tiny_value_bodies_bounded_rss(node):
     grown = proc_status(node, "VmRSS") - rss0
     print(f"\nH3: RSS grew {grown / MIB:.1f} MiB over six 16 MiB bodies "
           f"(VmHWM {proc_status(node, 'VmHWM') / MIB:.0f} MiB)")
-    assert grown < 100 * MIB, f"RSS grew {grown / MIB:.1f} MiB"
+    if MEMORY_MEASURABLE:
+        assert grown < 100 * MIB, f"RSS grew {grown / MIB:.1f} MiB"
 
 
 # ------------------------------------------------------------------- M2
@@ -271,14 +273,21 @@ def test_m2_forged_left_refused_without_secret(node_factory):
     wait_members([a, b])
     forged = dict(self_record(b), status="left", last_seen=now_ms())
 
-    r = post(a, "/members/left", {"from": forged}, source="127.0.0.2")
-    assert_json_error(r, 403)
-    assert status_on(a, b.node_id) == "alive"
+    # from another host, and from B's own host (every local process is 127.0.0.1)
+    for source in ("127.0.0.2", "127.0.0.1"):
+        r = post(a, "/members/left", {"from": forged}, source=source)
+        assert_json_error(r, 403)
+        assert status_on(a, b.node_id) == "alive"
 
-    # a third member's word that B left is not taken either
+    # a third member's word that B left is not taken either, nor B's record
+    # claiming "left" as the sender of a ping or gossip (anyone can send it)
     hearsay = dict(forged, incarnation=forged["incarnation"] + 5)
     r = post(a, "/members/gossip", {"from": member_record("mallory", "127.0.0.1:1"),
                                     "members": [hearsay]}, source="127.0.0.2")
+    assert r.status == 200, r
+    r = post(a, "/members/gossip", {"from": forged, "members": [hearsay]}, source="127.0.0.1")
+    assert r.status == 200, r
+    r = post(a, "/members/ping", {"from": forged}, source="127.0.0.1")
     assert r.status == 200, r
     stays(lambda: status_on(a, b.node_id) == "alive", 3.0, "B must stay alive on A")
 
@@ -404,7 +413,8 @@ def test_m5_parallel_large_listings_bounded(node):
         if status == 503:
             assert extra is not None and extra.strip().isdigit(), results
     assert any(s == 200 for s, _ in results), results
-    assert hwm < 600 * MIB, f"VmHWM {hwm / MIB:.0f} MiB"
+    if MEMORY_MEASURABLE:
+        assert hwm < 600 * MIB, f"VmHWM {hwm / MIB:.0f} MiB"
 
 
 # ------------------------------------------------------------------- L2

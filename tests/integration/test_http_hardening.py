@@ -223,6 +223,28 @@ def test_refused_request_is_not_followed_on_the_same_connection(live):
     assert r.raw.count(b"HTTP/1.1 ") == 1, r.raw
 
 
+@pytest.mark.parametrize("line", [b" y", b"\ty", b":y", b"\x80y", b"\x01y"])
+def test_header_line_civetweb_would_stop_at_refused(live, line):
+    """civetweb stops parsing headers, without an error, at a line that
+    cannot start a header (folding, ':', a high or control byte) and drops
+    every header after it: here the Content-Length, so the body would be
+    read as a second, smuggled request.  Refused and closed instead."""
+    smuggled = b"GET /kv/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+    raw = (b"PUT /kv/framing/fold HTTP/1.1\r\nHost: x\r\n" + line + b"\r\n" +
+           f"Content-Length: {len(smuggled)}\r\n\r\n".encode() + smuggled)
+    r = exchange(live.port, raw)
+    assert_refused_and_closed(r, [400])
+    assert r.raw.count(b"HTTP/1.1 ") == 1, r.raw
+    assert live.get("/kv/framing/fold").status_code == 404
+
+
+def test_bare_lf_line_ends_still_accepted(live):
+    r = exchange(live.port, b"PUT /kv/framing-ok/lf HTTP/1.1\nHost: x\nContent-Length: 2\n"
+                            b"Connection: close\n\n42")
+    assert r.status == 200, r
+    assert live.get_json("framing-ok/lf") == 42
+
+
 # ------------------------------------------------------ Connection: close
 
 def test_connection_close_request_closes(live):

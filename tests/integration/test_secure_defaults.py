@@ -25,8 +25,8 @@ import time
 
 import pytest
 
-from conftest import (HTTP_TIMEOUT, NodeError, _used_ports, free_port, now_ms, raw_request,
-                      wait_until, write_config)
+from conftest import (HTTP_TIMEOUT, MEMORY_MEASURABLE, NodeError, _used_ports, free_port,
+                      now_ms, raw_request, wait_until, write_config)
 
 SECRET = "0123456789abcdef-secret"     # 23 bytes
 TOKEN = "write:0123456789abcdef-token"
@@ -245,7 +245,7 @@ def check_flood_capped(node, cap):
     time.sleep(1.0)
     assert len(node.members()) <= cap
     growth = rss_bytes(node.pid) - rss0
-    assert growth < RSS_GROWTH_MAX, \
+    assert growth < RSS_GROWTH_MAX or not MEMORY_MEASURABLE, \
         f"RSS grew by {growth / 2**20:.1f} MiB over {FORGED_REQUESTS} forged messages"
     # the refusals are logged (rate limited, so a few lines at most)
     refused = [ln for ln in node.log_text().splitlines() if "member_refused" in ln]
