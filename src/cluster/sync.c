@@ -107,10 +107,25 @@ static int walk_pages(struct kvs_node *node, struct walk *w)
 		if (fetch_page(node, w->peer->address, path, w->forward, &root, &items, &n) != 0)
 			return KVS_EPEER;
 		bool more = w->page(w->arg, root, items, n);
-		if (n) {
+		/* the peer's cursor moves over records it did not share too
+		 * (next_ts/next_key); the last item is the fallback */
+		const cJSON *nts = cJSON_GetObjectItemCaseSensitive(root, "next_ts");
+		const cJSON *nkey = cJSON_GetObjectItemCaseSensitive(root, "next_key");
+		int64_t old_ts = w->ts;
+		char old_key[sizeof(w->key)];
+
+		snprintf(old_key, sizeof(old_key), "%s", w->key);
+		if (wire_get_i64(root, "next_ts", &w->ts) && w->ts > 0 && cJSON_IsString(nkey) &&
+		    nts && path_key_valid(nkey->valuestring, strlen(nkey->valuestring))) {
+			snprintf(w->key, sizeof(w->key), "%s", nkey->valuestring);
+		} else if (n) {
 			w->ts = items[n - 1].rec.v.ts;
 			snprintf(w->key, sizeof(w->key), "%s", items[n - 1].key);
+		} else {
+			w->ts = old_ts;
 		}
+		if (w->ts == old_ts && strcmp(w->key, old_key) == 0)
+			more = false; /* no progress: never ask for the same page again */
 		free(items);
 		cJSON_Delete(root);
 		w->pages++;
@@ -211,7 +226,7 @@ static bool bootstrap_page(void *arg, const cJSON *root, const struct wire_item 
 	struct bootstrap *b = arg;
 
 	apply_items(b->node, items, n, SYNC_BOOTSTRAP, &b->cnt);
-	return n > 0 && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "more"));
+	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "more"));
 }
 
 /* Pages forward through a peer's history with values; true on success. */

@@ -323,7 +323,8 @@ int api_peer_push(struct kvs_node *node, struct mg_connection *c,
 struct page {
 	struct kvs_node *node;
 	struct buf *b;
-	size_t count;
+	size_t count;                  /* records in the page */
+	size_t seen;                   /* records walked, those not shared included */
 	bool values;
 	bool cut;                      /* stopped at PAGE_MAX_BYTES */
 	int64_t last_ts;
@@ -338,15 +339,17 @@ static int page_item(void *arg, const char *key, size_t klen, const struct kvs_r
 		p->cut = true;
 		return 1;
 	}
+	/* the cursor moves over records not shared too, so that a page of
+	 * them neither ends the walk nor sends the asker back to the start */
+	p->seen++;
+	p->last_ts = r->v.ts;
+	memcpy(p->last_key, key, klen > PATH_KEY_MAX ? PATH_KEY_MAX : klen);
+	p->last_key[klen > PATH_KEY_MAX ? PATH_KEY_MAX : klen] = '\0';
 	if (!sync_may_share(p->node, r))
 		return 0;
 	if (p->count++)
 		buf_add(p->b, ",", 1);
 	wire_record_add(p->b, key, klen, r, p->values);
-	p->last_ts = r->v.ts;
-	klen = klen > PATH_KEY_MAX ? PATH_KEY_MAX : klen;
-	memcpy(p->last_key, key, klen);
-	p->last_key[klen] = '\0';
 	return 0;
 }
 
@@ -376,7 +379,7 @@ static int peer_time_page(struct kvs_node *node, struct mg_connection *c,
 		return http_error(c, 500, NULL, "storage failure");
 	}
 	buf_printf(&b, "],\"count\":%zu,\"more\":%s,\"next_ts\":%lld,\"next_key\":", p.count,
-		   p.cut || p.count == (size_t)limit ? "true" : "false", (long long)p.last_ts);
+		   p.cut || p.seen == (size_t)limit ? "true" : "false", (long long)p.last_ts);
 	buf_json_str(&b, p.last_key, strlen(p.last_key));
 	buf_adds(&b, "}");
 	return send_buf(c, &b);
