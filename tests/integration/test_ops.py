@@ -108,10 +108,15 @@ def test_metrics_page_is_valid_prometheus_text_and_complete(node_factory):
         value(samples, "kvs_sync_rounds_total", kind=kind)
         value(samples, "kvs_sync_items_fetched_total", kind=kind)
 
-    # the receiving side counted the pushes and their lag
+    # the receiving side counted the pushes and their lag; a record a sync
+    # round (fast intervals here) fetched before its push arrived counts
+    # under that round's kind instead
     _, bs = parse_page(b.get("/metrics").text)
-    assert value(bs, "kvs_sync_items_applied_total", kind="push") >= 21
-    assert value(bs, "kvs_replication_lag_seconds_count") >= 21
+    pushed = value(bs, "kvs_sync_items_applied_total", kind="push")
+    synced = sum(value(bs, "kvs_sync_items_applied_total", kind=k)
+                 for k in ("regular", "catchup", "bootstrap", "anti_entropy"))
+    assert pushed >= 15 and pushed + synced >= 21, (pushed, synced)
+    assert value(bs, "kvs_replication_lag_seconds_count") >= 15
 
 
 def test_record_cache_hits_and_never_serves_an_old_version(node_factory):
