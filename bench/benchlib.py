@@ -489,15 +489,17 @@ def cmd_report(path):
          info.get("wrk"), info.get("threads"), info.get("connections"), info.get("duration"),
          info.get("runs")))
     w("")
-    w("| scenario | keys | value | req/s | p50 ms | p99 ms | errors |")
-    w("|---|---:|---:|---:|---:|---:|---:|")
+    if order:
+        w("| scenario | keys | value | req/s | p50 ms | p99 ms | errors |")
+        w("|---|---:|---:|---:|---:|---:|---:|")
     for sc in order:
         keys, size = notes[sc]
         errs = sum(r[4] + r[5] for r in wrk[sc])
         w("| %s | %s | %s | %s | %.2f | %.2f | %s |" % (
             sc, keys, size, "{:,.0f}".format(rps(sc)), med(sc, 1) / 1000, med(sc, 2) / 1000,
             "%d" % errs if errs else "0"))
-    w("")
+    if order:
+        w("")
 
     big = info.get("nbig", "1M")
     rows = [
@@ -510,12 +512,13 @@ def cmd_report(path):
         ("Loading %s keys with wrk (s)" % big, "fill_1m_s"),
         ("etcd RSS after its runs (MB)", "etcd_rss_mb"),
     ]
-    w("| resource | value |")
-    w("|---|---:|")
-    for label, k in rows:
-        if k in val:
-            w("| %s | %s |" % (label, val[k]))
-    w("")
+    if any(k in val for _, k in rows):
+        w("| resource | value |")
+        w("|---|---:|")
+        for label, k in rows:
+            if k in val:
+                w("| %s | %s |" % (label, val[k]))
+        w("")
 
     tags = val.get("cluster_tags", "").split()
     if tags:
@@ -577,6 +580,11 @@ def cmd_report(path):
             w("Fewer than 100 requests %s the flood: its p99 is their maximum." % " and ".join(few))
         w("")
 
+    watch_report(w, val, rps, med)
+    if "GET /health" not in wrk:   # BENCH_ONLY: the issue-7 scenarios did not run
+        print("\n".join(out))
+        return
+
     # targets
     w("### Targets (issue 7)")
     w("")
@@ -615,6 +623,117 @@ def cmd_report(path):
         w("| idle RSS ≤ 40 MB | %.1f MB | %s |" % (r, "PASS" if r <= 40 else "MISS"))
     w("")
     print("\n".join(out))
+
+
+def watch_report(w, val, rps, med):
+    """The watch figures of issue 16: its own table, each with its goal."""
+    if "watch_skipped" in val:
+        w("### Watches (issue 16)")
+        w("")
+        w("Not measured: this kvs binary has no watches (no `watch_history` setting).")
+        w("")
+        return
+    if "watch_latency" not in val and "watch_count" not in val:
+        return
+    n = int(float(val.get("watch_count", "0") or 0))
+    w("### Watches (issue 16)")
+    w("")
+    w("| measurement | value | goal | result |")
+    w("|---|---|---|---|")
+
+    def verdict(ok):
+        return "-" if ok is None else "PASS" if ok else "MISS"
+
+    lat = {}
+    if "watch_latency" in val:
+        try:
+            lat = json.loads(val["watch_latency"])
+        except ValueError:
+            lat = {}
+    names = (("local_sse", "this node, SSE stream", 0.005),
+             ("remote_sse", "another node, SSE stream", 0.050),
+             ("local_poll", "this node, long-poll", 0.005),
+             ("remote_poll", "another node, long-poll", 0.050))
+    for key, label, goal in names:
+        st = lat.get("watchers", {}).get(key)
+        if st is None:
+            continue
+        extra = []
+        if st.get("missing"):
+            extra.append("%d of %d events missing" % (st["missing"], lat.get("acked", 0)))
+        if st.get("error"):
+            extra.append("error: %s" % st["error"])
+        p99 = st.get("p99")
+        ok = None if p99 is None or (isinstance(p99, float) and math.isnan(p99)) else \
+            (p99 <= goal and not st.get("missing"))
+        w("| event delivery at %s writes/s, %s: p50 / p99 / max ms | %s / %s / %s%s | p99 ≤ %g ms "
+          "| %s |" % (fmt_int(lat.get("achieved_rate")), label, ms2(st.get("p50")), ms2(p99),
+                      ms2(st.get("max")), " (%s)" % "; ".join(extra) if extra else "",
+                      goal * 1000, verdict(ok)))
+
+    def ratio_row(label, num_sc, den_sc, want):
+        num, den = rps(num_sc), rps(den_sc)
+        if num is None or den is None or den == 0:
+            w("| %s | not measured | ≥ %g | - |" % (label, want))
+            return
+        r = num / den
+        w("| %s | %.2f× (%s / %s req/s) | ≥ %g | %s |" % (
+            label, r, "{:,.0f}".format(num), "{:,.0f}".format(den), want, verdict(r >= want)))
+
+    sc = val.get("watch_sc", "|").split("|")
+    ratio_row("PUT /kv with %s idle watchers / with none" % fmt_int(n), sc[0],
+              "PUT /kv, change index on, no watchers", 0.8)
+    ratio_row("GET /kv with %s idle watchers / with none" % fmt_int(n), sc[1],
+              "GET /kv, change index on, no watchers", 0.8)
+    ratio_row("PUT /kv, change index on / off (`watch_history: 0`)",
+              "PUT /kv, change index on, no watchers", "PUT /kv, change index off", 0.95)
+    ratio_row("GET /health, change index on / off", "GET /health, change index on",
+              "GET /health, change index off", 0.95)
+    if "watch_rss_kb" in val and n > 0:
+        a, b = (float(x) for x in val["watch_rss_kb"].split())
+        w("| memory per open watcher (RSS with %s idle watchers − without, ÷ %s) | %.1f KiB "
+          "(%.1f → %.1f MB) | - | - |" % (fmt_int(n), fmt_int(n), (b - a) / n, a / 1024, b / 1024))
+    freed = [val[k] for k in sorted(val) if k.startswith("watch_freed_")]
+    if freed:
+        nums = [float(x) for x in freed if x not in ("?", "")]
+        w("| watchers freed after their clients closed (slowest of %d) | %s | within seconds | - |"
+          % (len(freed), "%.1f s" % max(nums) if nums else "? (no open-watcher gauge)"))
+    w("")
+    notes = []
+    if lat:
+        notes.append("Event delivery: a 2-node cluster (the fast intervals of node1.yaml); %s "
+                     "paced PUTs (100 B) to node 1 (%s failed, %s sent > 50 ms late), each timed "
+                     "from its 200 read by the writer to the arrival of its event (matched by "
+                     "uuid) on an SSE stream and on a long-poll loop (`index` from the last "
+                     "reply) on node 1 and on node 2, watching the written prefix; client "
+                     "processes on the same 2 cores as the nodes. An event that arrived before "
+                     "its write's 200 counts as 0 ms (%s)."
+                     % (fmt_int(lat.get("acked")), lat.get("failed", "?"),
+                        lat.get("late_writes", "?"),
+                        ", ".join("%s %s" % (k, v.get("early", 0))
+                                  for k, v in sorted(lat.get("watchers", {}).items()))))
+        if lat.get("error"):
+            notes.append("The latency run failed: %s." % lat["error"])
+    holds = [k for k in sorted(val) if k.startswith("watch_hold_")]
+    if holds:
+        refused = other = closed = 0
+        for k in holds:
+            try:
+                h = json.loads(val[k])
+            except ValueError:
+                continue
+            refused += h.get("refused", 0)
+            other += h.get("other_status", 0)
+            closed += h.get("closed_by_server", 0)
+        notes.append("Idle watchers: long-polls `GET /watch/idle/<i>/?wait=600s` on their own "
+                     "connections from one client process, opened %d times (memory, then once "
+                     "per round around the runs with them): %d answered 503, %d another "
+                     "error status, %d closed by the server while held. Change index on/off: "
+                     "two single nodes with the same settings but `watch_history: 0`, runs "
+                     "interleaved." % (len(holds), refused, other, closed))
+    if notes:
+        w(" ".join(notes))
+        w("")
 
 
 def share_ok(v):

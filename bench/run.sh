@@ -14,6 +14,9 @@
 #   KVS_BIN=path    binary to measure (default build/kvs)
 #   BENCH_THREADS, BENCH_CONNECTIONS, BENCH_DURATION, BENCH_RUNS override the wrk settings
 #   BENCH_FLOOD_CONNS, BENCH_FLOOD_DURATION override the slow-client flood's (300, 20 s)
+#   BENCH_WATCHERS  idle watchers held open in the watch scenarios (1000; quick 200)
+#   BENCH_ONLY=watch  only the watch scenarios (issue 16); report in bench/results/watch.md
+#                   (watch-quick.md with BENCH_QUICK=1)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -21,15 +24,25 @@ ROOT=$PWD
 KVS=${KVS_BIN:-$ROOT/build/kvs}
 PY=/usr/bin/python3
 LIB=$ROOT/bench/benchlib.py
+WATCH=$ROOT/bench/watch.py
 LUA=$ROOT/bench/load.lua
 OUTDIR=$ROOT/bench/results
 
 REPORT=latest
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   DUR=1 RUNS=1 NKEYS=10000 N1K=10000 N10K=2000 NBIG=10000 PACED_S=3 FLOOD_S=8 REPORT=quick
+  NWATCH=200
 else
   DUR=5 RUNS=3 NKEYS=100000 N1K=100000 N10K=20000 NBIG=1000000 PACED_S=10 FLOOD_S=20
+  NWATCH=1000
 fi
+NWATCH=${BENCH_WATCHERS:-$NWATCH}
+ONLY=${BENCH_ONLY:-}
+case "$ONLY" in
+  "") ;;
+  watch) REPORT=${REPORT/latest/watch}; REPORT=${REPORT/quick/watch-quick} ;;
+  *) echo "bench: BENCH_ONLY=$ONLY: only 'watch' is known" >&2; exit 2 ;;
+esac
 FLOOD_S=${BENCH_FLOOD_DURATION:-$FLOOD_S}
 FLOOD_CONNS=${BENCH_FLOOD_CONNS:-300}
 DUR=${BENCH_DURATION:-$DUR}
@@ -115,9 +128,10 @@ info connections "$CONNS"
 info duration "$DUR"
 info runs "$RUNS"
 
-mapfile -t PORTS < <("$PY" "$LIB" ports 9)
+mapfile -t PORTS < <("$PY" "$LIB" ports 13)
 P_A=${PORTS[0]} P_B=${PORTS[1]} P_ETCD=${PORTS[2]} P_ETCDPEER=${PORTS[3]}
 P_BIG=${PORTS[4]} P_C1=${PORTS[5]} P_C2=${PORTS[6]} P_C3=${PORTS[7]} P_FLOOD=${PORTS[8]}
+P_W1=${PORTS[9]} P_W2=${PORTS[10]} P_WON=${PORTS[11]} P_WOFF=${PORTS[12]}
 
 # ------------------------------------------------------------------ servers
 
@@ -271,6 +285,148 @@ rounds() {
 
 human() { awk -v n="$1" 'BEGIN { if (n >= 1000000) printf "%gM", n/1000000; else if (n >= 1000) printf "%gk", n/1000; else print n }'; }
 info nbig "$(human "$NBIG")"
+
+# ================================================================== 7: watches (issue 16)
+# Run last in a full run, alone with BENCH_ONLY=watch.  Skipped (with a note in the report)
+# when the binary has no watches (no watch_history setting).
+
+# wait_cluster N PORT...: waits (up to 120 s) until each node answers /health in mode normal
+# with N members and lists all N alive.
+wait_cluster() {
+  local n=$1 p ok deadline=$((SECONDS + 120))
+  shift
+  while :; do
+    ok=1
+    for p in "$@"; do
+      curl -sf "http://127.0.0.1:$p/health" |
+        jq -e --argjson n "$n" '.mode == "normal" and .member_count == $n' >/dev/null || { ok=0; break; }
+      curl -sf "http://127.0.0.1:$p/members/" |
+        jq -e --argjson n "$n" '[.[] | select(.status == "alive")] | length == $n' >/dev/null || { ok=0; break; }
+    done
+    [ "$ok" = 0 ] || return 0
+    [ $SECONDS -lt $deadline ] || { log "cluster of $n did not form in 120 s"; tail -5 "$TMP"/w?.log >&2; exit 1; }
+    sleep 0.2
+  done
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# watchers_open PORT N: N idle long-polls on /watch/idle/<i>/ (wait=600s), held by a child
+# process until watchers_close; waits until the node's open-watcher gauge shows all N.
+WATCH_HOLDS=0
+watchers_open() {
+  local port=$1 n=$2 rc=0 secs
+  WATCH_HOLDS=$((WATCH_HOLDS + 1))
+  HOLD_STATS=$TMP/hold.$WATCH_HOLDS.json
+  "$PY" "$WATCH" hold --port "$port" --count "$n" --prefix idle --wait 600s \
+    --stats "$HOLD_STATS" 2>>"$TMP/hold.log" &
+  HOLDER=$!
+  RUNNING[$HOLDER]="watch holder"
+  secs=$("$PY" "$WATCH" waitopen --url "http://127.0.0.1:$port" --count "$n" --timeout 60 \
+    2>>"$TMP/hold.log") || rc=$?
+  case $rc in
+    0) log "$n watchers open on :$port after $secs s" ;;
+    2) log "no open-watcher gauge in /metrics: waited 2 s for the $n watchers" ;;
+    *) log "warning: $n watchers not all open after $secs s: $(tail -1 "$TMP/hold.log")" ;;
+  esac
+}
+
+# watchers_close PORT: stops the holder (it closes its connections) and waits (up to 30 s)
+# until the node's gauge is back to 0; WATCH_FREED_S is how long that took.
+watchers_close() {
+  local port=$1 rc=0
+  stop_pid "$HOLDER"
+  WATCH_FREED_S=$("$PY" "$WATCH" waitopen --url "http://127.0.0.1:$port" --count 0 --timeout 30 \
+    2>>"$TMP/hold.log") || rc=$?
+  [ "$rc" != 1 ] || log "warning: watchers still open 30 s after their clients closed"
+  [ "$rc" != 2 ] || WATCH_FREED_S="?"
+  val "watch_hold_$WATCH_HOLDS" "$(cat "$HOLD_STATS" 2>/dev/null || echo '{}')"
+  val "watch_freed_$WATCH_HOLDS" "$WATCH_FREED_S"
+}
+
+bench_watches() {
+  local rss0 rss1 n sc_put sc_get
+  kvs_config wcheck "$P_WON" false
+  if ! "$KVS" --check-config "$TMP/wcheck.yaml" 2>/dev/null | grep -q '^watch_history:'; then
+    log "watches: this binary has no watch_history setting; watch scenarios skipped"
+    val watch_skipped 1
+    return 0
+  fi
+  n=$(sed ':a; s/\B[0-9]\{3\}\>/,&/; ta' <<<"$NWATCH")   # 1,000
+
+  # --- 1. event delivery: a 2-node cluster, 1,000 writes/s on node 1, each write watched by
+  # an SSE stream and a long-poll loop on node 1 (local) and on node 2 (another node)
+  kvs_config w1 "$P_W1" false cluster
+  kvs_config w2 "$P_W2" false cluster "$P_W1"
+  start_kvs w1 "$P_W1"
+  start_kvs w2 "$P_W2"
+  wait_cluster 2 "$P_W1" "$P_W2"
+  log "watches: event delivery at 1,000 writes/s for $PACED_S s (cluster of 2)"
+  "$PY" "$WATCH" latency --writer "127.0.0.1:$P_W1" --local "127.0.0.1:$P_W1" \
+    --remote "127.0.0.1:$P_W2" --rate 1000 --duration "$PACED_S" --prefix wlat \
+    --out "$TMP/wlat.json" >/dev/null || log "warning: watch latency run reported an error"
+  [ -s "$TMP/wlat.json" ] || { log "watch latency: no result"; exit 1; }
+  val watch_latency "$(cat "$TMP/wlat.json")"
+  log "watches: $(jq -c '{achieved_rate, acked, failed, watchers: (.watchers | map_values({p50, p99, missing, error}))}' "$TMP/wlat.json")"
+  stop_kvs w2
+  stop_kvs w1
+
+  # --- 2-4. one node with the change index on (the defaults) and one with it off
+  # (watch_history: 0), both with room for the idle watchers
+  kvs_config won "$P_WON" false
+  echo "max_watchers: $((NWATCH + 100))" >>"$TMP/won.yaml"
+  kvs_config woff "$P_WOFF" false
+  printf 'max_watchers: %s\nwatch_history: 0\n' "$((NWATCH + 100))" >>"$TMP/woff.yaml"
+  start_kvs won "$P_WON"
+  start_kvs woff "$P_WOFF"
+  WON=http://127.0.0.1:$P_WON WOFF=http://127.0.0.1:$P_WOFF
+
+  # memory per open watcher: RSS of the fresh node without, then with the idle watchers
+  sleep 2
+  rss0=$(rss_kb "$PID_won")
+  watchers_open "$P_WON" "$NWATCH"
+  sleep 1
+  rss1=$(rss_kb "$PID_won")
+  watchers_close "$P_WON"
+  val watch_count "$NWATCH"
+  val watch_rss_kb "$rss0 $rss1"
+  log "watches: RSS $rss0 kB without, $rss1 kB with $NWATCH watchers; freed $WATCH_FREED_S s after close"
+
+  fill "$WON" kvs wb "$NKEYS" 100
+  fill "$WOFF" kvs wb "$NKEYS" 100
+  sc_put="PUT /kv, $n idle watchers open"
+  sc_get="GET /kv, $n idle watchers open"
+  val watch_sc "$sc_put|$sc_get"
+  # rounds like rounds(), the watchers opened and closed inside each
+  for ((RUN = 1; RUN <= RUNS; RUN++)); do
+    run_wrk "GET /health, change index on" - - "$WON" kvs health
+    run_wrk "GET /health, change index off" - - "$WOFF" kvs health
+    run_wrk "PUT /kv, change index on, no watchers" "$(human "$NKEYS")" "100 B" "$WON" \
+      kvs put wb "$NKEYS" 100
+    run_wrk "PUT /kv, change index off" "$(human "$NKEYS")" "100 B" "$WOFF" kvs put wb "$NKEYS" 100
+    run_wrk "GET /kv, change index on, no watchers" "$(human "$NKEYS")" "100 B" "$WON" \
+      kvs get wb "$NKEYS" 100
+    watchers_open "$P_WON" "$NWATCH"
+    run_wrk "$sc_put" "$(human "$NKEYS")" "100 B" "$WON" kvs put wb "$NKEYS" 100
+    run_wrk "$sc_get" "$(human "$NKEYS")" "100 B" "$WON" kvs get wb "$NKEYS" 100
+    watchers_close "$P_WON"
+  done
+  stop_kvs woff
+  stop_kvs won
+}
+
+report() {
+  mkdir -p "$OUTDIR"
+  "$PY" "$LIB" report "$RES" >"$OUTDIR/$REPORT.md"
+  cp "$RES" "$OUTDIR/$REPORT.tsv"
+  cat "$OUTDIR/$REPORT.md"
+}
+
+if [ "$ONLY" = watch ]; then
+  bench_watches
+  report
+  exit 0
+fi
 
 # ================================================================== 1 + 2: single node, etcd
 log "temp dir $TMP; wrk $THREADS threads, $CONNS connections, ${DUR} s x $RUNS runs"
@@ -523,8 +679,8 @@ alive_after=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.
 [ "$alive_after" = 200 ] || log "warning: /health answered '$alive_after' after the flood"
 stop_kvs flood
 
+# ================================================================== 7: watches
+bench_watches
+
 # ================================================================== 5: report
-mkdir -p "$OUTDIR"
-"$PY" "$LIB" report "$RES" >"$OUTDIR/$REPORT.md"
-cp "$RES" "$OUTDIR/$REPORT.tsv"
-cat "$OUTDIR/$REPORT.md"
+report

@@ -233,6 +233,11 @@ static int run_node(const char *config_path)
 		log_error("start_failed", "error=\"%s\"", err);
 		return 1;
 	}
+	if (store_changes_enable(node.store, (uint64_t)node.cfg.watch_history) != 0) {
+		log_error("start_failed", "error=\"cannot start the change index trimmer\"");
+		store_close(node.store);
+		return 1;
+	}
 	if (load_joined_ts(&node) != 0) {
 		log_error("start_failed", "error=\"cannot read or write node metadata\"");
 		store_close(node.store);

@@ -13,7 +13,7 @@
 /* ------------------------------------------------------------------ tables */
 
 static const char *const route_names[ROUTE_COUNT] = {
-	"kv", "kv_list", "health", "metrics", "members", "peer", "other",
+	"kv", "kv_list", "health", "metrics", "members", "peer", "watch", "other",
 };
 
 static const char *const method_names[METHOD_COUNT] = {
@@ -198,4 +198,13 @@ void metrics_render(struct metrics *m, struct buf *b)
 	render_counter(b, "kvs_listings_refused_total",
 		       "Listings answered 503 because the memory budget for replies was spent.",
 		       atomic_load(&m->listings_refused));
+	render_counter(b, "kvs_watch_events_delivered_total",
+		       "Change events sent to watchers (long-poll replies and streams).",
+		       atomic_load(&m->watch_events));
+	render_counter(b, "kvs_watch_compacted_total",
+		       "Watches answered 410: their index was older than the history kept.",
+		       atomic_load(&m->watch_compacted));
+	render_counter(b, "kvs_watch_refused_total",
+		       "Watches answered 503 because max_watchers were open.",
+		       atomic_load(&m->watch_refused));
 }

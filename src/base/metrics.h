@@ -21,6 +21,7 @@ enum metrics_route {
 	ROUTE_METRICS,   /* /metrics */
 	ROUTE_MEMBERS,   /* /members/ client endpoints */
 	ROUTE_PEER,      /* /members/... peer endpoints */
+	ROUTE_WATCH,     /* /watch/... */
 	ROUTE_OTHER,     /* anything else (404) */
 	ROUTE_COUNT
 };
@@ -66,6 +67,11 @@ struct metrics {
 
 	/* memory */
 	_Atomic uint64_t listings_refused;   /* listings answered 503: reply budget spent */
+
+	/* watches */
+	_Atomic uint64_t watch_events;       /* events sent to watchers */
+	_Atomic uint64_t watch_compacted;    /* watches answered 410: index older than the history */
+	_Atomic uint64_t watch_refused;      /* watches answered 503: max_watchers open */
 };
 
 /* Counts one finished request. */

@@ -63,6 +63,10 @@ struct kvs_config {
 	int http_threads;                          /* worker threads */
 	int http_request_timeout_ms;               /* to receive one whole request */
 	int http_idle_timeout_ms;                  /* idle keep-alive connection closed */
+	int max_watchers;                          /* watch requests open at once */
+
+	/* watches */
+	int64_t watch_history;                     /* changes kept; 0 = no change index */
 
 	/* logging */
 	enum log_level log_level;

@@ -110,6 +110,13 @@ static const char *segment_decode(const char *raw, size_t rawlen,
 int path_decode(const char *raw, char *out, size_t outlen, size_t *len,
 		enum path_kind *kind, const char **why)
 {
+	return path_decode_under(raw, "/kv", out, outlen, len, kind, why);
+}
+
+int path_decode_under(const char *raw, const char *root, char *out, size_t outlen, size_t *len,
+		      enum path_kind *kind, const char **why)
+{
+	size_t rlen = strlen(root);
 	const char *seg, *reason;
 	size_t n = 0;
 
@@ -117,19 +124,19 @@ int path_decode(const char *raw, char *out, size_t outlen, size_t *len,
 	assert(outlen >= PATH_KEY_MAX + 2);
 	(void)outlen;
 
-	if (strncmp(raw, "/kv", 3) != 0 || (raw[3] != '\0' && raw[3] != '/')) {
-		reason = "path not under /kv/";
+	if (strncmp(raw, root, rlen) != 0 || (raw[rlen] != '\0' && raw[rlen] != '/')) {
+		reason = "path not under the resource";
 		goto fail;
 	}
-	if (raw[3] == '\0' || raw[4] == '\0') {
-		/* "/kv" and "/kv/" both list the whole keyspace. */
+	if (raw[rlen] == '\0' || raw[rlen + 1] == '\0') {
+		/* "/kv" and "/kv/" both name the whole keyspace. */
 		out[0] = '\0';
 		*len = 0;
 		*kind = PATH_PREFIX;
 		return 0;
 	}
 
-	seg = raw + 4;
+	seg = raw + rlen + 1;
 	for (;;) {
 		const char *end = strchrnul(seg, '/');
 		size_t start;

@@ -31,6 +31,11 @@ enum path_kind {
 int path_decode(const char *raw, char *out, size_t outlen, size_t *len,
 		enum path_kind *kind, const char **why);
 
+/* The same for a path under another root ("/watch": "/watch/a/b" -> key
+ * "a/b", "/watch/a/" -> prefix "a/", "/watch" and "/watch/" -> prefix ""). */
+int path_decode_under(const char *raw, const char *root, char *out, size_t outlen, size_t *len,
+		      enum path_kind *kind, const char **why);
+
 /*
  * Validates an already-decoded key (as peers send them): same rules as
  * path_decode without percent-decoding.  Returns true if valid.

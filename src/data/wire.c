@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "json.h"
 #include "kvs.h"
 #include "path.h"
@@ -20,6 +21,10 @@ void wire_record_add(struct buf *b, const char *key, size_t klen, const struct k
 	buf_json_str(b, key, klen);
 	buf_printf(b, ",\"uuid\":\"%s\",\"timestamp\":%lld,\"tombstone\":%s", uuid,
 		   (long long)r->v.ts, r->tombstone ? "true" : "false");
+	if (r->origin_len) {
+		buf_adds(b, ",\"origin\":");
+		buf_json_str(b, r->origin, r->origin_len);
+	}
 	if (with_value && !r->tombstone) {
 		buf_adds(b, ",\"value\":");
 		buf_json_str(b, r->value, r->value_len);
@@ -46,6 +51,7 @@ static int item_parse(const cJSON *o, size_t max_value, bool need_values, struct
 	const cJSON *uuid = cJSON_GetObjectItemCaseSensitive(o, "uuid");
 	const cJSON *tomb = cJSON_GetObjectItemCaseSensitive(o, "tombstone");
 	const cJSON *val = cJSON_GetObjectItemCaseSensitive(o, "value");
+	const cJSON *origin = cJSON_GetObjectItemCaseSensitive(o, "origin");
 
 	memset(it, 0, sizeof(*it));
 	if (!cJSON_IsObject(o))
@@ -60,6 +66,12 @@ static int item_parse(const cJSON *o, size_t max_value, bool need_values, struct
 		return *why = "bad timestamp", KVS_EINVAL;
 	if (!cJSON_IsBool(tomb))
 		return *why = "bad tombstone flag", KVS_EINVAL;
+	if (origin) { /* absent from nodes older than the watch issue */
+		if (!cJSON_IsString(origin) || !config_node_id_valid(origin->valuestring))
+			return *why = "bad origin", KVS_EINVAL;
+		it->rec.origin = origin->valuestring;
+		it->rec.origin_len = strlen(origin->valuestring);
+	}
 	it->key = key->valuestring;
 	it->klen = strlen(key->valuestring);
 	it->rec.tombstone = cJSON_IsTrue(tomb);

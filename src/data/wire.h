@@ -3,7 +3,10 @@
  *
  * A record on the wire:
  *   {"key": "a/b", "uuid": "<uuid>", "timestamp": 1700000000000,
- *    "tombstone": false, "value": "<the stored JSON text, as a string>"}
+ *    "tombstone": false, "origin": "node1",
+ *    "value": "<the stored JSON text, as a string>"}
+ * "origin" (the node_id that wrote the version) is absent when unknown:
+ * records written before origins were kept, or sent by an older node.
  * "value" is absent for tombstones and for version-only listings
  * ("pairs").  Sending the value as a JSON string keeps its bytes exact:
  * the receiver stores what the origin stored, byte for byte.

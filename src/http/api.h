@@ -34,6 +34,12 @@ int api_kv(struct kvs_node *node, struct mg_connection *c, const struct mg_reque
  * what api_kv answers 400 with.  Any thread. */
 const char *api_kv_bad_path(const char *raw_path);
 
+/* GET /watch, /watch/, /watch/{prefix}/ and /watch/{path}: long-poll
+ * and Server-Sent Events watches (api_watch.c, SPEC section 7) */
+int api_watch(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
+	      const char *raw_path);
+const char *api_watch_bad_path(const char *raw_path);
+
 /* GET|HEAD /health, /metrics, /members and /members/; DELETE
  * /members/leave, a client asking this node to leave (api_cluster.c) */
 int api_health(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,

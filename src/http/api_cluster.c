@@ -79,6 +79,15 @@ int api_metrics(struct kvs_node *node, struct mg_connection *c,
 		       "max_members.\n# TYPE kvs_members_refused_total counter\n"
 		       "kvs_members_refused_total %llu\n",
 		   (unsigned long long)members_refused_total(node->members));
+	buf_printf(&b, "# HELP kvs_watchers_open Watch requests open now (at most max_watchers).\n"
+		       "# TYPE kvs_watchers_open gauge\nkvs_watchers_open %d\n", http_watchers(node));
+	if (store_changes_on(node->store))
+		buf_printf(&b, "# HELP kvs_change_index This node's current change index.\n"
+			       "# TYPE kvs_change_index gauge\nkvs_change_index %llu\n"
+			       "# HELP kvs_change_index_oldest The oldest change index kept.\n"
+			       "# TYPE kvs_change_index_oldest gauge\nkvs_change_index_oldest %llu\n",
+			   (unsigned long long)store_index(node->store),
+			   (unsigned long long)store_index_oldest(node->store));
 	buf_printf(&b, "# HELP kvs_uptime_seconds Seconds since this process started.\n"
 		       "# TYPE kvs_uptime_seconds gauge\nkvs_uptime_seconds %lld\n",
 		   (long long)((version_now_ms() - node->started_ms) / 1000));

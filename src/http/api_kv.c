@@ -226,6 +226,14 @@ static int writable(struct kvs_node *node, struct mg_connection *c)
 	return 0;
 }
 
+/* After a write: X-Kvs-Index as it is now, which counts the write once
+ * every change before it is written too. */
+static void written_index(struct kvs_node *node, struct mg_connection *c)
+{
+	if (store_changes_on(node->store))
+		http_set_index(c, store_index(node->store));
+}
+
 static int kv_put(struct kvs_node *node, struct mg_connection *c, const char *key, size_t klen)
 {
 	struct kvs_record rec = { 0 };
@@ -261,11 +269,14 @@ static int kv_put(struct kvs_node *node, struct mg_connection *c, const char *ke
 	}
 	rec.value = body;
 	rec.value_len = len;
+	rec.origin = node->cfg.node_id;
+	rec.origin_len = strlen(node->cfg.node_id);
 	rc = store_apply(node->store, key, klen, &rec, STORE_LOCAL, NULL, NULL);
 	if (rc != 0) {
 		rc = http_error(c, 500, NULL, "storage failure: %s", kvs_strerror(rc));
 		goto out_free;
 	}
+	written_index(node, c);
 	version_uuid_str(&rec.v, uuid);
 	int n = snprintf(reply, sizeof(reply), "{\"uuid\":\"%s\",\"timestamp\":%lld}\n", uuid,
 			 (long long)rec.v.ts);
@@ -278,7 +289,8 @@ out_free:
 static int kv_delete(struct kvs_node *node, struct mg_connection *c, const char *key,
 		     size_t klen)
 {
-	struct kvs_record rec = { .tombstone = true };
+	struct kvs_record rec = { .tombstone = true, .origin = node->cfg.node_id,
+				  .origin_len = strlen(node->cfg.node_id) };
 	int rc;
 
 	if ((rc = writable(node, c)) != 0)
@@ -288,6 +300,7 @@ static int kv_delete(struct kvs_node *node, struct mg_connection *c, const char 
 		return http_error(c, 404, NULL, "key not found: %.200s", key);
 	if (rc != 0)
 		return http_error(c, 500, NULL, "storage failure: %s", kvs_strerror(rc));
+	written_index(node, c);
 	return http_send(c, 204, JSON, NULL, NULL, 0);
 }
 

@@ -33,6 +33,14 @@
  * down the socket of a read past its deadline, which ends the blocked
  * mg_read() at once, and the handler answers 408.
  *
+ * Watchers (GET /watch/, conn_slot_watch()) hold their worker for as long
+ * as they wait, on purpose: they have workers of their own (max_watchers
+ * are added to http_threads) and do not count as held for the pressure
+ * rule.  Their clients may leave without a word, so about once a second
+ * the reaper polls each watcher's socket (POLLRDHUP: the client closed or
+ * reset it) and marks the slot gone; the watcher sees it at its next tick
+ * and frees its worker.
+ *
  * civetweb exposes no socket, so the reaper finds one by the client's
  * address among this process's descriptors (shutdown_targets()).  It does
  * so under the guard's lock, while the slot is used or the body's handler
@@ -56,6 +64,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -91,14 +100,19 @@ struct conn_slot {
 	uint32_t ip;             /* (lock) client address, network order; 0 until known */
 	uint16_t port;           /* (lock) client port, network order */
 	uint64_t since_us;       /* (lock) monotonic: began waiting for request headers */
+	bool watching;           /* (lock) a watch request holds the connection */
+	bool gone;               /* (lock) the watcher's client closed its socket */
+	char header[48];         /* a header line every reply of this request carries */
 };
 
 struct conn_guard {
 	pthread_mutex_t lock;           /* guards watches, slots[], slots_used */
 	struct body_watch *watches;     /* bodies being read now */
 	struct conn_slot *slots;        /* one per worker */
-	int nslots;
+	int nslots;                     /* workers + watchers */
+	int workers;                    /* http_threads: the pressure rule counts these */
 	int slots_used;                 /* slots with used set: workers holding a connection */
+	int watching;                   /* slots with watching set */
 	int port;                       /* the server's port: only its sockets are cut */
 	pthread_t reaper;
 	bool reaper_started;
@@ -109,8 +123,11 @@ struct conn_guard {
 struct reap_target {
 	uint32_t ip;            /* network order */
 	uint16_t port;          /* network order */
-	int how;                /* SHUT_RD */
+	int how;                /* SHUT_RD, or PROBE_HANGUP: poll, and mark slot gone */
+	struct conn_slot *slot; /* for PROBE_HANGUP */
 };
+
+#define PROBE_HANGUP (-1)
 
 /* A waiting connection the reaper may cut, and how crowded its address is. */
 struct reap_cand {
@@ -120,6 +137,7 @@ struct reap_cand {
 
 #define REAP_TICK_MS 50    /* the reaper looks at watches and slots this often */
 #define REAP_GRACE_MS 250  /* under pressure, waiting for headers longer than this is cut */
+#define PROBE_EVERY_TICKS 20 /* watchers' sockets are polled this often (1 s) */
 
 /* ------------------------------------------------------------- public API */
 
@@ -131,9 +149,10 @@ uint64_t conn_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-struct conn_guard *conn_guard_new(int nslots, int port)
+struct conn_guard *conn_guard_new(int workers, int watchers, int port)
 {
 	struct conn_guard *g = calloc(1, sizeof(*g));
+	int nslots = workers + watchers;
 
 	if (!g)
 		return NULL;
@@ -142,6 +161,7 @@ struct conn_guard *conn_guard_new(int nslots, int port)
 		return NULL;
 	}
 	g->nslots = nslots;
+	g->workers = workers;
 	g->port = port;
 	pthread_mutex_init(&g->lock, NULL);
 	return g;
@@ -226,9 +246,50 @@ void conn_slot_close(struct conn_guard *g, struct conn_slot *slot)
 	if (!g || !slot)
 		return;
 	pthread_mutex_lock(&g->lock);
+	if (slot->watching)
+		g->watching--;
 	slot->used = false;
 	g->slots_used--;
 	pthread_mutex_unlock(&g->lock);
+}
+
+void conn_slot_watch(struct conn_guard *g, struct conn_slot *slot, bool on)
+{
+	if (!g || !slot)
+		return;
+	pthread_mutex_lock(&g->lock);
+	if (slot->watching != on)
+		g->watching += on ? 1 : -1;
+	slot->watching = on;
+	slot->gone = false;
+	pthread_mutex_unlock(&g->lock);
+}
+
+bool conn_slot_gone(struct conn_guard *g, struct conn_slot *slot)
+{
+	bool gone = false;
+
+	if (g && slot) {
+		pthread_mutex_lock(&g->lock);
+		gone = slot->gone;
+		pthread_mutex_unlock(&g->lock);
+	}
+	return gone;
+}
+
+void conn_slot_set_header(struct conn_slot *slot, const char *line)
+{
+	if (!slot)
+		return;
+	if (!line || strlen(line) >= sizeof(slot->header))
+		slot->header[0] = '\0';
+	else
+		strcpy(slot->header, line);
+}
+
+const char *conn_slot_header(const struct conn_slot *slot)
+{
+	return slot ? slot->header : "";
 }
 
 bool conn_slot_busy(struct conn_guard *g, struct conn_slot *slot, bool busy)
@@ -344,8 +405,17 @@ int conn_read_body(struct conn_guard *g, struct mg_connection *c, int timeout_ms
 
 /* -------------------------------------------------------------- internals */
 
+/* Marks slot gone if the client closed or reset its socket fd.  Lock held. */
+static void probe_hangup(int fd, struct conn_slot *slot)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+	if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+		slot->gone = true;
+}
+
 /*
- * Shuts down the sockets of targets[0..n) (accepted on our HTTP port and
+ * Shuts down (or, for PROBE_HANGUP, polls) the sockets of targets[0..n) (accepted on our HTTP port and
  * connected to that client address), each with its how.  Walks this
  * process's descriptors (/proc/self/fd, or every number below the limit if
  * /proc is missing) once for all targets.  Called with the lock held: see
@@ -378,8 +448,10 @@ static void shutdown_targets(int local_port, const struct reap_target *targets, 
 				continue;
 			if (getsockname(fd, (struct sockaddr *)&local, &ll) == 0 &&
 			    ntohs(local.sin_port) == local_port) {
-				/* SHUT_RD ends a blocked read at once; a reply can still be written */
-				shutdown(fd, targets[t].how);
+				if (targets[t].how == PROBE_HANGUP)
+					probe_hangup(fd, targets[t].slot);
+				else /* SHUT_RD ends a blocked read at once; a reply can still be written */
+					shutdown(fd, targets[t].how);
 				done++;
 			}
 			break;
@@ -465,8 +537,8 @@ static int count_ip(const uint32_t *ips, int n, uint32_t ip)
 static size_t pick_waiting(struct conn_guard *g, uint64_t now, struct reap_cand *cand,
 			   uint32_t *ips, struct reap_target *targets)
 {
-	int half = g->nslots / 2, heavy = g->nslots / 8, nips = 0, ncand = 0;
-	int held = g->slots_used;
+	int half = g->workers / 2, heavy = g->workers / 8, nips = 0, ncand = 0;
+	int held = g->slots_used - g->watching;
 	size_t n = 0;
 
 	if (held <= half)
@@ -478,7 +550,7 @@ static size_t pick_waiting(struct conn_guard *g, uint64_t now, struct reap_cand 
 	for (int i = 0; i < g->nslots; i++) {
 		struct conn_slot *s = &g->slots[i];
 
-		if (!s->used || s->busy || s->reaped || s->ip == 0 ||
+		if (!s->used || s->busy || s->reaped || s->watching || s->ip == 0 ||
 		    now - s->since_us < (uint64_t)REAP_GRACE_MS * 1000)
 			continue;
 		cand[ncand].slot = s;
@@ -490,8 +562,23 @@ static size_t pick_waiting(struct conn_guard *g, uint64_t now, struct reap_cand 
 		if (cand[i].addr_conns <= heavy && held <= half)
 			break;
 		cand[i].slot->reaped = true;
-		targets[n++] = (struct reap_target){ cand[i].slot->ip, cand[i].slot->port, SHUT_RD };
+		targets[n++] = (struct reap_target){ cand[i].slot->ip, cand[i].slot->port, SHUT_RD, NULL };
 		held--;
+	}
+	return n;
+}
+
+/* Appends a PROBE_HANGUP target for each watcher whose client address is
+ * known and not yet found gone.  Returns how many.  Lock held. */
+static size_t probe_watchers(struct conn_guard *g, struct reap_target *targets)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < g->nslots; i++) {
+		struct conn_slot *s = &g->slots[i];
+
+		if (s->used && s->watching && !s->gone && slot_addr(s))
+			targets[n++] = (struct reap_target){ s->ip, s->port, PROBE_HANGUP, s };
 	}
 	return n;
 }
@@ -501,11 +588,11 @@ static size_t pick_waiting(struct conn_guard *g, uint64_t now, struct reap_cand 
 static void *reaper_thread(void *arg)
 {
 	struct conn_guard *g = arg;
-	size_t cap = (size_t)g->nslots * 2; /* one target per worker and per watch */
+	size_t cap = (size_t)g->nslots * 3; /* per slot: a cut, a probe; per body watch */
 	struct reap_target *targets = calloc(cap, sizeof(*targets));
 	struct reap_cand *cand = calloc((size_t)g->nslots, sizeof(*cand));
 	uint32_t *ips = calloc((size_t)g->nslots, sizeof(*ips));
-	unsigned long reaped = 0;
+	unsigned long reaped = 0, ticks = 0;
 	uint64_t last_log = 0;
 
 	if (!targets || !cand || !ips) {
@@ -524,11 +611,13 @@ static void *reaper_thread(void *arg)
 			if (w->reaped || now < w->deadline_us)
 				continue;
 			w->reaped = true;
-			targets[n++] = (struct reap_target){ w->ip, w->port, SHUT_RD };
+			targets[n++] = (struct reap_target){ w->ip, w->port, SHUT_RD, NULL };
 		}
-		held = g->slots_used;
+		held = g->slots_used - g->watching;
 		picked = pick_waiting(g, now, cand, ips, targets + n);
 		n += picked;
+		if (++ticks % PROBE_EVERY_TICKS == 0 && g->watching > 0)
+			n += probe_watchers(g, targets + n);
 		if (n)
 			shutdown_targets(g->port, targets, n);
 		pthread_mutex_unlock(&g->lock);
@@ -536,7 +625,7 @@ static void *reaper_thread(void *arg)
 		if (reaped && now - last_log > 10 * 1000000ULL) {
 			log_warn("http_pressure", "reaped=%lu workers_held=%d http_threads=%d "
 				 "reason=\"connections waiting for request headers cut while more than "
-				 "half of the workers were held\"", reaped, held, g->nslots);
+				 "half of the workers were held\"", reaped, held, g->workers);
 			reaped = 0;
 			last_log = now;
 		}

@@ -28,12 +28,13 @@ struct conn_guard;
 struct conn_slot;
 
 /*
- * A guard for nslots workers of the server listening on port (the reaper
- * shuts down only sockets accepted there).  Nothing runs until
- * conn_guard_start().  Returns NULL when out of memory; free with
- * conn_guard_free().
+ * A guard for the workers + watchers worker threads of the server
+ * listening on port (the reaper shuts down only sockets accepted there):
+ * the pressure rule counts `workers` (watch requests hold the others).
+ * Nothing runs until conn_guard_start().  Returns NULL when out of memory;
+ * free with conn_guard_free().
  */
-struct conn_guard *conn_guard_new(int nslots, int port);
+struct conn_guard *conn_guard_new(int workers, int watchers, int port);
 
 /* Starts the reaper thread.  If it cannot start, logs it and carries on:
  * civetweb's own timeouts still close idle connections. */
@@ -70,6 +71,21 @@ void conn_slot_close(struct conn_guard *g, struct conn_slot *slot);
  * as it was shut down): the caller then answers 408.
  */
 bool conn_slot_busy(struct conn_guard *g, struct conn_slot *slot, bool busy);
+
+/*
+ * Marks slot's request as a watch (on) or not: a watch does not count as
+ * a held worker for the pressure rule, and the reaper polls its socket
+ * about once a second to notice a client that went away.
+ */
+void conn_slot_watch(struct conn_guard *g, struct conn_slot *slot, bool on);
+/* Whether a watching slot's client closed or reset its connection. */
+bool conn_slot_gone(struct conn_guard *g, struct conn_slot *slot);
+
+/* Sets the header line (ending "\r\n"; NULL or too long: none) every reply
+ * to slot's current request carries, and reads it ("" without a slot).
+ * Worker thread only. */
+void conn_slot_set_header(struct conn_slot *slot, const char *line);
+const char *conn_slot_header(const struct conn_slot *slot);
 
 /* Whether the reaper has cut slot's connection while it waited for headers. */
 bool conn_slot_reaped(struct conn_guard *g, struct conn_slot *slot);

@@ -44,6 +44,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <civetweb.h>
 
@@ -86,6 +87,34 @@ void http_stop(struct http_server *hs);
  */
 int http_send(struct mg_connection *c, int status, const char *ctype, const char *extra,
 	      const char *body, size_t len);
+
+/*
+ * Makes every reply to c's current request carry "X-Kvs-Index: index"
+ * (the routes that serve data set it before their handler; writers set it
+ * again after the write).  Worker thread.
+ */
+void http_set_index(struct mg_connection *c, uint64_t index);
+
+/*
+ * A streamed reply (Server-Sent Events): http_stream_start() sends 200 with
+ * Content-Type ctype, no length, "Connection: close" and the extra header
+ * lines; http_stream_write() sends more of the body.  Both return false
+ * once the client is gone.  The connection closes after the handler.
+ */
+bool http_stream_start(struct mg_connection *c, const char *ctype, const char *extra);
+bool http_stream_write(struct mg_connection *c, const char *data, size_t len);
+
+/*
+ * Watch requests (api_watch.c).  http_watch_begin() takes one of the
+ * node's max_watchers places for c's request (false: all are taken);
+ * http_watch_end() gives it back.  Between the two, http_watch_over() says
+ * whether to stop waiting: the client went away (noticed within about a
+ * second) or the server is stopping.  http_watchers(): places taken now.
+ */
+bool http_watch_begin(struct mg_connection *c);
+void http_watch_end(struct mg_connection *c);
+bool http_watch_over(struct mg_connection *c);
+int http_watchers(struct kvs_node *node);
 
 /* Sends {"error": msg} with status; extra headers as above.  Returns status. */
 int http_error(struct mg_connection *c, int status, const char *extra, const char *fmt, ...)

@@ -61,6 +61,7 @@ enum route_method {
 enum route_flags {
 	BODY = 1 << 0,   /* a peer message: POST with a JSON object body */
 	PAGED = 1 << 1,  /* builds a page of records: holds reply budget while it runs */
+	INDEX = 1 << 2,  /* replies carry X-Kvs-Index (SPEC section 7) */
 };
 
 struct route {
@@ -71,7 +72,7 @@ struct route {
 	enum metrics_route metric;    /* the label in /metrics */
 	api_fn fn;                    /* a client handler, or */
 	api_msg_fn msg;               /* a peer handler (api_peer_call) */
-	unsigned flags;               /* enum route_flags, for msg */
+	unsigned flags;               /* enum route_flags (BODY and PAGED: for msg) */
 	const char *(*bad_path)(const char *raw_path); /* why the path is bad, or NULL */
 };
 
@@ -104,12 +105,18 @@ static const struct route routes[] = {
 	{ "/members/digests", EXACT, M_GET, AUTH_PEER, ROUTE_PEER, .msg = api_peer_digests },
 	{ "/members/bucket", EXACT, M_GET, AUTH_PEER, ROUTE_PEER, .msg = api_peer_bucket,
 	  .flags = PAGED },
-	{ "/kv", EXACT, M_READ, AUTH_READ, ROUTE_KV_LIST, .fn = api_kv, .bad_path = api_kv_bad_path },
-	{ "/kv/", PREFIX_DIR, M_READ, AUTH_READ, ROUTE_KV_LIST, .fn = api_kv,
+	{ "/kv", EXACT, M_READ, AUTH_READ, ROUTE_KV_LIST, .fn = api_kv, .flags = INDEX,
 	  .bad_path = api_kv_bad_path },
-	{ "/kv/", PREFIX, M_READ, AUTH_READ, ROUTE_KV, .fn = api_kv, .bad_path = api_kv_bad_path },
-	{ "/kv/", PREFIX, M_PUT | M_DELETE, AUTH_WRITE, ROUTE_KV, .fn = api_kv,
+	{ "/kv/", PREFIX_DIR, M_READ, AUTH_READ, ROUTE_KV_LIST, .fn = api_kv, .flags = INDEX,
 	  .bad_path = api_kv_bad_path },
+	{ "/kv/", PREFIX, M_READ, AUTH_READ, ROUTE_KV, .fn = api_kv, .flags = INDEX,
+	  .bad_path = api_kv_bad_path },
+	{ "/kv/", PREFIX, M_PUT | M_DELETE, AUTH_WRITE, ROUTE_KV, .fn = api_kv, .flags = INDEX,
+	  .bad_path = api_kv_bad_path },
+	{ "/watch", EXACT, M_GET, AUTH_READ, ROUTE_WATCH, .fn = api_watch, .flags = INDEX,
+	  .bad_path = api_watch_bad_path },
+	{ "/watch/", PREFIX, M_GET, AUTH_READ, ROUTE_WATCH, .fn = api_watch, .flags = INDEX,
+	  .bad_path = api_watch_bad_path },
 	/* the peer namespace: any other path under /members/ is 404, but only
 	 * to a peer (with a secret, 401 to anyone else) */
 	{ "/members/", PREFIX, 0, AUTH_PEER, ROUTE_PEER, .fn = NULL },
@@ -212,6 +219,10 @@ int routes_serve(struct kvs_node *node, struct mg_connection *c, const struct mg
 		return http_error(c, 404, NULL, "no such resource: %.200s", raw_path);
 	}
 	*metric = (row ? row : res)->metric;
+	/* read before the handler reads any data: a client that watches from
+	 * this index sees every change its reply may have missed */
+	if ((res->flags & INDEX) && store_changes_on(node->store))
+		http_set_index(c, store_index(node->store));
 	status = auth_check(node, c, ri, raw_path, row ? row->access : unserved_access(res, method));
 	if (status != 0)
 		return status;

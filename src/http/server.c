@@ -79,6 +79,8 @@ struct http_server {
 	struct mg_context *ctx;
 	struct kvs_node *node;
 	struct conn_guard *guard;       /* slots, body watches, the reaper */
+	_Atomic int watchers;           /* watch requests open, at most max_watchers */
+	atomic_bool stopping;           /* http_stop() began: watches end */
 };
 
 #define RAW_PATH_MAX 8192
@@ -118,6 +120,7 @@ int http_send(struct mg_connection *c, int status, const char *ctype, const char
 {
 	const struct mg_request_info *ri = mg_get_request_info(c);
 	bool head = ri->request_method && strcmp(ri->request_method, "HEAD") == 0;
+	const char *always = conn_slot_header(mg_get_user_connection_data(c));
 	char hdr[HEADER_MAX + 512];
 	int n;
 
@@ -129,9 +132,9 @@ int http_send(struct mg_connection *c, int status, const char *ctype, const char
 		     "HTTP/1.1 %d %s\r\n"
 		     "Content-Type: %s\r\n"
 		     "Content-Length: %zu\r\n"
-		     "%s\r\n",
+		     "%s%s\r\n",
 		     status, status_text(status), ctype, status == 204 ? 0 : len,
-		     extra ? extra : "");
+		     always, extra ? extra : "");
 	if (n < 0 || (size_t)n >= sizeof(hdr))
 		n = snprintf(hdr, sizeof(hdr), "HTTP/1.1 500 Internal Server Error\r\n"
 					       "Content-Length: 0\r\n\r\n");
@@ -160,6 +163,75 @@ int http_send(struct mg_connection *c, int status, const char *ctype, const char
 	mg_write(c, hdr, (size_t)n);
 	mg_write(c, body, len);
 	return status;
+}
+
+void http_set_index(struct mg_connection *c, uint64_t index)
+{
+	char line[48];
+
+	snprintf(line, sizeof(line), "X-Kvs-Index: %llu\r\n", (unsigned long long)index);
+	conn_slot_set_header(mg_get_user_connection_data(c), line);
+}
+
+bool http_stream_start(struct mg_connection *c, const char *ctype, const char *extra)
+{
+	char hdr[HEADER_MAX + 512];
+	int n;
+
+	mg_disable_keep_alive(c); /* no length: the stream ends with the connection */
+	n = snprintf(hdr, sizeof(hdr),
+		     "HTTP/1.1 200 OK\r\n"
+		     "Content-Type: %s\r\n"
+		     "Cache-Control: no-cache\r\n"
+		     "Connection: close\r\n"
+		     "%s%s\r\n",
+		     ctype, conn_slot_header(mg_get_user_connection_data(c)), extra ? extra : "");
+	if (n < 0 || (size_t)n >= sizeof(hdr))
+		return false;
+	return mg_write(c, hdr, (size_t)n) == n;
+}
+
+bool http_stream_write(struct mg_connection *c, const char *data, size_t len)
+{
+	return len == 0 || mg_write(c, data, len) == (int)len;
+}
+
+/* ----------------------------------------------------------------- watches */
+
+bool http_watch_begin(struct mg_connection *c)
+{
+	struct kvs_node *node = mg_get_user_data(mg_get_context(c));
+	struct http_server *hs = node->http;
+
+	if (atomic_fetch_add(&hs->watchers, 1) >= node->cfg.max_watchers) {
+		atomic_fetch_sub(&hs->watchers, 1);
+		return false;
+	}
+	conn_slot_watch(hs->guard, mg_get_user_connection_data(c), true);
+	return true;
+}
+
+void http_watch_end(struct mg_connection *c)
+{
+	struct kvs_node *node = mg_get_user_data(mg_get_context(c));
+	struct http_server *hs = node->http;
+
+	conn_slot_watch(hs->guard, mg_get_user_connection_data(c), false);
+	atomic_fetch_sub(&hs->watchers, 1);
+}
+
+bool http_watch_over(struct mg_connection *c)
+{
+	struct kvs_node *node = mg_get_user_data(mg_get_context(c));
+	struct http_server *hs = node->http;
+
+	return atomic_load(&hs->stopping) ||
+	       conn_slot_gone(hs->guard, mg_get_user_connection_data(c));
+}
+
+int http_watchers(struct kvs_node *node)
+{
+	return node->http ? atomic_load(&node->http->watchers) : 0;
 }
 
 int http_error(struct mg_connection *c, int status, const char *extra, const char *fmt, ...)
@@ -375,6 +447,7 @@ static int http_dispatch(struct mg_connection *c)
 	}
 	metrics_request(&node->metrics, metric, ri->request_method, status,
 			conn_now_us() - start);
+	conn_slot_set_header(slot, NULL);
 	conn_slot_busy(hs->guard, slot, false);
 	return status;
 }
@@ -467,7 +540,8 @@ struct http_server *http_start(struct kvs_node *node, char *err, size_t errlen)
 	bool tls = node->cfg.tls_cert_file[0] != '\0';
 
 	node->http = NULL;
-	if (!hs || !(hs->guard = conn_guard_new(node->cfg.http_threads, node->cfg.port))) {
+	if (!hs || !(hs->guard = conn_guard_new(node->cfg.http_threads, node->cfg.max_watchers,
+						   node->cfg.port))) {
 		snprintf(err, errlen, "out of memory");
 		goto out_free;
 	}
@@ -479,7 +553,8 @@ struct http_server *http_start(struct kvs_node *node, char *err, size_t errlen)
 	hs->node = node;
 	snprintf(ports, sizeof(ports), "%s:%d%s", node->cfg.bind_address, node->cfg.port,
 		 tls ? "s" : "");
-	snprintf(threads, sizeof(threads), "%d", node->cfg.http_threads);
+	/* watch requests hold a worker each: they get max_watchers of their own */
+	snprintf(threads, sizeof(threads), "%d", node->cfg.http_threads + node->cfg.max_watchers);
 	snprintf(req_to, sizeof(req_to), "%d", node->cfg.http_request_timeout_ms);
 	snprintf(idle_to, sizeof(idle_to), "%d", node->cfg.http_idle_timeout_ms);
 	const char *options[] = {
@@ -580,6 +655,9 @@ void http_stop(struct http_server *hs)
 		return;
 	k.port = hs->node->cfg.port;
 	snprintf(k.host, sizeof(k.host), "%s", hs->node->cfg.bind_address);
+	/* open watches end now, rather than hold mg_stop() for their wait */
+	atomic_store(&hs->stopping, true);
+	hub_kick_all(store_hub(hs->node->store));
 	knocking = pthread_create(&t, NULL, knock, &k) == 0;
 	mg_stop(hs->ctx);
 	atomic_store(&k.done, true);

@@ -47,7 +47,7 @@
 /* ------------------------------------------------------------------ types */
 
 static const char *const cf_names[CF_COUNT] = {
-	"default", "records", "by_time", "by_bucket", "meta",
+	"default", "records", "by_time", "by_bucket", "meta", "changes",
 };
 
 /* --------------------------------------------------------------- hashing */
@@ -228,7 +228,7 @@ struct store *store_open(const char *dir, bool sync_writes, size_t cache_bytes, 
 	s->rcache = rcache_new(cache_bytes);
 	if (cache_bytes > 0 && !s->rcache)
 		log_warn("cache_off", "reason=\"out of memory\" cache_bytes=%zu", cache_bytes);
-	if (rebuild(s) != 0) {
+	if (rebuild(s) != 0 || store_changes_open(s) != 0) {
 		snprintf(errbuf, errlen, "cannot scan RocksDB in %s", dir);
 		store_close(s);
 		return NULL;
@@ -240,6 +240,7 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
+	store_changes_close(s); /* the trimmer writes: stop it first */
 	if (s->db) {
 		rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
 		char *err = NULL;
@@ -383,6 +384,7 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 	struct kvs_version given = rec->v; /* put back if the apply fails */
 	char small[512], *kbuf = small, vsmall[1024], *vbuf = NULL;
 	char *err = NULL;
+	uint64_t index = 0;
 	int rc, have;
 
 	if (len + 8 > sizeof(small) && !(kbuf = malloc(len + 8)))
@@ -417,6 +419,10 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 	if (have != 0)
 		rocksdb_writebatch_put_cf(wb, s->cf[CF_BY_BUCKET], kbuf,
 					  store_bucket_key(kbuf, path, len), "", 0);
+	if ((rc = store_change_add(s, wb, path, len, rec->tombstone, vbuf, vlen, &index)) != 0) {
+		rocksdb_writebatch_destroy(wb);
+		goto out_unlock;
+	}
 	rcache_write_begin(s->rcache, hash, path, len);
 	store_io->write(s->db, s->wopts, wb, &err);
 	rocksdb_writebatch_destroy(wb);
@@ -437,7 +443,10 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 		;
 	if (s->listener)
 		s->listener(s->listener_ctx, path, len, rec, origin);
+	if (index)
+		hub_notify(s->hub, path, len, index); /* before it is visible: hub.h */
 out_unlock:
+	store_change_done(s, index); /* written or failed, the index is finished */
 	pthread_mutex_unlock(lock);
 	if (rc != 0)
 		rec->v = given; /* a failed call leaves no trace, in *rec either */

@@ -10,6 +10,9 @@
  *              are read from records; data dirs written before this kept
  *              ts + UUID here, which is ignored)
  *   meta       node facts that survive restarts (joined_timestamp, ...)
+ *   changes    index (8 bytes BE) -> change (type, path, record): the change
+ *              index of SPEC section 7, the node's last watch_history
+ *              changes, written in the same batch as the change itself
  *
  * Every change to the data goes through store_apply(): it takes a per-path
  * lock, reads the current version, decides, and writes the record and its
@@ -33,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hub.h"
 #include "rcache.h"
 #include "record.h"
 
@@ -171,5 +175,63 @@ int64_t store_latest_ts(struct store *s);
  * cap bytes into out and sets *len; returns 0, KVS_ENOTFOUND or KVS_EIO. */
 int store_meta_get(struct store *s, const char *name, void *out, size_t cap, size_t *len);
 int store_meta_put(struct store *s, const char *name, const void *val, size_t len);
+
+/* ---------------------------------------------------------- change index */
+
+/* Kinds of change (SPEC section 7, event "type"). */
+enum store_change_type { CHANGE_PUT = 1, CHANGE_DELETE = 2, CHANGE_EXPIRE = 3 };
+
+/* One entry of the change index; path and rec borrowed for the callback. */
+struct store_change {
+	uint64_t index;
+	enum store_change_type type;
+	const char *path;
+	size_t plen;
+	struct kvs_record rec; /* the version the change wrote (origin, value) */
+};
+
+/* Called once per change; returning non-zero stops the walk and is passed
+ * back. */
+typedef int (*store_change_fn)(void *ctx, const struct store_change *ch);
+
+/*
+ * Turns the change index on, keeping the last `keep` changes (0: off, the
+ * default after store_open; /watch/ is then unavailable).  Starts the
+ * trimmer thread, which deletes older entries about once a second, never
+ * in the write path.  Call once, before writes start.  Returns 0 or
+ * KVS_ENOMEM (no thread: the index is left off).
+ */
+int store_changes_enable(struct store *s, uint64_t keep);
+
+/* Whether the change index is on. */
+bool store_changes_on(struct store *s);
+
+/* The node's current index: every change up to it is readable. */
+uint64_t store_index(struct store *s);
+
+/* The last index given to a change, finished or not (>= store_index()). */
+uint64_t store_index_taken(struct store *s);
+
+/* The first index still kept (store_index() + 1 when none is). */
+uint64_t store_index_oldest(struct store *s);
+
+/* Waits until store_index() >= index or the monotonic clock (hub_now_us())
+ * passes deadline_us.  Returns whether the index was reached. */
+bool store_index_wait(struct store *s, uint64_t index, uint64_t deadline_us);
+
+/*
+ * Walks the changes with after < index <= upto, ascending, calling fn for
+ * each.  Returns 0, fn's non-zero value, or KVS_EIO.  An entry that does
+ * not decode is logged and skipped.
+ */
+int store_changes_read(struct store *s, uint64_t after, uint64_t upto, store_change_fn fn,
+		       void *ctx);
+
+/* Calls fn for the change with this index.  Returns fn's value, KVS_ENOTFOUND
+ * (trimmed, or an index whose write failed), or KVS_EIO. */
+int store_change_get(struct store *s, uint64_t index, store_change_fn fn, void *ctx);
+
+/* The hub store_apply() notifies of each change (hub.h). */
+struct hub *store_hub(struct store *s);
 
 #endif

@@ -7,6 +7,7 @@
  *           counters, meta values, and the RocksDB seam (store_io.h)
  * store_walk.c  the walks over the column families: listings, the time
  *           and bucket indexes, and the tombstone purge
+ * changes.c the change index: numbering, visibility, reads, trimming
  */
 #ifndef KVS_STORE_INT_H
 #define KVS_STORE_INT_H
@@ -15,13 +16,42 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "hub.h"
 #include "rcache.h"
 #include "store.h"
 #include "store_io.h"
 
 #define PATH_LOCKS 1024
 
-enum cf_index { CF_DEFAULT, CF_RECORDS, CF_BY_TIME, CF_BY_BUCKET, CF_META, CF_COUNT };
+/* Indexes given out and not yet finished, at most: more than the threads
+ * that can be inside store_apply() at once (a thread holds one). */
+#define CHANGE_RING 16384
+
+enum cf_index { CF_DEFAULT, CF_RECORDS, CF_BY_TIME, CF_BY_BUCKET, CF_META, CF_CHANGES,
+		CF_COUNT };
+
+/*
+ * The change index's numbering (changes.c).  A write takes the next index
+ * (an atomic add), writes its change in the same batch as the record, and
+ * then marks the index finished, whether the write succeeded or failed.
+ * `visible` is the highest index with every index up to it finished: what
+ * readers may read up to, so a watcher never answers an index above a
+ * change still being written (and then misses it).
+ */
+struct change_seq {
+	uint64_t keep;                   /* watch_history; 0: no change index */
+	_Atomic uint64_t next;           /* the next index to give */
+	_Atomic uint64_t visible;        /* every index <= this one is finished */
+	_Atomic uint64_t oldest;         /* first index still kept */
+	pthread_mutex_t lock;            /* finished[], and the waits below */
+	pthread_cond_t moved;            /* visible moved, or stopping */
+	uint64_t finished[CHANGE_RING];  /* (lock) finished[i % RING] == i: i is finished */
+	int visible_waiters;             /* (lock) threads in store_index_wait */
+	bool stopping;                   /* (lock) the trimmer is to end */
+	pthread_t trimmer;
+	bool trimmer_started;
+	bool opened;                     /* lock and cond initialised */
+};
 
 struct store {
 	rocksdb_t *db;
@@ -39,6 +69,8 @@ struct store {
 	_Atomic int64_t latest_ts;               /* newest ts in by_time */
 	store_listener_fn listener;              /* set before writes start */
 	void *listener_ctx;
+	struct change_seq changes;               /* the change index */
+	struct hub *hub;                         /* watchers to wake */
 };
 
 /* The hash that picks a path's lock, cache shard and digest bucket. */
@@ -76,5 +108,21 @@ int store_failed(const char *op, char *err);
  * KVS_EIO (logged as op) if the walk ended on an error, else 0.
  */
 int store_walk_end(rocksdb_iterator_t *it, const char *op);
+
+/* changes.c: set up from the `changes` column family at open (after the
+ * column families are open), and stop the trimmer at close. */
+int store_changes_open(struct store *s);
+void store_changes_close(struct store *s);
+
+/* Takes the next index for a change of path into *index (0 when the change
+ * index is off), and appends its entry (type, path, the encoded record
+ * rec_bytes) to wb.  Called under the path lock before the batch is
+ * written.  Returns 0, or KVS_ENOMEM with no index taken. */
+int store_change_add(struct store *s, rocksdb_writebatch_t *wb, const char *path, size_t len,
+		     bool tombstone, const char *rec_bytes, size_t rec_len, uint64_t *index);
+
+/* Marks index finished (its batch written or failed); wakes whoever waits
+ * for it to become visible.  No-op for 0. */
+void store_change_done(struct store *s, uint64_t index);
 
 #endif

@@ -104,7 +104,7 @@ static int group_setup(void **state)
 
 static struct kvs_record value_rec(const char *value)
 {
-	struct kvs_record r;
+	struct kvs_record r = { 0 };
 
 	memset(&r, 0, sizeof(r));
 	r.value = value;
@@ -115,7 +115,7 @@ static struct kvs_record value_rec(const char *value)
 /* A record with an explicit version: ts and a UUID made of byte u. */
 static struct kvs_record at(int64_t ts, uint8_t u, const char *value)
 {
-	struct kvs_record r;
+	struct kvs_record r = { 0 };
 
 	memset(&r, 0, sizeof(r));
 	r.v.ts = ts;
@@ -150,7 +150,7 @@ static int put(struct store *s, const char *key, const char *value, struct kvs_v
 
 static int del(struct store *s, const char *key, struct kvs_version *v)
 {
-	struct kvs_record r;
+	struct kvs_record r = { 0 };
 	int rc;
 
 	memset(&r, 0, sizeof(r));

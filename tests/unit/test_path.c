@@ -34,7 +34,7 @@ struct decode_case {
 #define PFX(raw, out)    { raw, PATH_PREFIX, out, NULL }
 #define REFUSE(raw, why) { raw, PATH_KEY, NULL, why }
 
-static const char *const NOT_KV = "path not under /kv/";
+static const char *const NOT_KV = "path not under the resource";
 static const char *const EMPTY = "empty path segment";
 static const char *const DOT = "'.' or '..' segment";
 static const char *const CTRL = "control character in path";

@@ -36,7 +36,7 @@ static struct member sender(enum member_status status)
 
 static struct kvs_record rec_of(int64_t ts, const char *value)
 {
-	struct kvs_record r;
+	struct kvs_record r = { 0 };
 
 	memset(&r, 0, sizeof(r));
 	r.v.ts = ts;

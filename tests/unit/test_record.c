@@ -23,7 +23,7 @@
 
 static struct kvs_record make(int64_t ts, bool tomb, const char *value)
 {
-	struct kvs_record r;
+	struct kvs_record r = { 0 };
 
 	memset(&r, 0, sizeof(r));
 	r.v.ts = ts;

@@ -27,7 +27,7 @@ static const char *const UUID1 = "0f8fad5b-d9cb-469f-a165-70867728950e";
 
 static struct kvs_record rec_of(int64_t ts, bool tomb, const char *value)
 {
-	struct kvs_record r;
+	struct kvs_record r = { 0 };
 
 	memset(&r, 0, sizeof(r));
 	r.v.ts = ts;
@@ -245,7 +245,7 @@ static void test_round_trip_many(void **state)
 	enum { N = 500 };
 	const char *keys[N];
 	char keybuf[N][16];
-	struct kvs_record recs[N];
+	struct kvs_record recs[N] = { 0 };
 
 	for (int i = 0; i < N; i++) {
 		snprintf(keybuf[i], sizeof(keybuf[i]), "k/%d", i);

@@ -1,0 +1,337 @@
+/*
+ * changes.c - the change index (store.h, SPEC section 7).
+ *
+ * Each change store_apply() makes takes the next index and writes
+ *   changes[index as 8 bytes big-endian] = type (1 byte) | path length
+ *   (2 bytes big-endian) | path | the record as stored (record.h)
+ * in the same WriteBatch as the record itself, so after a crash the index
+ * and the data agree.  At open the numbering goes on after the last entry.
+ *
+ * Indexes are given out by an atomic add under the path lock and finished
+ * in whatever order the writes end; `visible` (store_int.h) trails them so
+ * that readers never pass a change still being written.  An index whose
+ * write failed is finished too and leaves a gap: indexes only grow, they
+ * need not be dense.
+ *
+ * The trimmer thread keeps the last `keep` indexes: about once a second it
+ * deletes the range below them (one DeleteRange), never in a write.
+ */
+#include "store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kvs.h"
+#include "log.h"
+
+#define CHANGE_HEAD 3          /* type + path length */
+#define TRIM_EVERY_MS 1000
+
+static void index_key(char out[8], uint64_t index)
+{
+	record_put_be64((uint8_t *)out, index);
+}
+
+/* Decodes one entry into ch.  Returns 0 or KVS_EINVAL. */
+static int change_decode(uint64_t index, const char *v, size_t vlen, struct store_change *ch)
+{
+	const uint8_t *b = (const uint8_t *)v;
+	size_t plen;
+
+	if (vlen < CHANGE_HEAD || b[0] < CHANGE_PUT || b[0] > CHANGE_EXPIRE)
+		return KVS_EINVAL;
+	plen = ((size_t)b[1] << 8) | b[2];
+	if (plen == 0 || vlen < CHANGE_HEAD + plen)
+		return KVS_EINVAL;
+	if (record_decode(b + CHANGE_HEAD + plen, vlen - CHANGE_HEAD - plen, &ch->rec) != 0)
+		return KVS_EINVAL;
+	ch->index = index;
+	ch->type = (enum store_change_type)b[0];
+	ch->path = v + CHANGE_HEAD;
+	ch->plen = plen;
+	return 0;
+}
+
+/* --------------------------------------------------------- open and close */
+
+int store_changes_open(struct store *s)
+{
+	struct change_seq *cs = &s->changes;
+	const struct store_io *io = store_io;
+	rocksdb_iterator_t *it;
+	uint64_t first = 0, last = 0;
+	size_t klen;
+
+	pthread_mutex_init(&cs->lock, NULL);
+	pthread_cond_init(&cs->moved, NULL);
+	cs->opened = true;
+	if (!(s->hub = hub_new()))
+		return KVS_ENOMEM;
+	it = io->create_iterator_cf(s->db, s->ropts, s->cf[CF_CHANGES]);
+	io->iter_seek_to_first(it);
+	if (io->iter_valid(it)) {
+		const char *k = io->iter_key(it, &klen);
+		if (klen == 8)
+			first = record_get_be64((const uint8_t *)k);
+		io->iter_seek_to_last(it);
+		k = io->iter_key(it, &klen);
+		if (io->iter_valid(it) && klen == 8)
+			last = record_get_be64((const uint8_t *)k);
+	}
+	if (store_walk_end(it, "changes_open") != 0)
+		return KVS_EIO;
+	atomic_store(&cs->next, last + 1);
+	atomic_store(&cs->visible, last);
+	atomic_store(&cs->oldest, first ? first : last + 1);
+	return 0;
+}
+
+void store_changes_close(struct store *s)
+{
+	struct change_seq *cs = &s->changes;
+
+	if (!cs->opened)
+		return;
+	if (cs->trimmer_started) {
+		pthread_mutex_lock(&cs->lock);
+		cs->stopping = true;
+		pthread_cond_broadcast(&cs->moved);
+		pthread_mutex_unlock(&cs->lock);
+		pthread_join(cs->trimmer, NULL);
+		cs->trimmer_started = false;
+	}
+	hub_free(s->hub);
+	s->hub = NULL;
+	pthread_cond_destroy(&cs->moved);
+	pthread_mutex_destroy(&cs->lock);
+}
+
+/* ------------------------------------------------------------------ trim */
+
+/* Deletes the entries below the last `keep`.  Returns the number of
+ * indexes dropped (gaps included), or KVS_EIO. */
+static int64_t trim_once(struct store *s)
+{
+	struct change_seq *cs = &s->changes;
+	uint64_t visible = atomic_load(&cs->visible), oldest = atomic_load(&cs->oldest);
+	char from[8], to[8], *err = NULL;
+	rocksdb_writebatch_t *wb;
+
+	if (visible < cs->keep || visible - cs->keep + 1 <= oldest)
+		return 0;
+	uint64_t new_oldest = visible - cs->keep + 1;
+
+	index_key(from, oldest);
+	index_key(to, new_oldest);
+	wb = rocksdb_writebatch_create();
+	rocksdb_writebatch_delete_range_cf(wb, s->cf[CF_CHANGES], from, 8, to, 8);
+	/* readers check `oldest` before they read: move it first */
+	atomic_store(&cs->oldest, new_oldest);
+	store_io->write(s->db, s->wopts, wb, &err);
+	rocksdb_writebatch_destroy(wb);
+	if (err)
+		return store_failed("changes_trim", err);
+	return (int64_t)(new_oldest - oldest);
+}
+
+static void *trimmer_thread(void *arg)
+{
+	struct store *s = arg;
+	struct change_seq *cs = &s->changes;
+
+	pthread_mutex_lock(&cs->lock);
+	while (!cs->stopping) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += TRIM_EVERY_MS / 1000;
+		pthread_cond_timedwait(&cs->moved, &cs->lock, &ts);
+		if (cs->stopping)
+			break;
+		pthread_mutex_unlock(&cs->lock);
+		trim_once(s); /* a failure is logged; the next round tries again */
+		pthread_mutex_lock(&cs->lock);
+	}
+	pthread_mutex_unlock(&cs->lock);
+	return NULL;
+}
+
+int store_changes_enable(struct store *s, uint64_t keep)
+{
+	struct change_seq *cs = &s->changes;
+
+	if (keep == 0)
+		return 0;
+	cs->keep = keep;
+	if (pthread_create(&cs->trimmer, NULL, trimmer_thread, s) != 0) {
+		cs->keep = 0;
+		return KVS_ENOMEM;
+	}
+	cs->trimmer_started = true;
+	return 0;
+}
+
+bool store_changes_on(struct store *s)
+{
+	return s->changes.keep > 0;
+}
+
+/* ------------------------------------------------------------- numbering */
+
+int store_change_add(struct store *s, rocksdb_writebatch_t *wb, const char *path, size_t len,
+		     bool tombstone, const char *rec_bytes, size_t rec_len, uint64_t *out)
+{
+	struct change_seq *cs = &s->changes;
+	char key[8], small[1024], *v = small;
+	size_t vlen = CHANGE_HEAD + len + rec_len;
+	uint64_t index;
+
+	*out = 0;
+	if (cs->keep == 0)
+		return 0;
+	if (vlen > sizeof(small) && !(v = malloc(vlen)))
+		return KVS_ENOMEM;
+	index = atomic_fetch_add(&cs->next, 1);
+	v[0] = (char)(tombstone ? CHANGE_DELETE : CHANGE_PUT);
+	v[1] = (char)(len >> 8);
+	v[2] = (char)(len & 0xff);
+	memcpy(v + CHANGE_HEAD, path, len);
+	memcpy(v + CHANGE_HEAD + len, rec_bytes, rec_len);
+	index_key(key, index);
+	rocksdb_writebatch_put_cf(wb, s->cf[CF_CHANGES], key, 8, v, vlen);
+	if (v != small)
+		free(v);
+	*out = index;
+	return 0;
+}
+
+void store_change_done(struct store *s, uint64_t index)
+{
+	struct change_seq *cs = &s->changes;
+	uint64_t v;
+
+	if (index == 0)
+		return;
+	pthread_mutex_lock(&cs->lock);
+	cs->finished[index % CHANGE_RING] = index;
+	v = atomic_load(&cs->visible);
+	while (cs->finished[(v + 1) % CHANGE_RING] == v + 1)
+		v++;
+	atomic_store(&cs->visible, v);
+	if (cs->visible_waiters)
+		pthread_cond_broadcast(&cs->moved);
+	pthread_mutex_unlock(&cs->lock);
+}
+
+uint64_t store_index(struct store *s)
+{
+	return atomic_load(&s->changes.visible);
+}
+
+uint64_t store_index_taken(struct store *s)
+{
+	return atomic_load(&s->changes.next) - 1;
+}
+
+uint64_t store_index_oldest(struct store *s)
+{
+	return atomic_load(&s->changes.oldest);
+}
+
+bool store_index_wait(struct store *s, uint64_t index, uint64_t deadline_us)
+{
+	struct change_seq *cs = &s->changes;
+	bool reached;
+
+	if (atomic_load(&cs->visible) >= index)
+		return true;
+	pthread_mutex_lock(&cs->lock);
+	cs->visible_waiters++;
+	while (atomic_load(&cs->visible) < index && !cs->stopping) {
+		uint64_t now = hub_now_us();
+		if (now >= deadline_us)
+			break;
+		/* `moved` runs on CLOCK_REALTIME (the trimmer's); waits are short
+		 * (a write in flight), so a relative slice is enough */
+		uint64_t slice = deadline_us - now < 10000 ? deadline_us - now : 10000;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (long)slice * 1000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&cs->moved, &cs->lock, &ts);
+	}
+	cs->visible_waiters--;
+	reached = atomic_load(&cs->visible) >= index;
+	pthread_mutex_unlock(&cs->lock);
+	return reached;
+}
+
+/* ----------------------------------------------------------------- reads */
+
+int store_changes_read(struct store *s, uint64_t after, uint64_t upto, store_change_fn fn,
+		       void *ctx)
+{
+	const struct store_io *io = store_io;
+	rocksdb_iterator_t *it;
+	char key[8];
+	int rc = 0;
+
+	if (upto <= after)
+		return 0;
+	it = io->create_iterator_cf(s->db, s->ropts, s->cf[CF_CHANGES]);
+	index_key(key, after + 1);
+	for (io->iter_seek(it, key, 8); io->iter_valid(it); io->iter_next(it)) {
+		size_t klen, vlen;
+		const char *k = io->iter_key(it, &klen);
+		const char *v = io->iter_value(it, &vlen);
+		struct store_change ch;
+		uint64_t index;
+
+		if (klen != 8)
+			continue;
+		index = record_get_be64((const uint8_t *)k);
+		if (index > upto)
+			break;
+		if (change_decode(index, v, vlen, &ch) != 0) {
+			log_error("store_corrupt", "change=%llu reason=\"undecodable change\"",
+				  (unsigned long long)index);
+			continue;
+		}
+		if ((rc = fn(ctx, &ch)) != 0)
+			break;
+	}
+	int end = store_walk_end(it, "changes_read");
+	return rc ? rc : end;
+}
+
+int store_change_get(struct store *s, uint64_t index, store_change_fn fn, void *ctx)
+{
+	char key[8], *err = NULL, *v;
+	size_t vlen = 0;
+	struct store_change ch;
+	int rc;
+
+	index_key(key, index);
+	v = store_io->get_cf(s->db, s->ropts, s->cf[CF_CHANGES], key, 8, &vlen, &err);
+	if (err)
+		return store_failed("change_get", err);
+	if (!v)
+		return KVS_ENOTFOUND;
+	if (change_decode(index, v, vlen, &ch) != 0) {
+		log_error("store_corrupt", "change=%llu reason=\"undecodable change\"",
+			  (unsigned long long)index);
+		free(v);
+		return KVS_ENOTFOUND;
+	}
+	rc = fn(ctx, &ch);
+	free(v);
+	return rc;
+}
+
+struct hub *store_hub(struct store *s)
+{
+	return s->hub;
+}
