@@ -580,7 +580,7 @@ def cmd_report(path):
             w("Fewer than 100 requests %s the flood: its p99 is their maximum." % " and ".join(few))
         w("")
 
-    watch_report(w, val, rps, med)
+    watch_report(w, val, wrk, rps)
     if "GET /health" not in wrk:   # BENCH_ONLY: the issue-7 scenarios did not run
         print("\n".join(out))
         return
@@ -625,8 +625,9 @@ def cmd_report(path):
     print("\n".join(out))
 
 
-def watch_report(w, val, rps, med):
-    """The watch figures of issue 16: its own table, each with its goal."""
+def watch_report(w, val, wrk, rps):
+    """The watch figures of issue 16: its own table, each with its goal.  wrk: scenario ->
+    its runs in order (req/s first)."""
     if "watch_skipped" in val:
         w("### Watches (issue 16)")
         w("")
@@ -677,8 +678,13 @@ def watch_report(w, val, rps, med):
             w("| %s | not measured | ≥ %g | - |" % (label, want))
             return
         r = num / den
-        w("| %s | %.2f× (%s / %s req/s) | ≥ %g | %s |" % (
-            label, r, "{:,.0f}".format(num), "{:,.0f}".format(den), want, verdict(r >= want)))
+        rounds = ""
+        if len(wrk[num_sc]) > 1 and len(wrk[num_sc]) == len(wrk[den_sc]):
+            rounds = "; round by round %s" % ", ".join(
+                "%.2f" % (a[0] / b[0]) for a, b in zip(wrk[num_sc], wrk[den_sc]) if b[0])
+        w("| %s | %.2f× (%s / %s req/s, medians%s) | ≥ %g | %s |" % (
+            label, r, "{:,.0f}".format(num), "{:,.0f}".format(den), rounds, want,
+            verdict(r >= want)))
 
     sc = val.get("watch_sc", "|").split("|")
     ratio_row("PUT /kv with %s idle watchers / with none" % fmt_int(n), sc[0],
@@ -693,6 +699,11 @@ def watch_report(w, val, rps, med):
         a, b = (float(x) for x in val["watch_rss_kb"].split())
         w("| memory per open watcher (RSS with %s idle watchers − without, ÷ %s) | %.1f KiB "
           "(%.1f → %.1f MB) | - | - |" % (fmt_int(n), fmt_int(n), (b - a) / n, a / 1024, b / 1024))
+    if "watch_rss_reserved_kb" in val:
+        z, a, slots = (float(x) for x in val["watch_rss_reserved_kb"].split())
+        w("| memory per `max_watchers` slot, no watcher open (idle RSS with `max_watchers: %s` − "
+          "with 0, ÷ %s: a worker thread each) | %.1f KiB (%.1f → %.1f MB) | - | - |"
+          % (fmt_int(slots), fmt_int(slots), (a - z) / slots, z / 1024, a / 1024))
     freed = [val[k] for k in sorted(val) if k.startswith("watch_freed_")]
     if freed:
         nums = [float(x) for x in freed if x not in ("?", "")]
@@ -729,8 +740,8 @@ def watch_report(w, val, rps, med):
                      "connections from one client process, opened %d times (memory, then once "
                      "per round around the runs with them): %d answered 503, %d another "
                      "error status, %d closed by the server while held. Change index on/off: "
-                     "two single nodes with the same settings but `watch_history: 0`, runs "
-                     "interleaved." % (len(holds), refused, other, closed))
+                     "two single nodes with the same settings but `watch_history: 0`. Runs "
+                     "interleaved, each pair in the opposite order every other round." % (len(holds), refused, other, closed))
     if notes:
         w(" ".join(notes))
         w("")

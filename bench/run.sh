@@ -345,7 +345,7 @@ watchers_close() {
 }
 
 bench_watches() {
-  local rss0 rss1 n sc_put sc_get
+  local rss0 rss1 n
   kvs_config wcheck "$P_WON" false
   if ! "$KVS" --check-config "$TMP/wcheck.yaml" 2>/dev/null | grep -q '^watch_history:'; then
     log "watches: this binary has no watch_history setting; watch scenarios skipped"
@@ -377,13 +377,20 @@ bench_watches() {
   echo "max_watchers: $((NWATCH + 100))" >>"$TMP/won.yaml"
   kvs_config woff "$P_WOFF" false
   printf 'max_watchers: %s\nwatch_history: 0\n' "$((NWATCH + 100))" >>"$TMP/woff.yaml"
+  # and, for a moment, one with no room for watchers (max_watchers: 0): the node starts a
+  # worker thread per max_watchers, so even closed watchers cost memory
+  kvs_config wzero "$P_W1" false
+  echo "max_watchers: 0" >>"$TMP/wzero.yaml"
   start_kvs won "$P_WON"
   start_kvs woff "$P_WOFF"
+  start_kvs wzero "$P_W1"
   WON=http://127.0.0.1:$P_WON WOFF=http://127.0.0.1:$P_WOFF
 
   # memory per open watcher: RSS of the fresh node without, then with the idle watchers
   sleep 2
   rss0=$(rss_kb "$PID_won")
+  val watch_rss_reserved_kb "$(rss_kb "$PID_wzero") $rss0 $((NWATCH + 100))"
+  stop_kvs wzero
   watchers_open "$P_WON" "$NWATCH"
   sleep 1
   rss1=$(rss_kb "$PID_won")
@@ -394,25 +401,48 @@ bench_watches() {
 
   fill "$WON" kvs wb "$NKEYS" 100
   fill "$WOFF" kvs wb "$NKEYS" 100
-  sc_put="PUT /kv, $n idle watchers open"
-  sc_get="GET /kv, $n idle watchers open"
-  val watch_sc "$sc_put|$sc_get"
-  # rounds like rounds(), the watchers opened and closed inside each
+  WSC_PUT="PUT /kv, $n idle watchers open"
+  WSC_GET="GET /kv, $n idle watchers open"
+  val watch_sc "$WSC_PUT|$WSC_GET"
+  # rounds like rounds(), the watchers opened and closed inside each; every other round runs
+  # each pair the other way round (index off before on, with watchers before without), so
+  # that a node slowing down over the rounds (its store and history growing) or a noisy
+  # neighbour favours neither side of a ratio
   for ((RUN = 1; RUN <= RUNS; RUN++)); do
-    run_wrk "GET /health, change index on" - - "$WON" kvs health
-    run_wrk "GET /health, change index off" - - "$WOFF" kvs health
-    run_wrk "PUT /kv, change index on, no watchers" "$(human "$NKEYS")" "100 B" "$WON" \
-      kvs put wb "$NKEYS" 100
-    run_wrk "PUT /kv, change index off" "$(human "$NKEYS")" "100 B" "$WOFF" kvs put wb "$NKEYS" 100
-    run_wrk "GET /kv, change index on, no watchers" "$(human "$NKEYS")" "100 B" "$WON" \
-      kvs get wb "$NKEYS" 100
-    watchers_open "$P_WON" "$NWATCH"
-    run_wrk "$sc_put" "$(human "$NKEYS")" "100 B" "$WON" kvs put wb "$NKEYS" 100
-    run_wrk "$sc_get" "$(human "$NKEYS")" "100 B" "$WON" kvs get wb "$NKEYS" 100
-    watchers_close "$P_WON"
+    if ((RUN % 2)); then
+      watch_runs_without on off; watch_runs_with
+    else
+      watch_runs_with; watch_runs_without off on
+    fi
   done
   stop_kvs woff
   stop_kvs won
+}
+
+# watch_runs_without FIRST SECOND: one round's runs without watchers: /health, then PUT, on
+# the nodes with the change index on and off (in that order), then GET on the index-on node
+watch_runs_without() {
+  local k which
+  k=$(human "$NKEYS")
+  for which in "$@"; do
+    run_wrk "GET /health, change index $which" - - "$(watch_node "$which")" kvs health
+  done
+  for which in "$@"; do
+    run_wrk "PUT /kv, change index $which$([ "$which" = off ] || echo ', no watchers')" "$k" "100 B" \
+      "$(watch_node "$which")" kvs put wb "$NKEYS" 100
+  done
+  run_wrk "GET /kv, change index on, no watchers" "$k" "100 B" "$WON" kvs get wb "$NKEYS" 100
+}
+watch_node() { if [ "$1" = on ]; then echo "$WON"; else echo "$WOFF"; fi; }
+
+# one round's runs with the idle watchers open: PUT and GET on the index-on node
+watch_runs_with() {
+  local k
+  k=$(human "$NKEYS")
+  watchers_open "$P_WON" "$NWATCH"
+  run_wrk "$WSC_PUT" "$k" "100 B" "$WON" kvs put wb "$NKEYS" 100
+  run_wrk "$WSC_GET" "$k" "100 B" "$WON" kvs get wb "$NKEYS" 100
+  watchers_close "$P_WON"
 }
 
 report() {

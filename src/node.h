@@ -16,7 +16,9 @@
  *      one path; a future batch form must take several in index order)
  *   2. a record-cache shard lock (rcache.c), taken inside store_apply
  *   3. the push queue lock (replicate.c), taken by the store listener
- *      inside store_apply
+ *      inside store_apply; the watch hub lock (store/hub.c) and the change
+ *      index lock (store/changes.c), also taken inside store_apply: all
+ *      three are leaves (the hub signals condition variables, nothing more)
  *   4. the conflict queue lock (conflict.c), taken by conflict_submit
  *      (called after store_apply returns, never under a path lock today)
  *   5. the member table lock (members.c): leaf, calls nothing while held

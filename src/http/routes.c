@@ -219,13 +219,13 @@ int routes_serve(struct kvs_node *node, struct mg_connection *c, const struct mg
 		return http_error(c, 404, NULL, "no such resource: %.200s", raw_path);
 	}
 	*metric = (row ? row : res)->metric;
+	status = auth_check(node, c, ri, raw_path, row ? row->access : unserved_access(res, method));
+	if (status != 0)
+		return status;
 	/* read before the handler reads any data: a client that watches from
 	 * this index sees every change its reply may have missed */
 	if ((res->flags & INDEX) && store_changes_on(node->store))
 		http_set_index(c, store_index(node->store));
-	status = auth_check(node, c, ri, raw_path, row ? row->access : unserved_access(res, method));
-	if (status != 0)
-		return status;
 	if (!methods)
 		return http_error(c, 404, NULL, "no such resource: %.200s", raw_path);
 	if (!row) {

@@ -10,8 +10,8 @@
  *   - digest[bucket(path)] is the XOR of item_hash(path, version, tombstone)
  *     over the paths of the bucket;
  *   - the counters match the records (up to concurrent updates in flight).
- * The record and both index entries change in one WriteBatch, so a crash
- * never leaves them disagreeing.  Digests and counters live in memory only
+ * The record, both index entries and the change-index entry (changes.c)
+ * change in one WriteBatch, so a crash never leaves them disagreeing.  Digests and counters live in memory only
  * and are rebuilt by one scan of `records` at open.  A write that fails
  * leaves no trace: the cache entry is dropped, and digests, counters,
  * latest_ts and the listener are touched only after RocksDB took the batch.

@@ -15,10 +15,11 @@
  *              changes, written in the same batch as the change itself
  *
  * Every change to the data goes through store_apply(): it takes a per-path
- * lock, reads the current version, decides, and writes the record and its
- * index entries in one WriteBatch, then updates the digests and counters
- * and calls the listener (the replicate queue) while still holding the path
- * lock, so listeners see the writes to one path in order.
+ * lock, reads the current version, decides, and writes the record, its
+ * index entries and its change-index entry in one WriteBatch, then updates
+ * the digests and counters, calls the listener (the replicate queue) and
+ * tells the watch hub, while still holding the path lock, so listeners see
+ * the writes to one path in order.
  *
  * Threads: every function may be called from any thread once store_open()
  * has returned; store_close() must run after all other calls have ended.

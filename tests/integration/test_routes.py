@@ -58,6 +58,8 @@ class Route:
     @property
     def sample(self):
         """A request path this row serves."""
+        if self.path.startswith("/watch"):
+            return self.path + "?wait=0"  # a watch answers at once, not after 60 s
         if self.match == "EXACT":
             return self.path
         if self.match == "PREFIX_DIR":

@@ -26,6 +26,7 @@ import http.client
 import json
 import re
 import socket
+import struct
 import threading
 import time
 import urllib.parse
@@ -249,44 +250,81 @@ class SSE:
         self.resp.begin()
         self.status = self.resp.status
         self.headers = self.resp.msg
-        self.comments = []
+        self.comments = []        # (time.monotonic(), comment line)
+        self.last_type = None     # the "event:" field of the last event read (None: message)
 
     def read_body(self):
         """The whole body of a non-stream reply (an error)."""
         return self.resp.read()
 
-    def next_event(self, timeout=10.0):
-        """(id, data as JSON) of the next event; comment lines are kept in self.comments."""
+    def _line(self, deadline, what):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no {what} in time")
+        self.sock.settimeout(left)
+        try:
+            return self.resp.readline()
+        except socket.timeout:
+            raise AssertionError(f"no {what} in time")
+
+    def next_event(self, timeout=10.0, until_comment=None):
+        """(id, data as JSON) of the next event; its "event:" field in self.last_type.
+
+        Comment lines are kept in self.comments.  until_comment=t: returns None
+        instead at the first comment line read after time.monotonic() t.
+        """
         deadline = time.monotonic() + timeout
-        ev_id, data = None, []
+        ev_id, ev_type, data = None, None, []
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no SSE event within {timeout}s")
-            self.sock.settimeout(left)
-            try:
-                line = self.resp.readline()
-            except socket.timeout:
-                raise AssertionError(f"no SSE event within {timeout}s")
+            line = self._line(deadline, f"SSE event within {timeout}s")
             if not line:
                 raise AssertionError("SSE stream ended")
             line = line.decode("utf-8").rstrip("\r\n")
             if line == "":
                 if ev_id is not None or data:
+                    self.last_type = ev_type
                     return ev_id, json.loads("\n".join(data))
                 continue
             if line.startswith(":"):
-                self.comments.append(line)
+                self.comments.append((time.monotonic(), line))
+                if until_comment is not None and time.monotonic() > until_comment:
+                    return None
                 continue
             field, _, value = line.partition(":")
             if value.startswith(" "):
                 value = value[1:]
             if field == "id":
                 ev_id = value
+            elif field == "event":
+                ev_type = value
             elif field == "data":
                 data.append(value)
 
+    def ends(self, timeout=5.0):
+        """True when the server closes the stream within timeout (lines before it ignored)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self._line(deadline, f"end of the stream within {timeout}s"):
+                return True
+
+    def reset(self):
+        """Closes with a TCP reset (SO_LINGER 0), as a killed client or a dropped NAT entry."""
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.resp.close()
+        self.sock.close()
+
     def close(self):
+        """An orderly close (FIN): what the server sent and we did not read is drained
+        first, since closing a socket with unread data sends a reset instead."""
+        try:
+            self.sock.setblocking(False)
+            while self.sock.recv(65536):
+                pass
+        except OSError:
+            pass
         for f in (lambda: self.sock.shutdown(socket.SHUT_RDWR), self.resp.close,
                   self.sock.close):
             try:
@@ -310,6 +348,14 @@ class Held:
             pass
         self.sock.close()
 
+    def reset(self):
+        """Closes with a TCP reset (SO_LINGER 0)."""
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.sock.close()
+
 
 # --------------------------------------------------------------------------
 # conflicts (as tests/integration/test_conflicts.py makes them)
@@ -321,11 +367,12 @@ def self_record(node):
     raise AssertionError(f"{node} does not list itself")
 
 
-def push(node, versions):
-    """Hands {key: (uuid, ts, tombstone, value text)} to node alone (peer push endpoint)."""
+def push(node, versions, origin):
+    """Hands {key: (uuid, ts, tombstone, value text)} to node alone (peer push endpoint),
+    as versions written by the node named origin."""
     items = []
     for k, (uid, ts, tomb, value) in versions.items():
-        it = {"key": k, "uuid": uid, "timestamp": ts, "tombstone": tomb}
+        it = {"key": k, "uuid": uid, "timestamp": ts, "tombstone": tomb, "origin": origin}
         if not tomb:
             it["value"] = value
         items.append(it)
@@ -676,6 +723,7 @@ BAD_PARAMS = [
     ({"since": "abc"}, "since non-numeric"),
     ({"since": "-5"}, "since negative"),
     ({"since": "12x"}, "since trailing garbage"),
+    ({"values": "maybe"}, "values neither true nor false"),
 ]
 
 
@@ -689,6 +737,17 @@ def test_bad_params_400(shared, params, why):
     r = raw_request(shared.port, "GET", target, headers={"Accept": "text/event-stream"},
                     timeout=5)
     assert_json_error(r, 400)
+
+
+@pytest.mark.parametrize("last_id", ["abc", "-1", "1.5", "12x"])
+def test_bad_last_event_id_400(shared, last_id):
+    s = SSE(shared, "bad/", last_event_id=last_id, timeout=5)
+    try:
+        assert s.status == 400, s.status
+        doc = json.loads(s.read_body())
+        assert isinstance(doc.get("error"), str) and doc["error"], doc
+    finally:
+        s.close()
 
 
 BAD_WATCH_PATHS = [
@@ -750,11 +809,18 @@ def test_compacted_index_410(node_factory):
     r = watch(n, "", wait="100ms", index=k - 2)
     assert_json_error(r, 410)
     assert r.json()["oldest_index"] == k
-    # the stream refuses the same way
+    # the stream refuses too: a 410 reply (SPEC), or the README's form, a stream whose
+    # only event is "event: error" with the same body, then the end of the stream
     s = SSE(n, "", last_event_id=idx0 + 1)
     try:
-        assert s.status == 410, s.status
-        assert json.loads(s.read_body())["error"] == "index compacted"
+        if s.status == 410:
+            assert json.loads(s.read_body()) == {"error": "index compacted", "oldest_index": k}
+        else:
+            assert s.status == 200, s.status
+            ev_id, data = s.next_event(timeout=5)
+            assert s.last_type == "error" and ev_id is None, (s.last_type, ev_id, data)
+            assert data == {"error": "index compacted", "oldest_index": k}, data
+            assert s.ends(), "the stream goes on after its compacted error"
     finally:
         s.close()
     # the recovery recipe: read the state (X-Kvs-Index), watch from there
@@ -829,28 +895,27 @@ def test_max_watchers(node_factory):
         assert r.headers.get("Retry-After") is not None
         assert metric(n, "kvs_watch_refused_total") == refused0 + 2
 
-        # ordinary requests still answer at once
+        # ordinary requests still answer at once (keys the open watches do not cover,
+        # so that they stay open)
         for i in range(5):
             t0 = time.monotonic()
-            assert n.put(f"/kv/mw/x{i}", b'"v"', timeout=3).status_code == 200
-            assert n.get(f"/kv/mw/x{i}", timeout=3).status_code == 200
-            assert n.get("/kv/mw/", timeout=3).status_code == 200
+            assert n.put(f"/kv/other/x{i}", b'"v"', timeout=3).status_code == 200
+            assert n.get(f"/kv/other/x{i}", timeout=3).status_code == 200
+            assert n.get("/kv/other/", timeout=3).status_code == 200
+            assert n.delete(f"/kv/other/x{i}", timeout=3).status_code == 204
             assert time.monotonic() - t0 < 1.0, "PUT/GET slow while watchers are at max"
         assert n.get("/health", timeout=3).status_code == 200
+        assert metric(n, "kvs_watchers_open") == 3
 
-        # the SSE client goes away: its slot is freed within seconds
-        s.close()
+        # a long-poll client goes away: its slot is freed within seconds
+        held[0].close()
 
         def accepted():
             r = watch(n, "mw/", wait="100ms", timeout=5)
             return r.status == 200
-        wait_until(accepted, timeout=8, interval=0.2, msg="a watcher accepted after an SSE close")
-        # a long-poll client goes away: same
-        held[0].close()
-        wait_open_watchers(n, lambda v: v <= 1, timeout=8,
-                           msg="two disconnected watchers freed")
-        more = [Held(n, "/watch/mw/?wait=30s"), Held(n, "/watch/mw/?wait=30s")]
-        held += more
+        wait_until(accepted, timeout=8, interval=0.2,
+                   msg="a watcher accepted after a long-poll client closed")
+        held.append(Held(n, "/watch/mw/?wait=30s"))
         wait_open_watchers(n, lambda v: v == 3, msg="3 watchers open again")
         assert watch(n, "mw/", wait="100ms", timeout=5).status == 503
     finally:
@@ -858,6 +923,46 @@ def test_max_watchers(node_factory):
         for h in held:
             h.close()
     wait_open_watchers(n, lambda v: v == 0, timeout=8, msg="every watcher freed")
+
+
+@pytest.mark.parametrize("kind", ["longpoll-close", "longpoll-reset", "sse-close", "sse-reset"])
+def test_disconnected_watcher_freed(node_factory, kind):
+    """A watcher whose client went away (closed, or reset as a killed client does) gives
+    its slot back within a few seconds."""
+    n = node_factory.start("d1", extra={"max_watchers": 1})
+    if kind.startswith("sse"):
+        c = SSE(n, "dc/")
+        assert c.status == 200
+    else:
+        c = Held(n, "/watch/dc/?wait=60s")
+    try:
+        wait_open_watchers(n, lambda v: v == 1, msg="the watcher open")
+        assert watch(n, "dc/", wait="100ms", timeout=5).status == 503, "max_watchers 1 not full"
+    finally:
+        c.reset() if kind.endswith("reset") else c.close()
+    t0 = time.monotonic()
+    wait_until(lambda: watch(n, "dc/", wait="100ms", timeout=5).status == 200, timeout=5,
+               interval=0.2, msg=f"a new watcher accepted after the client's {kind}")
+    print(f"{kind}: slot free after {time.monotonic() - t0:.2f}s")
+    wait_open_watchers(n, lambda v: v == 0, msg="no watcher left open")
+
+
+@pytest.mark.timeout_s(40)
+def test_sse_comment_lines(shared):
+    """An idle stream carries a comment line at least every 15 s."""
+    p = fresh("cm")
+    s = SSE(shared, p + "/")
+    try:
+        assert s.status == 200
+        t0 = time.monotonic()
+        assert s.next_event(timeout=16, until_comment=t0 + 1.0) is None
+        assert s.comments[-1][0] - t0 <= 15.5, s.comments
+        # the stream still delivers afterwards
+        ack, _ = put(shared, f"{p}/x", 1)
+        _, e = s.next_event()
+        assert (e["key"], e["uuid"]) == (f"{p}/x", ack["uuid"]), e
+    finally:
+        s.close()
 
 
 @pytest.mark.timeout_s(60)
@@ -968,9 +1073,9 @@ def test_longpoll_wakes_on_conflict_winner(node_factory):
     a = {"cw/val": new_version(ts, {"side": "A"}), "cw/del": new_version(ts, tombstone=True)}
     b = {"cw/val": new_version(ts, {"side": "B"}), "cw/del": new_version(ts, "B value")}
     idx = current_index(n1)
-    push(n2, a)
-    push(n3, a)
-    push(n1, b)
+    push(n2, a, n2.node_id)
+    push(n3, a, n2.node_id)
+    push(n1, b, n1.node_id)
 
     winners = {k: v[0] for k, v in a.items()}
 
@@ -979,9 +1084,11 @@ def test_longpoll_wakes_on_conflict_winner(node_factory):
     events, _ = collect(n1, "cw/", idx, got_winners, timeout=45, wait="5s")
     by_uuid = {e["uuid"]: e for e in events}
     e = by_uuid[winners["cw/val"]]
-    assert (e["key"], e["type"], e["timestamp"], e["value"]) == ("cw/val", "put", ts, {"side": "A"}), e
+    assert (e["key"], e["type"], e["timestamp"], e["value"], e["origin"]) == \
+        ("cw/val", "put", ts, {"side": "A"}, n2.node_id), e
     e = by_uuid[winners["cw/del"]]
-    assert (e["key"], e["type"], e["timestamp"]) == ("cw/del", "delete", ts) and "value" not in e, e
+    assert (e["key"], e["type"], e["timestamp"], e["origin"]) == \
+        ("cw/del", "delete", ts, n2.node_id) and "value" not in e, e
     # B arrived first (a record from a peer that n1 stored), the winner after it
     for k in winners:
         seq = [x["uuid"] for x in events if x["key"] == k]
