@@ -330,6 +330,8 @@ static enum round_result round_read(struct watcher *wt)
 		rc = store_changes_read(s, wt->cursor, visible, gather_one, &wt->g);
 		if (rc != 0 && rc != 1)
 			return ROUND_FAILED;
+		if (wt->cursor + 1 < store_index_oldest(s))
+			return ROUND_COMPACTED; /* trimmed while it read */
 		wt->scan = wt->g.full;
 		wt->cursor = wt->g.full ? wt->g.last : visible;
 		return ROUND_OK;

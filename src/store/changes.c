@@ -11,7 +11,11 @@
  * in whatever order the writes end; `visible` (store_int.h) trails them so
  * that readers never pass a change still being written.  An index whose
  * write failed is finished too and leaves a gap: indexes only grow, they
- * need not be dense.
+ * need not be dense.  So that a gap at the end is not given out again
+ * after a restart, the trimmer saves `visible` in meta about once a second
+ * and at close; the numbering goes on after the larger of it and the last
+ * entry (a crash within that second after failed writes is the one case
+ * where an index told to a client as current may be given out again).
  *
  * The trimmer thread keeps the last `keep` indexes: about once a second it
  * deletes the range below them (one DeleteRange), never in a write.
@@ -28,6 +32,7 @@
 
 #define CHANGE_HEAD 3          /* type + path length */
 #define TRIM_EVERY_MS 1000
+#define CHANGE_MARK "change_index_mark" /* meta: the index numbering goes on after */
 
 static void index_key(char out[8], uint64_t index)
 {
@@ -56,32 +61,68 @@ static int change_decode(uint64_t index, const char *v, size_t vlen, struct stor
 
 /* --------------------------------------------------------- open and close */
 
+/* The last key of the changes column family, 0 if none (or on an error,
+ * logged, which store_walk_end reports). */
+static int last_stored(struct store *s, uint64_t *first, uint64_t *last)
+{
+	const struct store_io *io = store_io;
+	rocksdb_iterator_t *it = io->create_iterator_cf(s->db, s->ropts, s->cf[CF_CHANGES]);
+	size_t klen;
+
+	*first = *last = 0;
+	io->iter_seek_to_first(it);
+	if (io->iter_valid(it)) {
+		const char *k = io->iter_key(it, &klen);
+		if (klen == 8)
+			*first = record_get_be64((const uint8_t *)k);
+		io->iter_seek_to_last(it);
+		if (io->iter_valid(it)) {
+			k = io->iter_key(it, &klen);
+			if (klen == 8)
+				*last = record_get_be64((const uint8_t *)k);
+		}
+	}
+	return store_walk_end(it, "changes_last");
+}
+
+/* Saves the high-water mark: the index the numbering goes on after at the
+ * next open, even if every index since the last stored entry was a failed
+ * write (a gap a client may have been told of). */
+static void save_mark(struct store *s)
+{
+	struct change_seq *cs = &s->changes;
+	uint64_t visible = atomic_load(&cs->visible);
+	uint8_t v[8];
+
+	if (visible == cs->saved_mark)
+		return;
+	record_put_be64(v, visible);
+	if (store_meta_put(s, CHANGE_MARK, v, sizeof(v)) == 0)
+		cs->saved_mark = visible;
+}
+
 int store_changes_open(struct store *s)
 {
 	struct change_seq *cs = &s->changes;
-	const struct store_io *io = store_io;
-	rocksdb_iterator_t *it;
-	uint64_t first = 0, last = 0;
-	size_t klen;
+	uint64_t first, last, mark = 0;
+	uint8_t v[8];
+	size_t len = 0;
 
 	pthread_mutex_init(&cs->lock, NULL);
 	pthread_cond_init(&cs->moved, NULL);
 	cs->opened = true;
 	if (!(s->hub = hub_new()))
 		return KVS_ENOMEM;
-	it = io->create_iterator_cf(s->db, s->ropts, s->cf[CF_CHANGES]);
-	io->iter_seek_to_first(it);
-	if (io->iter_valid(it)) {
-		const char *k = io->iter_key(it, &klen);
-		if (klen == 8)
-			first = record_get_be64((const uint8_t *)k);
-		io->iter_seek_to_last(it);
-		k = io->iter_key(it, &klen);
-		if (io->iter_valid(it) && klen == 8)
-			last = record_get_be64((const uint8_t *)k);
-	}
-	if (store_walk_end(it, "changes_open") != 0)
+	if (last_stored(s, &first, &last) != 0)
 		return KVS_EIO;
+	int rc = store_meta_get(s, CHANGE_MARK, v, sizeof(v), &len);
+	if (rc == 0 && len == sizeof(v))
+		mark = record_get_be64(v);
+	else if (rc != 0 && rc != KVS_ENOTFOUND)
+		return KVS_EIO;
+	if (mark > last)
+		last = mark;
+	cs->saved_mark = mark;
 	atomic_store(&cs->next, last + 1);
 	atomic_store(&cs->visible, last);
 	atomic_store(&cs->oldest, first ? first : last + 1);
@@ -102,6 +143,8 @@ void store_changes_close(struct store *s)
 		pthread_join(cs->trimmer, NULL);
 		cs->trimmer_started = false;
 	}
+	if (cs->keep && s->db)
+		save_mark(s);
 	hub_free(s->hub);
 	s->hub = NULL;
 	pthread_cond_destroy(&cs->moved);
@@ -110,29 +153,40 @@ void store_changes_close(struct store *s)
 
 /* ------------------------------------------------------------------ trim */
 
-/* Deletes the entries below the last `keep`.  Returns the number of
- * indexes dropped (gaps included), or KVS_EIO. */
+/* Deletes the entries below the last `keep` indexes, never the newest
+ * stored entry.  Returns the number of indexes dropped (gaps included), or
+ * KVS_EIO. */
 static int64_t trim_once(struct store *s)
 {
 	struct change_seq *cs = &s->changes;
 	uint64_t visible = atomic_load(&cs->visible), oldest = atomic_load(&cs->oldest);
+	uint64_t first, last, new_oldest;
 	char from[8], to[8], *err = NULL;
 	rocksdb_writebatch_t *wb;
 
 	if (visible < cs->keep || visible - cs->keep + 1 <= oldest)
 		return 0;
-	uint64_t new_oldest = visible - cs->keep + 1;
+	if (last_stored(s, &first, &last) != 0)
+		return KVS_EIO;
+	new_oldest = visible - cs->keep + 1;
+	if (last && new_oldest > last)
+		new_oldest = last; /* the tail was failed writes: keep one entry */
+	if (new_oldest <= oldest)
+		return 0;
 
 	index_key(from, oldest);
 	index_key(to, new_oldest);
 	wb = rocksdb_writebatch_create();
 	rocksdb_writebatch_delete_range_cf(wb, s->cf[CF_CHANGES], from, 8, to, 8);
-	/* readers check `oldest` before they read: move it first */
+	/* readers check `oldest` after they read (a RocksDB iterator sees the
+	 * data as it was when made): move it before the entries go */
 	atomic_store(&cs->oldest, new_oldest);
 	store_io->write(s->db, s->wopts, wb, &err);
 	rocksdb_writebatch_destroy(wb);
-	if (err)
+	if (err) {
+		atomic_store(&cs->oldest, oldest); /* still there: the next round tries again */
 		return store_failed("changes_trim", err);
+	}
 	return (int64_t)(new_oldest - oldest);
 }
 
@@ -152,6 +206,7 @@ static void *trimmer_thread(void *arg)
 			break;
 		pthread_mutex_unlock(&cs->lock);
 		trim_once(s); /* a failure is logged; the next round tries again */
+		save_mark(s);
 		pthread_mutex_lock(&cs->lock);
 	}
 	pthread_mutex_unlock(&cs->lock);

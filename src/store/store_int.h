@@ -51,6 +51,7 @@ struct change_seq {
 	pthread_t trimmer;
 	bool trimmer_started;
 	bool opened;                     /* lock and cond initialised */
+	uint64_t saved_mark;             /* (trimmer, close) visible as last saved in meta */
 };
 
 struct store {
