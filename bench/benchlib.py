@@ -580,7 +580,7 @@ def cmd_report(path):
             w("Fewer than 100 requests %s the flood: its p99 is their maximum." % " and ".join(few))
         w("")
 
-    watch_report(w, val, wrk, rps)
+    watch_report(w, val, wrk, rps, info)
     if "GET /health" not in wrk:   # BENCH_ONLY: the issue-7 scenarios did not run
         print("\n".join(out))
         return
@@ -625,7 +625,7 @@ def cmd_report(path):
     print("\n".join(out))
 
 
-def watch_report(w, val, wrk, rps):
+def watch_report(w, val, wrk, rps, info):
     """The watch figures of issue 16: its own table, each with its goal.  wrk: scenario ->
     its runs in order (req/s first)."""
     if "watch_skipped" in val:
@@ -686,6 +686,26 @@ def watch_report(w, val, wrk, rps):
             label, r, "{:,.0f}".format(num), "{:,.0f}".format(den), rounds, want,
             verdict(r >= want)))
 
+    # server CPU per request: clock ticks over each scenario's runs / its requests
+    tick_us = 1e6 / float(info.get("clk_tck", "100") or 100)
+    cpu = {}
+    for k, v in val.items():
+        if k.startswith("watch_cpu|"):
+            sc_name = k.split("|")[1]
+            t, r = (float(x) for x in v.split())
+            a = cpu.setdefault(sc_name, [0.0, 0.0])
+            a[0] += t
+            a[1] += r
+
+    def cpu_row(label, num_sc, den_sc, want):
+        if num_sc not in cpu or den_sc not in cpu or not cpu[num_sc][1] or not cpu[den_sc][1]:
+            return
+        a = cpu[num_sc][0] * tick_us / cpu[num_sc][1]
+        b = cpu[den_sc][0] * tick_us / cpu[den_sc][1]
+        r = a / b if b else float("nan")
+        w("| %s | %.2f× (%.1f / %.1f µs) | ≤ %.2f× | %s |"
+          % (label, r, a, b, want, verdict(r <= want)))
+
     sc = val.get("watch_sc", "|").split("|")
     ratio_row("PUT /kv with %s idle watchers / with none" % fmt_int(n), sc[0],
               "PUT /kv, change index on, no watchers", 0.8)
@@ -695,6 +715,14 @@ def watch_report(w, val, wrk, rps):
               "PUT /kv, change index on, no watchers", "PUT /kv, change index off", 0.95)
     ratio_row("GET /health, change index on / off", "GET /health, change index on",
               "GET /health, change index off", 0.95)
+    cpu_row("server CPU per PUT, %s idle watchers / none" % fmt_int(n), sc[0],
+            "PUT /kv, change index on, no watchers", 1 / 0.8)
+    cpu_row("server CPU per GET, %s idle watchers / none" % fmt_int(n), sc[1],
+            "GET /kv, change index on, no watchers", 1 / 0.8)
+    cpu_row("server CPU per PUT, change index on / off", "PUT /kv, change index on, no watchers",
+            "PUT /kv, change index off", 1 / 0.95)
+    cpu_row("server CPU per GET /health, change index on / off", "GET /health, change index on",
+            "GET /health, change index off", 1 / 0.95)
     if "watch_rss_kb" in val and n > 0:
         a, b = (float(x) for x in val["watch_rss_kb"].split())
         w("| memory per open watcher (RSS with %s idle watchers − without, ÷ %s) | %.1f KiB "
@@ -741,7 +769,12 @@ def watch_report(w, val, wrk, rps):
                      "per round around the runs with them): %d answered 503, %d another "
                      "error status, %d closed by the server while held. Change index on/off: "
                      "two single nodes with the same settings but `watch_history: 0`. Runs "
-                     "interleaved, each pair in the opposite order every other round." % (len(holds), refused, other, closed))
+                     "interleaved, each pair in the opposite order every other round. Server CPU per "
+                     "request: the nodes' user + system time during a scenario's runs (from "
+                     "/proc, in clock ticks) over its requests, the same goals as the "
+                     "throughput ratios turned round; steadier than req/s when other work "
+                     "shares the cores, but it counts background work (flushes, compactions, "
+                     "the history trimmer) only while it runs inside the timed window." % (len(holds), refused, other, closed))
     if notes:
         w(" ".join(notes))
         w("")

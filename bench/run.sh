@@ -127,6 +127,7 @@ info threads "$THREADS"
 info connections "$CONNS"
 info duration "$DUR"
 info runs "$RUNS"
+info clk_tck "$(getconf CLK_TCK)"
 
 mapfile -t PORTS < <("$PY" "$LIB" ports 13)
 P_A=${PORTS[0]} P_B=${PORTS[1]} P_ETCD=${PORTS[2]} P_ETCDPEER=${PORTS[3]}
@@ -252,12 +253,15 @@ quiesce() {
 }
 
 # run_wrk SCENARIO KEYS SIZE URL LUA-ARGS...: one timed wrk run, appended to the results.
+# Sets WRK_REQUESTS and WRK_CPU_TICKS (CPU the servers used during the run, clock ticks).
 run_wrk() {
-  local sc=$1 keys=$2 size=$3 url=$4 out line
+  local sc=$1 keys=$2 size=$3 url=$4 out line c0
   shift 4
   quiesce
+  c0=$(cpu_ticks)
   out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --timeout 10s -s "$LUA" "$url" -- "$@" 2>&1) || {
     log "wrk failed for $sc:"; echo "$out" >&2; exit 1; }
+  WRK_CPU_TICKS=$(($(cpu_ticks) - c0))
   line=$(grep '^RESULT ' <<<"$out" | tail -1)
   [ -n "$line" ] || { log "no RESULT from wrk for $sc:"; echo "$out" >&2; exit 1; }
   set -- $line
@@ -425,23 +429,30 @@ watch_runs_without() {
   local k which
   k=$(human "$NKEYS")
   for which in "$@"; do
-    run_wrk "GET /health, change index $which" - - "$(watch_node "$which")" kvs health
+    watch_wrk "GET /health, change index $which" - - "$(watch_node "$which")" kvs health
   done
   for which in "$@"; do
-    run_wrk "PUT /kv, change index $which$([ "$which" = off ] || echo ', no watchers')" "$k" "100 B" \
+    watch_wrk "PUT /kv, change index $which$([ "$which" = off ] || echo ', no watchers')" "$k" "100 B" \
       "$(watch_node "$which")" kvs put wb "$NKEYS" 100
   done
-  run_wrk "GET /kv, change index on, no watchers" "$k" "100 B" "$WON" kvs get wb "$NKEYS" 100
+  watch_wrk "GET /kv, change index on, no watchers" "$k" "100 B" "$WON" kvs get wb "$NKEYS" 100
 }
 watch_node() { if [ "$1" = on ]; then echo "$WON"; else echo "$WOFF"; fi; }
+
+# watch_wrk: run_wrk, and the servers' CPU during the run (a steadier figure than req/s on a
+# shared machine: the other node is idle meanwhile)
+watch_wrk() {
+  run_wrk "$@"
+  val "watch_cpu|$1|$RUN" "$WRK_CPU_TICKS $WRK_REQUESTS"
+}
 
 # one round's runs with the idle watchers open: PUT and GET on the index-on node
 watch_runs_with() {
   local k
   k=$(human "$NKEYS")
   watchers_open "$P_WON" "$NWATCH"
-  run_wrk "$WSC_PUT" "$k" "100 B" "$WON" kvs put wb "$NKEYS" 100
-  run_wrk "$WSC_GET" "$k" "100 B" "$WON" kvs get wb "$NKEYS" 100
+  watch_wrk "$WSC_PUT" "$k" "100 B" "$WON" kvs put wb "$NKEYS" 100
+  watch_wrk "$WSC_GET" "$k" "100 B" "$WON" kvs get wb "$NKEYS" 100
   watchers_close "$P_WON"
 }
 

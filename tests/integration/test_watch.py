@@ -348,6 +348,14 @@ class Held:
             pass
         self.sock.close()
 
+    def peek(self, timeout=0.5):
+        """What the server answered so far (for failure messages)."""
+        try:
+            self.sock.settimeout(timeout)
+            return self.sock.recv(300)
+        except OSError as e:
+            return repr(e)
+
     def reset(self):
         """Closes with a TCP reset (SO_LINGER 0)."""
         try:
@@ -405,7 +413,7 @@ def test_longpoll_wakes_on_local_write(shared):
     t_write = time.monotonic()
     ack, idx = put(n, k, value)
     r = p.get(15)
-    assert r.done_at - t_write < 3.0, f"long-poll answered {r.done_at - t_write:.2f}s after the write"
+    assert r.done_at - t_write < 5.0, f"long-poll answered {r.done_at - t_write:.2f}s after the write"
     doc = lp_body(r)
     assert len(doc["events"]) == 1, doc
     e = doc["events"][0]
@@ -422,7 +430,7 @@ def test_longpoll_wakes_on_local_write(shared):
 def test_longpoll_without_events_answers_after_wait(shared):
     n = shared
     k = fresh("quiet") + "/key"
-    for wait, low, high in (("500ms", 0.4, 3.0), ("1", 0.9, 4.0), ("1s", 0.9, 4.0)):
+    for wait, low, high in (("500ms", 0.4, 5.0), ("1", 0.9, 6.0), ("1s", 0.9, 6.0)):
         cur = current_index(n)
         r = watch(n, k, wait=wait)
         doc = lp_body(r)
@@ -433,7 +441,7 @@ def test_longpoll_without_events_answers_after_wait(shared):
     cur = current_index(n)
     r = watch(n, k, wait="500ms", index=cur)
     doc = lp_body(r)
-    assert doc["events"] == [] and doc["index"] == cur and 0.4 <= r.elapsed <= 3.0, (doc, r)
+    assert doc["events"] == [] and doc["index"] == cur and 0.4 <= r.elapsed <= 5.0, (doc, r)
 
 
 def test_longpoll_wakes_on_delete(shared):
@@ -447,7 +455,7 @@ def test_longpoll_wakes_on_delete(shared):
     assert r.status_code == 204, r.text
     didx = index_header(r.headers, "DELETE /kv/")
     reply = p.get(15)
-    assert reply.done_at - t_write < 3.0, reply
+    assert reply.done_at - t_write < 5.0, reply
     doc = lp_body(reply)
     assert len(doc["events"]) == 1, doc
     e = doc["events"][0]
@@ -588,7 +596,7 @@ def test_wait_formats_accepted(shared):
     for wait in ("2m", "600s", "10m", "600", "30s", "1500ms"):
         r = watch(n, k, wait=wait, index=idx, timeout=5)
         doc = lp_body(r)
-        assert len(doc["events"]) == 1 and r.elapsed < 2.0, (wait, r)
+        assert len(doc["events"]) == 1 and r.elapsed < 5.0, (wait, r)
     # no wait at all (default 60 s), with an event pending: at once
     r = watch(n, k, wait=None, index=idx, timeout=5)
     assert len(lp_body(r)["events"]) == 1, r
@@ -600,7 +608,7 @@ def test_future_index_answers_at_once(shared):
     for future in (cur + 1, cur + 1000, 2 ** 62):
         r = watch(n, "", wait="10s", index=future)
         doc = lp_body(r)
-        assert r.elapsed < 2.0, f"index {future} (current {cur}) answered after {r.elapsed:.2f}s"
+        assert r.elapsed < 5.0, f"index {future} (current {cur}) answered after {r.elapsed:.2f}s"
         assert doc == {"index": current_index(n), "events": []}, (future, doc)
         assert doc["index"] < future
 
@@ -655,6 +663,7 @@ def test_sse_stream_and_last_event_id(shared):
     try:
         assert s.status == 200, (s.status, s.read_body())
         assert s.headers.get("Content-Type", "").startswith("text/event-stream"), dict(s.headers)
+        index_header(s.headers, "an SSE reply")
         wait_open_watchers(n, lambda v: v >= before + 1, msg="the SSE watcher counted open")
         acks = [put(n, f"{p}/{i}", {"i": i})[0] for i in range(3)]
         seen = []
@@ -791,6 +800,7 @@ def test_compacted_index_410(node_factory):
     r = wait_until(compacted, timeout=10, interval=0.2, msg="410 once the history is trimmed")
     doc = assert_json_error(r, 410)
     assert doc["error"] == "index compacted", doc
+    index_header(r.headers, "/watch/ 410")
     k = doc.get("oldest_index")
     assert isinstance(k, int) and idx0 + 2 <= k <= cur, f"oldest_index {k}, current {cur}: {doc}"
 
@@ -875,37 +885,43 @@ def test_index_survives_restart(node_factory):
 
 @pytest.mark.timeout_s(60)
 def test_max_watchers(node_factory):
-    n = node_factory.start("m1", extra={"max_watchers": 3})
+    """max_watchers 6 on a node with only 4 client workers: 6 watchers open, the 7th gets
+    503 with Retry-After, and ordinary requests still answer at once (watchers do not take
+    the workers that serve them)."""
+    n = node_factory.start("m1", extra={"max_watchers": 6, "http_threads": 4})
     held = [Held(n, "/watch/mw/?wait=30s"), Held(n, "/watch/mw/a?wait=30s")]
+    held += [Held(n, f"/watch/mw/b{i}/?wait=30s") for i in range(3)]
     s = SSE(n, "mw/")
     try:
         assert s.status == 200
-        wait_open_watchers(n, lambda v: v == 3, msg="3 watchers open")
+        wait_open_watchers(n, lambda v: v == 6, msg="6 watchers open")
 
         refused0 = metric(n, "kvs_watch_refused_total")
         t0 = time.monotonic()
         r = watch(n, "mw/", wait="5s", timeout=5)
-        assert time.monotonic() - t0 < 2.0, r
+        assert time.monotonic() - t0 < 3.0, r
         assert_json_error(r, 503)
         ra = r.headers.get("Retry-After")
         assert ra is not None and ra.strip().isdigit(), f"Retry-After {ra!r}"
+        index_header(r.headers, "/watch/ 503")
         r = raw_request(n.port, "GET", "/watch/mw/?wait=5s",
                         headers={"Accept": "text/event-stream"}, timeout=5)
         assert_json_error(r, 503)
         assert r.headers.get("Retry-After") is not None
         assert metric(n, "kvs_watch_refused_total") == refused0 + 2
 
-        # ordinary requests still answer at once (keys the open watches do not cover,
-        # so that they stay open)
+        # ordinary requests still answer at once, on kept-alive and on new connections
+        # (keys the open watches do not cover, so that they stay open)
+        # (a starved request would wait for a watcher to end, 30 s: the 3 s timeouts fail it)
         for i in range(5):
-            t0 = time.monotonic()
             assert n.put(f"/kv/other/x{i}", b'"v"', timeout=3).status_code == 200
             assert n.get(f"/kv/other/x{i}", timeout=3).status_code == 200
             assert n.get("/kv/other/", timeout=3).status_code == 200
+            assert raw_request(n.port, "GET", f"/kv/other/x{i}", timeout=3).status == 200
+            assert raw_request(n.port, "PUT", f"/kv/other/y{i}", body=b"1", timeout=3).status == 200
             assert n.delete(f"/kv/other/x{i}", timeout=3).status_code == 204
-            assert time.monotonic() - t0 < 1.0, "PUT/GET slow while watchers are at max"
         assert n.get("/health", timeout=3).status_code == 200
-        assert metric(n, "kvs_watchers_open") == 3
+        assert metric(n, "kvs_watchers_open") == 6
 
         # a long-poll client goes away: its slot is freed within seconds
         held[0].close()
@@ -915,8 +931,12 @@ def test_max_watchers(node_factory):
             return r.status == 200
         wait_until(accepted, timeout=8, interval=0.2,
                    msg="a watcher accepted after a long-poll client closed")
+        wait_open_watchers(n, lambda v: v == 5, msg="the probe watcher gone")
         held.append(Held(n, "/watch/mw/?wait=30s"))
-        wait_open_watchers(n, lambda v: v == 3, msg="3 watchers open again")
+        try:
+            wait_open_watchers(n, lambda v: v == 6, msg="6 watchers open again")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; the new watcher got {held[-1].peek()!r}")
         assert watch(n, "mw/", wait="100ms", timeout=5).status == 503
     finally:
         s.close()
@@ -1038,7 +1058,7 @@ def test_longpoll_wakes_on_write_on_another_node(node_factory):
     t_write = time.monotonic()
     ack, _ = put(n1, k, {"from": "n1"})
     r = p.get(15)
-    assert r.done_at - t_write < 5.0, f"n2's watcher woke {r.done_at - t_write:.2f}s after the write"
+    assert r.done_at - t_write < 8.0, f"n2's watcher woke {r.done_at - t_write:.2f}s after the write"
     doc = lp_body(r)
     assert len(doc["events"]) == 1, doc
     e = doc["events"][0]
@@ -1138,9 +1158,10 @@ def test_resume_on_another_node_by_since(node_factory):
     written = {}              # key -> (uuid, timestamp, writer id)
     try:
         for i in range(60):
-            if i == 30:
+            if i == 15:
                 wait_until(lambda: len(seen) >= 10, timeout=10, msg="A's watcher saw events")
-                a.kill()
+            if i == 30:
+                a.kill()    # at once: A's watcher may not have had the last writes yet
             writers = nodes if i < 30 else [b, c]
             n = writers[i % len(writers)]
             key = f"res/{i:03d}"
