@@ -370,14 +370,16 @@ static void round_wait(struct watcher *wt, uint64_t deadline_us)
 		hub_wait(store_hub(s), &wt->hw, deadline_us);
 }
 
-static int answer_compacted(struct watcher *wt)
+/* 410 {"error": "index compacted", "oldest_index"}; in a stream already
+ * started, the same as an "error" event (the stream then ends). */
+static int answer_compacted(struct watcher *wt, bool streaming)
 {
 	uint64_t oldest = store_index_oldest(wt->node->store);
 	char body[128];
 	int n;
 
 	atomic_fetch_add(&wt->node->metrics.watch_compacted, 1);
-	if (wt->w->sse) {
+	if (streaming) {
 		n = snprintf(body, sizeof(body),
 			     "event: error\ndata: {\"error\":\"index compacted\",\"oldest_index\":%"
 			     PRIu64 "}\n\n", oldest);
@@ -405,7 +407,7 @@ static int long_poll(struct watcher *wt, uint64_t deadline_us)
 		round_wait(wt, tick < deadline_us ? tick : deadline_us);
 	}
 	if (r == ROUND_COMPACTED)
-		return answer_compacted(wt);
+		return answer_compacted(wt, false);
 	if (r == ROUND_FAILED)
 		return http_error(wt->c, 500, NULL, "storage failure reading the change index");
 	http_set_index(wt->c, store_index(wt->node->store));
@@ -439,7 +441,7 @@ static int stream(struct watcher *wt)
 		enum round_result r = round_read(wt);
 
 		if (r == ROUND_COMPACTED) {
-			answer_compacted(wt);
+			answer_compacted(wt, true);
 			break;
 		}
 		if (r == ROUND_FAILED) {
@@ -489,12 +491,11 @@ static int watch_start(struct watcher *wt)
 			return http_send(wt->c, 200, JSON, NULL, body, (size_t)n);
 		}
 		wt->cursor = w->index > visible ? visible : w->index;
-		if (wt->cursor + 1 < store_index_oldest(s)) {
-			if (!w->sse)
-				return answer_compacted(wt);
-			wt->scan = true; /* the stream says so as its first event */
-			return 0;
-		}
+		/* a stream too answers 410 here, before it starts: a browser's
+		 * EventSource stops on it, where it would reconnect after an
+		 * error event and loop on the same Last-Event-ID */
+		if (wt->cursor + 1 < store_index_oldest(s))
+			return answer_compacted(wt, false);
 		wt->scan = wt->cursor < visible;
 	} else if (w->since) {
 		wt->cursor = store_index_oldest(s) - 1; /* the whole history, filtered by time */

@@ -36,8 +36,9 @@
  * Watchers (GET /watch/, conn_slot_watch()) hold their worker for as long
  * as they wait, on purpose: they have workers of their own (max_watchers
  * are added to http_threads) and do not count as held for the pressure
- * rule.  Their clients may leave without a word, so about once a second
- * the reaper polls each watcher's socket (POLLRDHUP: the client closed or
+ * rule.  Their clients may leave without a word, so each watcher's socket
+ * is found once when the watch starts, and about once a second the reaper
+ * polls it (POLLRDHUP, POLLHUP, or no peer any more: the client closed or
  * reset it) and marks the slot gone; the watcher sees it at its next tick
  * and frees its worker.
  *
@@ -102,6 +103,7 @@ struct conn_slot {
 	uint64_t since_us;       /* (lock) monotonic: began waiting for request headers */
 	bool watching;           /* (lock) a watch request holds the connection */
 	bool gone;               /* (lock) the watcher's client closed its socket */
+	int fd;                  /* (lock) the watcher's socket, -1 if not found */
 	char header[48];         /* a header line every reply of this request carries */
 };
 
@@ -123,11 +125,11 @@ struct conn_guard {
 struct reap_target {
 	uint32_t ip;            /* network order */
 	uint16_t port;          /* network order */
-	int how;                /* SHUT_RD, or PROBE_HANGUP: poll, and mark slot gone */
-	struct conn_slot *slot; /* for PROBE_HANGUP */
+	int how;                /* SHUT_RD, or FIND_FD: note the descriptor in slot->fd */
+	struct conn_slot *slot; /* for FIND_FD */
 };
 
-#define PROBE_HANGUP (-1)
+#define FIND_FD (-1)
 
 /* A waiting connection the reaper may cut, and how crowded its address is. */
 struct reap_cand {
@@ -168,6 +170,8 @@ struct conn_guard *conn_guard_new(int workers, int watchers, int port)
 }
 
 static void *reaper_thread(void *arg);
+static void shutdown_targets(int local_port, const struct reap_target *targets, size_t n);
+static bool slot_addr(struct conn_slot *slot);
 
 void conn_guard_start(struct conn_guard *g)
 {
@@ -262,6 +266,13 @@ void conn_slot_watch(struct conn_guard *g, struct conn_slot *slot, bool on)
 		g->watching += on ? 1 : -1;
 	slot->watching = on;
 	slot->gone = false;
+	slot->fd = -1;
+	if (on && slot_addr(slot)) {
+		/* found once, while the client is surely connected (it just sent
+		 * its request); the reaper then polls it, with no search */
+		struct reap_target t = { slot->ip, slot->port, FIND_FD, slot };
+		shutdown_targets(g->port, &t, 1);
+	}
 	pthread_mutex_unlock(&g->lock);
 }
 
@@ -405,17 +416,22 @@ int conn_read_body(struct conn_guard *g, struct mg_connection *c, int timeout_ms
 
 /* -------------------------------------------------------------- internals */
 
-/* Marks slot gone if the client closed or reset its socket fd.  Lock held. */
-static void probe_hangup(int fd, struct conn_slot *slot)
+/* Marks slot gone if the client closed or reset its socket.  Lock held
+ * (the watch, and so the socket, is still open). */
+static void probe_hangup(struct conn_slot *slot)
 {
-	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+	struct pollfd p = { .fd = slot->fd, .events = POLLRDHUP };
+	struct sockaddr_in peer;
+	socklen_t pl = sizeof(peer);
 
-	if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+	if (slot->fd < 0 ||
+	    (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) ||
+	    getpeername(slot->fd, (struct sockaddr *)&peer, &pl) != 0)
 		slot->gone = true;
 }
 
 /*
- * Shuts down (or, for PROBE_HANGUP, polls) the sockets of targets[0..n) (accepted on our HTTP port and
+ * Shuts down (or, for FIND_FD, notes) the sockets of targets[0..n) (accepted on our HTTP port and
  * connected to that client address), each with its how.  Walks this
  * process's descriptors (/proc/self/fd, or every number below the limit if
  * /proc is missing) once for all targets.  Called with the lock held: see
@@ -448,8 +464,8 @@ static void shutdown_targets(int local_port, const struct reap_target *targets, 
 				continue;
 			if (getsockname(fd, (struct sockaddr *)&local, &ll) == 0 &&
 			    ntohs(local.sin_port) == local_port) {
-				if (targets[t].how == PROBE_HANGUP)
-					probe_hangup(fd, targets[t].slot);
+				if (targets[t].how == FIND_FD)
+					targets[t].slot->fd = fd;
 				else /* SHUT_RD ends a blocked read at once; a reply can still be written */
 					shutdown(fd, targets[t].how);
 				done++;
@@ -568,19 +584,16 @@ static size_t pick_waiting(struct conn_guard *g, uint64_t now, struct reap_cand 
 	return n;
 }
 
-/* Appends a PROBE_HANGUP target for each watcher whose client address is
- * known and not yet found gone.  Returns how many.  Lock held. */
-static size_t probe_watchers(struct conn_guard *g, struct reap_target *targets)
+/* Polls each watcher's socket: a client that closed or reset it is gone.
+ * Lock held. */
+static void probe_watchers(struct conn_guard *g)
 {
-	size_t n = 0;
-
 	for (int i = 0; i < g->nslots; i++) {
 		struct conn_slot *s = &g->slots[i];
 
-		if (s->used && s->watching && !s->gone && slot_addr(s))
-			targets[n++] = (struct reap_target){ s->ip, s->port, PROBE_HANGUP, s };
+		if (s->used && s->watching && !s->gone)
+			probe_hangup(s);
 	}
-	return n;
 }
 
 /* Every REAP_TICK_MS until the guard stops: cuts bodies past their
@@ -617,7 +630,7 @@ static void *reaper_thread(void *arg)
 		picked = pick_waiting(g, now, cand, ips, targets + n);
 		n += picked;
 		if (++ticks % PROBE_EVERY_TICKS == 0 && g->watching > 0)
-			n += probe_watchers(g, targets + n);
+			probe_watchers(g);
 		if (n)
 			shutdown_targets(g->port, targets, n);
 		pthread_mutex_unlock(&g->lock);
