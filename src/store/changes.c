@@ -96,8 +96,16 @@ static void save_mark(struct store *s)
 
 	if (visible == cs->saved_mark)
 		return;
+	char *err = NULL;
+
 	record_put_be64(v, visible);
-	if (store_meta_put(s, CHANGE_MARK, v, sizeof(v)) == 0)
+	/* not synced (no fsync a second in every writer's way): it survives a
+	 * crash of the process like any write, which is what it is for */
+	store_io->put_cf(s->db, s->wopts, s->cf[CF_META], CHANGE_MARK, strlen(CHANGE_MARK),
+			 (const char *)v, sizeof(v), &err);
+	if (err)
+		store_failed("change_mark", err);
+	else
 		cs->saved_mark = visible;
 }
 

@@ -212,6 +212,16 @@ struct store *store_open(const char *dir, bool sync_writes, size_t cache_bytes, 
 	rocksdb_options_set_block_based_table_factory(s->opts, s->table_opts);
 	for (int i = 0; i < CF_COUNT; i++)
 		cf_opts[i] = s->opts;
+	/*
+	 * The change index is written once, read soon after (from the
+	 * memtable, mostly) and deleted by ranges: compressing it and
+	 * compacting it early only cost CPU in the write path's way (PUT/s
+	 * with the index on rose from ~0.85 to ~0.92 of off, make bench).
+	 */
+	s->changes_opts = rocksdb_options_create_copy(s->opts);
+	rocksdb_options_set_compression(s->changes_opts, rocksdb_no_compression);
+	rocksdb_options_set_level0_file_num_compaction_trigger(s->changes_opts, 16);
+	cf_opts[CF_CHANGES] = s->changes_opts;
 
 	s->db = store_io->open_column_families(s->opts, dir, CF_COUNT, cf_names, cf_opts, s->cf,
 					       &err);
@@ -265,6 +275,8 @@ void store_close(struct store *s)
 		rocksdb_readoptions_destroy(s->ropts);
 	if (s->opts)
 		rocksdb_options_destroy(s->opts);
+	if (s->changes_opts)
+		rocksdb_options_destroy(s->changes_opts);
 	if (s->table_opts)
 		rocksdb_block_based_options_destroy(s->table_opts); /* owns the bloom policy */
 	if (s->cache)

@@ -57,6 +57,7 @@ struct change_seq {
 struct store {
 	rocksdb_t *db;
 	rocksdb_options_t *opts;
+	rocksdb_options_t *changes_opts;         /* the changes column family's */
 	rocksdb_block_based_table_options_t *table_opts;
 	rocksdb_cache_t *cache;
 	rocksdb_filterpolicy_t *bloom;
