@@ -376,7 +376,7 @@ static void test_resolve_ts_bounds(void **state)
 
 struct op {
 	char key[16];
-	struct kvs_record r = { 0 };
+	struct kvs_record r;
 };
 
 /* A history with overwrites, deletes and conflicting-free duplicates. */
