@@ -246,6 +246,49 @@ static void test_be64(void **state)
 	assert_true(memcmp(x, y, 8) < 0);
 }
 
+/* An origin travels in the record (RECORD_ORIGIN); a bad origin length
+ * is refused; a record without one decodes with origin_len 0. */
+static void test_origin(void **state)
+{
+	struct kvs_record r = make(1700000000000LL, false, "{\"a\":1}"), out;
+	uint8_t buf[256];
+	size_t n;
+
+	(void)state;
+	r.origin = "node1";
+	r.origin_len = 5;
+	n = record_size(&r);
+	assert_int_equal(n, RECORD_HEADER + 1 + 5 + 7);
+	record_encode(&r, buf);
+	assert_int_equal(record_decode(buf, n, &out), 0);
+	assert_int_equal(out.origin_len, 5);
+	assert_memory_equal(out.origin, "node1", 5);
+	assert_int_equal(out.value_len, 7);
+	assert_memory_equal(out.value, "{\"a\":1}", 7);
+
+	buf[RECORD_HEADER] = 0; /* an empty origin */
+	assert_int_equal(record_decode(buf, n, &out), KVS_EINVAL);
+	buf[RECORD_HEADER] = 200; /* past the end, and over RECORD_ORIGIN_MAX */
+	assert_int_equal(record_decode(buf, n, &out), KVS_EINVAL);
+
+	/* a tombstone with an origin and nothing after it */
+	r = make(5, true, NULL);
+	r.origin = "n";
+	r.origin_len = 1;
+	n = record_size(&r);
+	record_encode(&r, buf);
+	assert_int_equal(record_decode(buf, n, &out), 0);
+	assert_true(out.tombstone);
+	assert_int_equal(out.origin_len, 1);
+
+	r.origin = NULL; /* none: the v1 layout, origin_len 0 */
+	r.origin_len = 0;
+	n = record_size(&r);
+	record_encode(&r, buf);
+	assert_int_equal(record_decode(buf, n, &out), 0);
+	assert_int_equal(out.origin_len, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -257,6 +300,7 @@ int main(void)
 		cmocka_unit_test(test_decode_bad_format),
 		cmocka_unit_test(test_decode_bad_flags),
 		cmocka_unit_test(test_decode_tombstone_with_bytes),
+		cmocka_unit_test(test_origin),
 		cmocka_unit_test(test_be64),
 	};
 

@@ -638,6 +638,43 @@ static void test_nil_uuid(void **state)
 			     ",\"value\":\"1\""), true);
 }
 
+/* "origin" (the writer's node_id) is optional; one that is no node_id
+ * refuses its record alone; it travels through a round trip. */
+static void test_origin(void **state)
+{
+	struct kvs_record r = rec_of(1700000000000LL, false, "1");
+	struct wire_item *items = NULL;
+	size_t n = 0, refused = 0;
+	const char *why = NULL;
+	struct buf b;
+	cJSON *arr;
+
+	(void)state;
+	expect_accepted(ITEM("\"a\"", U, "1", "false", ",\"origin\":\"node-1.x\",\"value\":\"1\""),
+			true);
+	expect_refused(ITEM("\"a\"", U, "1", "false", ",\"origin\":\"no spaces\",\"value\":\"1\""),
+		       true, MAXV, "bad origin");
+	expect_refused(ITEM("\"a\"", U, "1", "false", ",\"origin\":7,\"value\":\"1\""), true, MAXV,
+		       "bad origin");
+	expect_refused(ITEM("\"a\"", U, "1", "false", ",\"origin\":\"\",\"value\":\"1\""), true,
+		       MAXV, "bad origin");
+
+	r.origin = "node7";
+	r.origin_len = 5;
+	buf_init(&b, 1 << 16);
+	buf_add(&b, "[", 1);
+	wire_record_add(&b, "k", 1, &r, true);
+	buf_add(&b, "]", 1);
+	arr = parse(b.data);
+	assert_int_equal(wire_items_parse(arr, MAXV, true, &items, &n, &refused, &why), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(items[0].rec.origin_len, 5);
+	assert_memory_equal(items[0].rec.origin, "node7", 5);
+	free(items);
+	cJSON_Delete(arr);
+	buf_release(&b);
+}
+
 static void test_get_i64(void **state)
 {
 	(void)state;
@@ -684,6 +721,7 @@ int main(void)
 		cmocka_unit_test(test_bad_item_left_out),
 		cmocka_unit_test(test_bad_items_counted),
 		cmocka_unit_test(test_nil_uuid),
+		cmocka_unit_test(test_origin),
 		cmocka_unit_test(test_get_i64),
 	};
 
