@@ -73,8 +73,11 @@ void buf_commit(struct buf *b, size_t n)
 
 void buf_add(struct buf *b, const void *p, size_t n)
 {
-	char *dst = buf_reserve(b, n);
+	char *dst;
 
+	if (n == 0) /* p may be NULL then, and memcpy must not see it */
+		return;
+	dst = buf_reserve(b, n);
 	if (!dst)
 		return;
 	memcpy(dst, p, n);

@@ -32,7 +32,7 @@ struct entry {
 	struct entry *next;
 	size_t klen, vlen;
 	struct kvs_record rec;  /* rec.value points into data + klen */
-	char data[];            /* key bytes, then value bytes */
+	char data[];            /* key bytes, value bytes, origin bytes */
 };
 
 struct replicate {
@@ -54,6 +54,7 @@ int replicate_enqueue(struct replicate *r, const char *path, size_t len,
 		      const struct kvs_record *rec)
 {
 	size_t vlen = rec->tombstone ? 0 : rec->value_len;
+	size_t olen = rec->origin_len; /* borrowed from the caller: copied too */
 	struct entry *e;
 	bool room;
 
@@ -61,7 +62,7 @@ int replicate_enqueue(struct replicate *r, const char *path, size_t len,
 	pthread_mutex_lock(&r->lock);
 	room = fits(r, len + vlen);
 	pthread_mutex_unlock(&r->lock);
-	if (!room || !(e = malloc(sizeof(*e) + len + vlen))) {
+	if (!room || !(e = malloc(sizeof(*e) + len + vlen + olen))) {
 		atomic_fetch_add(&r->node->metrics.push_dropped, 1);
 		return room ? KVS_ENOMEM : KVS_ETOOBIG;
 	}
@@ -74,6 +75,9 @@ int replicate_enqueue(struct replicate *r, const char *path, size_t len,
 		memcpy(e->data + len, rec->value, vlen);
 	e->rec.value = e->data + len;
 	e->rec.value_len = vlen;
+	if (olen)
+		memcpy(e->data + len + vlen, rec->origin, olen);
+	e->rec.origin = olen ? e->data + len + vlen : NULL;
 
 	/* ... and the cap is checked again where the entry is added, under the
 	 * same lock: writers that all saw room above cannot pass it together */
