@@ -21,6 +21,7 @@ enum kvs_err {
 	KVS_ETOOBIG = -7,   /* over a configured cap */
 	KVS_EPEER = -8,     /* peer unreachable or answered an error */
 	KVS_ESTOPPED = -9,  /* node is shutting down */
+	KVS_EPRECOND = -10, /* a write's condition (If-Match, ...) does not hold */
 };
 
 /* Returns a static string naming code (never NULL). */

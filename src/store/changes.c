@@ -243,20 +243,23 @@ bool store_changes_on(struct store *s)
 
 /* ------------------------------------------------------------- numbering */
 
-int store_change_add(struct store *s, rocksdb_writebatch_t *wb, const char *path, size_t len,
-		     bool tombstone, const char *rec_bytes, size_t rec_len, uint64_t *out)
+uint64_t store_change_take(struct store *s, size_t count)
 {
-	struct change_seq *cs = &s->changes;
+	if (s->changes.keep == 0 || count == 0)
+		return 0;
+	return atomic_fetch_add(&s->changes.next, count);
+}
+
+int store_change_put(struct store *s, rocksdb_writebatch_t *wb, uint64_t index, const char *path,
+		     size_t len, bool tombstone, const char *rec_bytes, size_t rec_len)
+{
 	char key[8], small[1024], *v = small;
 	size_t vlen = CHANGE_HEAD + len + rec_len;
-	uint64_t index;
 
-	*out = 0;
-	if (cs->keep == 0)
+	if (index == 0)
 		return 0;
 	if (vlen > sizeof(small) && !(v = malloc(vlen)))
 		return KVS_ENOMEM;
-	index = atomic_fetch_add(&cs->next, 1);
 	v[0] = (char)(tombstone ? CHANGE_DELETE : CHANGE_PUT);
 	v[1] = (char)(len >> 8);
 	v[2] = (char)(len & 0xff);
@@ -266,19 +269,19 @@ int store_change_add(struct store *s, rocksdb_writebatch_t *wb, const char *path
 	rocksdb_writebatch_put_cf(wb, s->cf[CF_CHANGES], key, 8, v, vlen);
 	if (v != small)
 		free(v);
-	*out = index;
 	return 0;
 }
 
-void store_change_done(struct store *s, uint64_t index)
+void store_change_done(struct store *s, uint64_t first, size_t count)
 {
 	struct change_seq *cs = &s->changes;
 	uint64_t v;
 
-	if (index == 0)
+	if (first == 0 || count == 0)
 		return;
 	pthread_mutex_lock(&cs->lock);
-	cs->finished[index % CHANGE_RING] = index;
+	for (uint64_t i = first; i < first + count; i++)
+		cs->finished[i % CHANGE_RING] = i;
 	v = atomic_load(&cs->visible);
 	while (cs->finished[(v + 1) % CHANGE_RING] == v + 1)
 		v++;

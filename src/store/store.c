@@ -1,7 +1,8 @@
 /*
  * store.c - RocksDB storage behind one write door (see store.h).
  *
- * Invariants, all kept by store_apply() under the path's lock:
+ * Invariants, all kept by the write door (store_apply_batch(), of which
+ * store_apply() is the one-op form) under the paths' locks:
  *   - records[path] holds the current version of path;
  *   - by_time holds exactly one entry per path: (current ts, path);
  *   - by_bucket holds exactly one entry per path (the key alone): it is
@@ -293,6 +294,12 @@ void store_set_listener(struct store *s, store_listener_fn fn, void *ctx)
 	s->listener_ctx = ctx;
 }
 
+void store_set_batch_listener(struct store *s, store_batch_listener_fn fn, void *ctx)
+{
+	s->batch_listener = fn;
+	s->batch_listener_ctx = ctx;
+}
+
 /* ------------------------------------------------------------------ reads */
 
 /*
@@ -386,87 +393,274 @@ static int decide(struct kvs_record *rec, const struct kvs_record *cur, enum sto
 	return KVS_EINVAL;
 }
 
-int store_apply(struct store *s, const char *path, size_t len, struct kvs_record *rec,
-		enum store_origin origin, const struct kvs_version *expect,
-		struct kvs_version *current)
+/* Whether op's condition holds of the current record (have: 0 or
+ * KVS_ENOTFOUND).  A tombstone counts as absent. */
+static bool cond_holds(const struct store_op *op, const struct store_value *cur, int have)
 {
-	uint64_t hash = store_path_hash(path, len);
-	pthread_mutex_t *lock = &s->path_locks[hash % PATH_LOCKS];
-	struct store_value cur = { 0 };
-	struct kvs_version given = rec->v; /* put back if the apply fails */
-	char small[512], *kbuf = small, vsmall[1024], *vbuf = NULL;
-	char *err = NULL;
-	uint64_t index = 0;
-	int rc, have;
+	bool live = have == 0 && !cur->rec.tombstone;
 
-	if (len + 8 > sizeof(small) && !(kbuf = malloc(len + 8)))
-		return KVS_ENOMEM;
-	pthread_mutex_lock(lock);
-	have = store_get_hashed(s, hash, path, len, &cur, false);
-	if (have != 0 && have != KVS_ENOTFOUND) {
-		rc = have;
-		goto out_unlock;
+	switch (op->cond) {
+	case STORE_COND_NONE:
+		return true;
+	case STORE_COND_MATCH:
+		return live && memcmp(cur->rec.v.id, op->match.id, sizeof(op->match.id)) == 0;
+	case STORE_COND_EXISTS:
+		return live;
+	case STORE_COND_ABSENT:
+		return !live;
 	}
-	rc = decide(rec, have == 0 ? &cur.rec : NULL, origin, expect);
-	if (rc != 0) {
-		if (current && have == 0 && (rc == KVS_ESTALE || rc == KVS_ECONFLICT))
-			*current = cur.rec.v;
-		goto out_unlock;
-	}
+	return false;
+}
 
-	size_t vlen = record_size(rec);
-	if (!(vbuf = vlen <= sizeof(vsmall) ? vsmall : malloc(vlen))) {
-		rc = KVS_ENOMEM;
-		goto out_unlock;
-	}
-	record_encode(rec, (uint8_t *)vbuf);
+/* What the batch keeps per op besides the caller's struct store_op. */
+struct op_state {
+	uint64_t hash;
+	struct store_value cur; /* the current record (have == 0) */
+	int have;               /* 0 or KVS_ENOTFOUND */
+	struct kvs_version given; /* put back if the op writes nothing */
+	char *enc;              /* the encoded record to write; NULL: none */
+	size_t enc_len;
+	bool enc_heap;          /* enc was malloc'd */
+};
 
-	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-	rocksdb_writebatch_put_cf(wb, s->cf[CF_RECORDS], path, len, vbuf, vlen);
-	if (have == 0)
+static int cmp_lock(const void *a, const void *b)
+{
+	unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+
+	return (x > y) - (x < y);
+}
+
+static bool written(const struct store_op *op)
+{
+	return op->rc == 0 && !op->check;
+}
+
+/* Appends op's record, its index entries and its change to wb. */
+static int batch_add(struct store *s, rocksdb_writebatch_t *wb, struct store_op *op,
+		     const struct op_state *st, char *kbuf)
+{
+	const char *path = op->path;
+	size_t len = op->len;
+
+	rocksdb_writebatch_put_cf(wb, s->cf[CF_RECORDS], path, len, st->enc, st->enc_len);
+	if (st->have == 0)
 		rocksdb_writebatch_delete_cf(wb, s->cf[CF_BY_TIME], kbuf,
-					     store_time_key(kbuf, cur.rec.v.ts, path, len));
+					     store_time_key(kbuf, st->cur.rec.v.ts, path, len));
 	rocksdb_writebatch_put_cf(wb, s->cf[CF_BY_TIME], kbuf,
-				  store_time_key(kbuf, rec->v.ts, path, len), (const char *)rec->v.id, 16);
-	if (have != 0)
+				  store_time_key(kbuf, op->rec.v.ts, path, len),
+				  (const char *)op->rec.v.id, 16);
+	if (st->have != 0)
 		rocksdb_writebatch_put_cf(wb, s->cf[CF_BY_BUCKET], kbuf,
 					  store_bucket_key(kbuf, path, len), "", 0);
-	if ((rc = store_change_add(s, wb, path, len, rec->tombstone, vbuf, vlen, &index)) != 0) {
+	return store_change_put(s, wb, op->index, path, len, op->rec.tombstone, st->enc,
+				st->enc_len);
+}
+
+/* After RocksDB took the batch: cache, digests, counters, latest_ts,
+ * listeners and watchers, still under the path locks. */
+static void batch_done(struct store *s, struct store_op *ops, struct op_state *st, size_t n,
+		       size_t nwrite, enum store_origin origin)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!written(&ops[i]))
+			continue;
+		rcache_put(s->rcache, st[i].hash, ops[i].path, ops[i].len, st[i].enc, st[i].enc_len);
+		store_account(s, st[i].hash, ops[i].path, ops[i].len,
+			      st[i].have == 0 ? &st[i].cur.rec : NULL, &ops[i].rec);
+		int64_t latest = atomic_load(&s->latest_ts);
+		while (ops[i].rec.v.ts > latest &&
+		       !atomic_compare_exchange_weak(&s->latest_ts, &latest, ops[i].rec.v.ts))
+			;
+	}
+	if (nwrite > 1 && s->batch_listener) {
+		s->batch_listener(s->batch_listener_ctx, ops, n, origin);
+	} else if (s->listener) {
+		for (size_t i = 0; i < n; i++)
+			if (written(&ops[i]))
+				s->listener(s->listener_ctx, ops[i].path, ops[i].len, &ops[i].rec,
+					    origin);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (written(&ops[i]) && ops[i].index)
+			hub_notify(s->hub, ops[i].path, ops[i].len, ops[i].index); /* hub.h */
+}
+
+/* Reads, checks, decides and encodes every op.  Returns 0 with *nwrite
+ * ops to write, KVS_EPRECOND, or KVS_EIO / KVS_ENOMEM. */
+static int batch_prepare(struct store *s, struct store_op *ops, struct op_state *st, size_t n,
+			 enum store_origin origin, char *enc_small, size_t enc_small_len,
+			 size_t *nwrite)
+{
+	bool failed = false;
+
+	for (size_t i = 0; i < n; i++) {
+		st[i].have = store_get_hashed(s, st[i].hash, ops[i].path, ops[i].len, &st[i].cur,
+					      false);
+		if (st[i].have != 0 && st[i].have != KVS_ENOTFOUND)
+			return st[i].have;
+		if ((ops[i].had = st[i].have == 0)) {
+			ops[i].current = st[i].cur.rec;
+			ops[i].current.value = NULL; /* raw is released before the caller looks */
+			ops[i].current.value_len = 0;
+			ops[i].current.origin = NULL;
+			ops[i].current.origin_len = 0;
+		}
+		if (!cond_holds(&ops[i], &st[i].cur, st[i].have)) {
+			ops[i].rc = KVS_EPRECOND;
+			failed = true;
+		}
+	}
+	if (failed)
+		return KVS_EPRECOND;
+	*nwrite = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (ops[i].check)
+			continue;
+		ops[i].rc = decide(&ops[i].rec, st[i].have == 0 ? &st[i].cur.rec : NULL, origin,
+				   ops[i].expect);
+		if (ops[i].rc != 0)
+			continue;
+		st[i].enc_len = record_size(&ops[i].rec);
+		if (*nwrite == 0 && st[i].enc_len <= enc_small_len) {
+			st[i].enc = enc_small;
+		} else {
+			if (!(st[i].enc = malloc(st[i].enc_len)))
+				return KVS_ENOMEM;
+			st[i].enc_heap = true;
+		}
+		record_encode(&ops[i].rec, (uint8_t *)st[i].enc);
+		(*nwrite)++;
+	}
+	return 0;
+}
+
+/* The ops' distinct path locks, ascending: the one order every batch takes
+ * them in.  Returns how many. */
+static size_t batch_locks(const struct op_state *st, size_t n, unsigned *locks)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		locks[i] = (unsigned)(st[i].hash % PATH_LOCKS);
+	qsort(locks, n, sizeof(*locks), cmp_lock);
+	for (size_t i = 0; i < n; i++)
+		if (k == 0 || locks[k - 1] != locks[i])
+			locks[k++] = locks[i];
+	return k;
+}
+
+int store_apply_batch(struct store *s, struct store_op *ops, size_t n, enum store_origin origin)
+{
+	struct op_state one_st, *st = &one_st;
+	unsigned one_lock, *locks = &one_lock;
+	char kstack[512], *kbuf = kstack, enc_small[1024];
+	size_t kmax = 0, nlocks, nwrite = 0;
+	uint64_t first = 0;
+	char *err = NULL;
+	int rc;
+
+	if (n == 0 || n > STORE_BATCH_MAX)
+		return KVS_EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < i; j++)
+			if (ops[i].len == ops[j].len && memcmp(ops[i].path, ops[j].path, ops[i].len) == 0)
+				return KVS_EINVAL; /* one path twice: the second read is stale */
+		kmax = ops[i].len > kmax ? ops[i].len : kmax;
+	}
+	if (n > 1) {
+		st = calloc(n, sizeof(*st));
+		locks = malloc(n * sizeof(*locks));
+	} else {
+		memset(st, 0, sizeof(*st));
+	}
+	if (kmax + 8 > sizeof(kstack))
+		kbuf = malloc(kmax + 8);
+	if (!st || !locks || !kbuf) {
+		rc = KVS_ENOMEM;
+		goto out_free;
+	}
+	for (size_t i = 0; i < n; i++) {
+		st[i].hash = store_path_hash(ops[i].path, ops[i].len);
+		st[i].given = ops[i].rec.v;
+		ops[i].rc = 0;
+		ops[i].had = false;
+		ops[i].index = 0;
+	}
+	nlocks = batch_locks(st, n, locks);
+	for (size_t i = 0; i < nlocks; i++)
+		pthread_mutex_lock(&s->path_locks[locks[i]]);
+
+	rc = batch_prepare(s, ops, st, n, origin, enc_small, sizeof(enc_small), &nwrite);
+	if (rc != 0 || nwrite == 0)
+		goto out_unlock;
+	first = store_change_take(s, nwrite);
+
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	size_t k = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (!written(&ops[i]))
+			continue;
+		ops[i].index = first ? first + k++ : 0;
+		rc = batch_add(s, wb, &ops[i], &st[i], kbuf);
+	}
+	if (rc != 0) {
 		rocksdb_writebatch_destroy(wb);
 		goto out_unlock;
 	}
-	rcache_write_begin(s->rcache, hash, path, len);
+	for (size_t i = 0; i < n; i++)
+		if (written(&ops[i]))
+			rcache_write_begin(s->rcache, st[i].hash, ops[i].path, ops[i].len);
 	store_io->write(s->db, s->wopts, wb, &err);
 	rocksdb_writebatch_destroy(wb);
 	if (err) {
-		/* the cache forgets the path, so the next read asks RocksDB;
+		/* the cache forgets the paths, so the next read asks RocksDB;
 		 * digests, counters, latest_ts and the listener stay untouched */
-		rcache_drop(s->rcache, hash, path, len);
-		log_error("store_error", "op=write key=\"%s\" error=\"%s\"", LOG_ESCN(path, len), err);
+		for (size_t i = 0; i < n; i++)
+			if (written(&ops[i]))
+				rcache_drop(s->rcache, st[i].hash, ops[i].path, ops[i].len);
+		log_error("store_error", "op=write key=\"%s\" ops=%zu error=\"%s\"",
+			  LOG_ESCN(ops[0].path, ops[0].len), nwrite, err);
 		free(err);
 		rc = KVS_EIO;
 		goto out_unlock;
 	}
-	rcache_put(s->rcache, hash, path, len, vbuf, vlen);
-
-	store_account(s, hash, path, len, have == 0 ? &cur.rec : NULL, rec);
-	int64_t latest = atomic_load(&s->latest_ts);
-	while (rec->v.ts > latest && !atomic_compare_exchange_weak(&s->latest_ts, &latest, rec->v.ts))
-		;
-	if (s->listener)
-		s->listener(s->listener_ctx, path, len, rec, origin);
-	if (index)
-		hub_notify(s->hub, path, len, index); /* before it is visible: hub.h */
+	batch_done(s, ops, st, n, nwrite, origin);
 out_unlock:
-	store_change_done(s, index); /* written or failed, the index is finished */
-	pthread_mutex_unlock(lock);
-	if (rc != 0)
-		rec->v = given; /* a failed call leaves no trace, in *rec either */
-	store_value_release(&cur);
-	if (vbuf != vsmall)
-		free(vbuf);
-	if (kbuf != small)
+	store_change_done(s, first, nwrite); /* written or failed, finished */
+	for (size_t i = nlocks; i-- > 0;)
+		pthread_mutex_unlock(&s->path_locks[locks[i]]);
+	for (size_t i = 0; i < n; i++) {
+		if (rc != 0 || ops[i].rc != 0) {
+			ops[i].rec.v = st[i].given; /* a failed op leaves no trace */
+			ops[i].index = 0;
+		}
+		store_value_release(&st[i].cur);
+		if (st[i].enc_heap)
+			free(st[i].enc);
+	}
+out_free:
+	if (kbuf != kstack)
 		free(kbuf);
+	if (st != &one_st)
+		free(st);
+	if (locks != &one_lock)
+		free(locks);
+	return rc;
+}
+
+int store_apply(struct store *s, const char *path, size_t len, struct kvs_record *rec,
+		enum store_origin origin, const struct kvs_version *expect,
+		struct kvs_version *current)
+{
+	struct store_op op = { .path = path, .len = len, .rec = *rec, .expect = expect };
+	int rc = store_apply_batch(s, &op, 1, origin);
+
+	if (rc == 0)
+		rc = op.rc;
+	if (rc == 0)
+		rec->v = op.rec.v;
+	else if (current && op.had && (rc == KVS_ESTALE || rc == KVS_ECONFLICT))
+		*current = op.current.v;
 	return rc;
 }
 

@@ -83,7 +83,7 @@ void store_close(struct store *s);
 void store_set_listener(struct store *s, store_listener_fn fn, void *ctx);
 
 /*
- * The one write door.
+ * The one write door (a batch of one op, see store_apply_batch()).
  *   STORE_LOCAL:   rec->v is overwritten with a fresh version whose
  *                  timestamp is above the current one.  A local delete
  *                  (rec->tombstone) of an absent or deleted path returns
@@ -107,6 +107,71 @@ void store_set_listener(struct store *s, store_listener_fn fn, void *ctx);
 int store_apply(struct store *s, const char *path, size_t len, struct kvs_record *rec,
 		enum store_origin origin, const struct kvs_version *expect,
 		struct kvs_version *current);
+
+/* ------------------------------------------------------------ batches */
+
+/* What must hold of a path's current version for a batch to be written
+ * (SPEC section 8).  A tombstone counts as absent. */
+enum store_cond {
+	STORE_COND_NONE,
+	STORE_COND_MATCH,  /* present, and its uuid is match.id */
+	STORE_COND_EXISTS, /* present (If-Match: *) */
+	STORE_COND_ABSENT, /* absent or deleted (If-None-Match: *) */
+};
+
+/* Most ops in one batch (a transaction's limit, SPEC section 8). */
+#define STORE_BATCH_MAX 128
+
+/* One op of store_apply_batch(). */
+struct store_op {
+	/* in */
+	const char *path;
+	size_t len;
+	struct kvs_record rec;        /* the record to write (tombstone: delete) */
+	bool check;                   /* a check only: writes nothing */
+	enum store_cond cond;
+	struct kvs_version match;     /* STORE_COND_MATCH: the uuid (id) wanted */
+	const struct kvs_version *expect; /* STORE_RESOLVE: the loser */
+	/* out */
+	int rc;                       /* 0: written (or a check that held);
+	                               * KVS_EPRECOND: its condition failed;
+	                               * else why this op wrote nothing (as
+	                               * store_apply returns) */
+	bool had;                     /* a current record was found ... */
+	struct kvs_record current;    /* ... with this version and tombstone flag
+	                               * (value and origin not kept) */
+	uint64_t index;               /* its change index (0: none) */
+};
+
+/*
+ * Called once per written batch of more than one op, instead of the
+ * listener, with the path locks held: ops[i] with rc == 0 and !check were
+ * written.  Same rules as store_listener_fn.
+ */
+typedef void (*store_batch_listener_fn)(void *ctx, const struct store_op *ops, size_t n,
+					enum store_origin origin);
+
+/* Sets the batch listener (NULL: batches go to the listener op by op). */
+void store_set_batch_listener(struct store *s, store_batch_listener_fn fn, void *ctx);
+
+/*
+ * The write door's batch form: up to STORE_BATCH_MAX ops on distinct paths
+ * (KVS_EINVAL otherwise).  Takes the ops' path locks in one fixed order (so
+ * two batches never deadlock), reads every current version, checks every
+ * condition, and then:
+ *   - if a condition fails: writes nothing, marks the failed ops
+ *     KVS_EPRECOND (the others 0) and returns KVS_EPRECOND;
+ *   - else decides each write op as store_apply() does for origin (an op
+ *     that is refused, e.g. stale, or a local delete of an absent path,
+ *     keeps its rc and is left out) and writes the others, their index
+ *     entries and their changes (consecutive indexes) in one WriteBatch:
+ *     all or nothing.  Returns 0, or KVS_EIO / KVS_ENOMEM with nothing
+ *     written.
+ * Local ops get fresh versions in ops[i].rec.v.  Readers never see part of
+ * a batch: RocksDB applies a WriteBatch at once, and the record cache
+ * forgets every path of the batch before it is written.
+ */
+int store_apply_batch(struct store *s, struct store_op *ops, size_t n, enum store_origin origin);
 
 /* A record read from the store: rec points into raw, which the caller
  * releases with store_value_release(). */

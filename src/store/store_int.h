@@ -24,8 +24,9 @@
 #define PATH_LOCKS 1024
 
 /* Indexes given out and not yet finished, at most: more than the threads
- * that can be inside store_apply() at once (a thread holds one). */
-#define CHANGE_RING 16384
+ * that can be inside the write door at once times the most a batch takes
+ * (STORE_BATCH_MAX). */
+#define CHANGE_RING 65536
 
 enum cf_index { CF_DEFAULT, CF_RECORDS, CF_BY_TIME, CF_BY_BUCKET, CF_META, CF_CHANGES,
 		CF_COUNT };
@@ -71,6 +72,8 @@ struct store {
 	_Atomic int64_t latest_ts;               /* newest ts in by_time */
 	store_listener_fn listener;              /* set before writes start */
 	void *listener_ctx;
+	store_batch_listener_fn batch_listener;  /* batches of several ops */
+	void *batch_listener_ctx;
 	struct change_seq changes;               /* the change index */
 	struct hub *hub;                         /* watchers to wake */
 };
@@ -116,15 +119,18 @@ int store_walk_end(rocksdb_iterator_t *it, const char *op);
 int store_changes_open(struct store *s);
 void store_changes_close(struct store *s);
 
-/* Takes the next index for a change of path into *index (0 when the change
- * index is off), and appends its entry (type, path, the encoded record
- * rec_bytes) to wb.  Called under the path lock before the batch is
- * written.  Returns 0, or KVS_ENOMEM with no index taken. */
-int store_change_add(struct store *s, rocksdb_writebatch_t *wb, const char *path, size_t len,
-		     bool tombstone, const char *rec_bytes, size_t rec_len, uint64_t *index);
-
-/* Marks index finished (its batch written or failed); wakes whoever waits
- * for it to become visible.  No-op for 0. */
-void store_change_done(struct store *s, uint64_t index);
+/*
+ * The change index seen from the write door.  A batch that writes count
+ * changes takes count consecutive indexes at once (store_change_take: the
+ * first, or 0 when the change index is off), appends each change's entry
+ * (type, path, the encoded record rec_bytes) to its WriteBatch
+ * (store_change_put; nothing for index 0; KVS_ENOMEM), and, written or
+ * failed, marks them finished (store_change_done), which moves the visible
+ * index and wakes whoever waits for it.  Called under the path locks.
+ */
+uint64_t store_change_take(struct store *s, size_t count);
+int store_change_put(struct store *s, rocksdb_writebatch_t *wb, uint64_t index, const char *path,
+		     size_t len, bool tombstone, const char *rec_bytes, size_t rec_len);
+void store_change_done(struct store *s, uint64_t first, size_t count);
 
 #endif
