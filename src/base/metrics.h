@@ -22,6 +22,7 @@ enum metrics_route {
 	ROUTE_MEMBERS,   /* /members/ client endpoints */
 	ROUTE_PEER,      /* /members/... peer endpoints */
 	ROUTE_WATCH,     /* /watch/... */
+	ROUTE_TXN,       /* /txn */
 	ROUTE_OTHER,     /* anything else (404) */
 	ROUTE_COUNT
 };

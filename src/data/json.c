@@ -397,3 +397,81 @@ bool json_has_nul_escape(const char *buf, size_t len)
 	}
 	return false;
 }
+
+/* ---- walking a valid text --------------------------------------------- */
+
+size_t json_skip_ws(const char *b, size_t len, size_t i)
+{
+	while (i < len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* b[i] is a '"': the index just past the closing one. */
+static size_t string_end(const char *b, size_t len, size_t i)
+{
+	for (i++; i < len; i++) {
+		if (b[i] == '\\')
+			i++;
+		else if (b[i] == '"')
+			return i + 1;
+	}
+	return len;
+}
+
+size_t json_value_end(const char *b, size_t len, size_t i)
+{
+	size_t depth = 0;
+
+	if (i >= len)
+		return len;
+	if (b[i] == '"')
+		return string_end(b, len, i);
+	if (b[i] != '{' && b[i] != '[') { /* a number or a literal */
+		while (i < len && !strchr(",]} \t\n\r", b[i]))
+			i++;
+		return i;
+	}
+	for (; i < len; i++) { /* a container: count brackets, skip strings */
+		if (b[i] == '"') {
+			i = string_end(b, len, i) - 1;
+		} else if (b[i] == '{' || b[i] == '[') {
+			depth++;
+		} else if ((b[i] == '}' || b[i] == ']') && --depth == 0) {
+			return i + 1;
+		}
+	}
+	return len;
+}
+
+static bool next_item(const char *b, size_t len, size_t *pos, struct json_member *m, bool named)
+{
+	size_t i = json_skip_ws(b, len, *pos);
+
+	if (i < len && b[i] == ',')
+		i = json_skip_ws(b, len, i + 1);
+	if (i >= len || b[i] == '}' || b[i] == ']') {
+		*pos = i < len ? i + 1 : len;
+		return false;
+	}
+	m->name = m->name_end = i;
+	if (named) {
+		m->name_end = string_end(b, len, i);
+		i = json_skip_ws(b, len, m->name_end);
+		i = json_skip_ws(b, len, i + 1); /* past the ':' */
+	}
+	m->value = i;
+	m->value_end = json_value_end(b, len, i);
+	*pos = m->value_end;
+	return true;
+}
+
+bool json_next_member(const char *b, size_t len, size_t *pos, struct json_member *m)
+{
+	return next_item(b, len, pos, m, true);
+}
+
+bool json_next_element(const char *b, size_t len, size_t *pos, struct json_member *m)
+{
+	return next_item(b, len, pos, m, false);
+}

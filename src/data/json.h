@@ -57,4 +57,32 @@ cJSON *json_parse_bounded(const char *buf, size_t len, size_t max_depth, size_t 
  */
 bool json_has_nul_escape(const char *buf, size_t len);
 
+/*
+ * Walking a text json_valid() accepted, without a tree: where each value
+ * starts and ends, so a member's value can be taken byte for byte (a
+ * transaction's values are stored exactly as sent).  No recursion, no
+ * allocation.  On text that is not valid JSON the results are unspecified
+ * (but stay within len).
+ */
+
+/* The first index at or after i that is not whitespace (or len). */
+size_t json_skip_ws(const char *b, size_t len, size_t i);
+
+/* b[i] starts a value: the index just past its end. */
+size_t json_value_end(const char *b, size_t len, size_t i);
+
+/* One member of an object, or one element of an array: spans [start, end). */
+struct json_member {
+	size_t name, name_end;   /* the name with its quotes (objects only) */
+	size_t value, value_end; /* the value */
+};
+
+/*
+ * Steps to the next member of the object (or element of the array) whose
+ * contents start at *pos (just past its '{' or '[', then past the previous
+ * member).  Returns false at the closing bracket.
+ */
+bool json_next_member(const char *b, size_t len, size_t *pos, struct json_member *m);
+bool json_next_element(const char *b, size_t len, size_t *pos, struct json_member *m);
+
 #endif

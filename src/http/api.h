@@ -34,6 +34,34 @@ int api_kv(struct kvs_node *node, struct mg_connection *c, const struct mg_reque
  * what api_kv answers 400 with.  Any thread. */
 const char *api_kv_bad_path(const char *raw_path);
 
+/* POST /txn: a transaction of up to STORE_BATCH_MAX ops (api_txn.c, SPEC
+ * section 8) */
+int api_txn(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
+	    const char *raw_path);
+
+/* Shared by the write handlers (api_kv.c). */
+
+/* Answers 403/503 when the node's mode refuses client writes; else 0. */
+int api_writable(struct kvs_node *node, struct mg_connection *c);
+
+/* Reads a request body of at most max bytes into *body (caller frees):
+ * returns 0, or the status of the error it answered (411, 413, 408, 400)
+ * with nothing to free.  what names the limit in the 413 message. */
+int api_read_body(struct mg_connection *c, size_t max, const char *what, char **body,
+		  size_t *len);
+
+/* After a write: X-Kvs-Index as it is now. */
+void api_written_index(struct kvs_node *node, struct mg_connection *c);
+
+/* Parses an If-Match value ("*" or a quoted uuid) into op's condition.
+ * Returns false if it is neither. */
+struct store_op;
+bool api_parse_if_match(const char *s, struct store_op *op);
+
+/* The 412 reply of a failed condition on one key: the current version, or
+ * null when the key is absent or deleted. */
+int api_precondition_failed(struct mg_connection *c, const struct store_op *op);
+
 /* GET /watch, /watch/, /watch/{prefix}/ and /watch/{path}: long-poll
  * and Server-Sent Events watches (api_watch.c, SPEC section 7) */
 int api_watch(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,

@@ -4,9 +4,11 @@
  *   GET|HEAD /kv/{path}      the stored JSON, byte for byte, ETag = UUID
  *   PUT /kv/{path}           store a JSON value (strict RFC 8259)
  *   DELETE /kv/{path}        write a tombstone
+ *   (both take If-Match: "<uuid>" | *, and PUT If-None-Match: *, SPEC
+ *   section 8: checked by the write door under the key's lock)
  *   GET|HEAD /kv/{prefix}/   sorted, paginated listing (limit, after, values)
  *
- * Writes go through store_apply(STORE_LOCAL), the one write door; the
+ * Writes go through store_apply_batch(STORE_LOCAL), the one write door; the
  * mode (read-only, syncing) is checked first.  Runs on civetweb worker
  * threads; all state is in node.
  */
@@ -213,8 +215,7 @@ out_free:
 
 /* ----------------------------------------------------------------- writes */
 
-/* Answers 403/503 when the node's mode refuses client writes; else 0. */
-static int writable(struct kvs_node *node, struct mg_connection *c)
+int api_writable(struct kvs_node *node, struct mg_connection *c)
 {
 	int mode = atomic_load(&node->mode);
 
@@ -226,36 +227,27 @@ static int writable(struct kvs_node *node, struct mg_connection *c)
 	return 0;
 }
 
-/* After a write: X-Kvs-Index as it is now, which counts the write once
- * every change before it is written too. */
-static void written_index(struct kvs_node *node, struct mg_connection *c)
+/* Every change before the write is written too once this index is. */
+void api_written_index(struct kvs_node *node, struct mg_connection *c)
 {
 	if (store_changes_on(node->store))
 		http_set_index(c, store_index(node->store));
 }
 
-static int kv_put(struct kvs_node *node, struct mg_connection *c, const char *key, size_t klen)
+int api_read_body(struct mg_connection *c, size_t max, const char *what, char **body,
+		  size_t *len)
 {
-	struct kvs_record rec = { 0 };
-	char uuid[VERSION_UUID_STR], reply[128];
-	const char *why = NULL;
-	size_t len, off = 0;
-	char *body;
-	int rc;
+	int rc = http_read_body(c, max, body, len);
 
-	if ((rc = writable(node, c)) != 0)
-		return rc;
-	rc = http_read_body(c, (size_t)node->cfg.max_value_bytes, &body, &len);
 	switch (rc) {
 	case 0:
-		break;
+		return 0;
 	case 411:
 		return http_error(c, 411, NULL, "Content-Length required");
 	case 413:
 		mg_disable_keep_alive(c); /* the unread body must not be parsed as a request */
-		return http_error(c, 413, "Connection: close\r\n",
-				  "value larger than max_value_bytes (%lld)",
-				  (long long)node->cfg.max_value_bytes);
+		return http_error(c, 413, "Connection: close\r\n", "%s larger than %zu bytes", what,
+				  max);
 	case 408:
 		mg_disable_keep_alive(c);
 		return http_error(c, 408, "Connection: close\r\n",
@@ -263,23 +255,122 @@ static int kv_put(struct kvs_node *node, struct mg_connection *c, const char *ke
 	default:
 		return http_error(c, rc, NULL, "could not read the request body");
 	}
+}
+
+bool api_parse_if_match(const char *s, struct store_op *op)
+{
+	char uuid[VERSION_UUID_STR];
+	size_t n = strlen(s);
+
+	if (strcmp(s, "*") == 0) {
+		op->cond = STORE_COND_EXISTS;
+		return true;
+	}
+	if (n != VERSION_UUID_STR + 1 || s[0] != '"' || s[n - 1] != '"')
+		return false;
+	memcpy(uuid, s + 1, n - 2);
+	uuid[n - 2] = '\0';
+	if (version_uuid_parse(&op->match, uuid) != 0)
+		return false;
+	op->cond = STORE_COND_MATCH;
+	return true;
+}
+
+/* Reads If-Match / If-None-Match into op (SPEC section 8).  Returns 0, or
+ * the 400 it answered for a malformed or unsupported condition. */
+static int read_condition(struct mg_connection *c, bool is_put, struct store_op *op)
+{
+	const char *im = mg_get_header(c, "If-Match"), *inm = mg_get_header(c, "If-None-Match");
+
+	if (im && inm)
+		return http_error(c, 400, NULL, "If-Match and If-None-Match cannot be combined");
+	if (im && !api_parse_if_match(im, op))
+		return http_error(c, 400, NULL,
+				  "If-Match must be * or one quoted uuid (the ETag of a GET)");
+	if (inm && (!is_put || strcmp(inm, "*") != 0))
+		return http_error(c, 400, NULL, is_put ? "If-None-Match must be *" :
+				  "If-None-Match is for PUT (create only), not DELETE");
+	if (inm)
+		op->cond = STORE_COND_ABSENT;
+	return 0;
+}
+
+/* Appends {"key":..,"uuid":..,"timestamp":..} of op's current version
+ * (nulls when absent or deleted) to b. */
+static void current_json(struct buf *b, const struct store_op *op)
+{
+	char uuid[VERSION_UUID_STR];
+
+	if (!op->had || op->current.tombstone) {
+		buf_adds(b, "\"uuid\":null,\"timestamp\":null");
+		return;
+	}
+	version_uuid_str(&op->current.v, uuid);
+	buf_printf(b, "\"uuid\":\"%s\",\"timestamp\":%lld", uuid, (long long)op->current.v.ts);
+}
+
+int api_precondition_failed(struct mg_connection *c, const struct store_op *op)
+{
+	struct buf b;
+	int rc;
+
+	buf_init(&b, 256);
+	buf_adds(&b, "{\"error\":\"precondition failed\",");
+	current_json(&b, op);
+	buf_adds(&b, "}\n");
+	rc = buf_failed(&b) ? http_error(c, 500, NULL, "out of memory")
+			    : http_send(c, 412, JSON, NULL, b.data, b.len);
+	buf_release(&b);
+	return rc;
+}
+
+/* Applies the one-op batch op (a PUT or DELETE with its condition) and
+ * answers its failure, or returns 0 when it was written. */
+static int apply_one(struct kvs_node *node, struct mg_connection *c, struct store_op *op)
+{
+	int rc = store_apply_batch(node->store, op, 1, STORE_LOCAL);
+
+	if (rc == 0)
+		rc = op->rc;
+	switch (rc) {
+	case 0:
+		return 0;
+	case KVS_EPRECOND:
+		return api_precondition_failed(c, op);
+	case KVS_ENOTFOUND:
+		return http_error(c, 404, NULL, "key not found: %.*s", (int)op->len, op->path);
+	default:
+		return http_error(c, 500, NULL, "storage failure: %s", kvs_strerror(rc));
+	}
+}
+
+static int kv_put(struct kvs_node *node, struct mg_connection *c, const char *key, size_t klen)
+{
+	struct store_op op = { .path = key, .len = klen };
+	char uuid[VERSION_UUID_STR], reply[128];
+	const char *why = NULL;
+	size_t len, off = 0;
+	char *body;
+	int rc;
+
+	if ((rc = api_writable(node, c)) != 0 || (rc = read_condition(c, true, &op)) != 0)
+		return rc;
+	if ((rc = api_read_body(c, (size_t)node->cfg.max_value_bytes, "value", &body, &len)) != 0)
+		return rc;
 	if (!json_valid(body, len, &why, &off)) {
 		rc = http_error(c, 400, NULL, "invalid JSON at byte %zu: %s", off, why);
 		goto out_free;
 	}
-	rec.value = body;
-	rec.value_len = len;
-	rec.origin = node->cfg.node_id;
-	rec.origin_len = strlen(node->cfg.node_id);
-	rc = store_apply(node->store, key, klen, &rec, STORE_LOCAL, NULL, NULL);
-	if (rc != 0) {
-		rc = http_error(c, 500, NULL, "storage failure: %s", kvs_strerror(rc));
+	op.rec.value = body;
+	op.rec.value_len = len;
+	op.rec.origin = node->cfg.node_id;
+	op.rec.origin_len = strlen(node->cfg.node_id);
+	if ((rc = apply_one(node, c, &op)) != 0)
 		goto out_free;
-	}
-	written_index(node, c);
-	version_uuid_str(&rec.v, uuid);
+	api_written_index(node, c);
+	version_uuid_str(&op.rec.v, uuid);
 	int n = snprintf(reply, sizeof(reply), "{\"uuid\":\"%s\",\"timestamp\":%lld}\n", uuid,
-			 (long long)rec.v.ts);
+			 (long long)op.rec.v.ts);
 	rc = http_send(c, 200, JSON, NULL, reply, (size_t)n);
 out_free:
 	free(body);
@@ -289,18 +380,16 @@ out_free:
 static int kv_delete(struct kvs_node *node, struct mg_connection *c, const char *key,
 		     size_t klen)
 {
-	struct kvs_record rec = { .tombstone = true, .origin = node->cfg.node_id,
-				  .origin_len = strlen(node->cfg.node_id) };
+	struct store_op op = { .path = key, .len = klen,
+			       .rec = { .tombstone = true, .origin = node->cfg.node_id,
+					.origin_len = strlen(node->cfg.node_id) } };
 	int rc;
 
-	if ((rc = writable(node, c)) != 0)
+	if ((rc = api_writable(node, c)) != 0 || (rc = read_condition(c, false, &op)) != 0)
 		return rc;
-	rc = store_apply(node->store, key, klen, &rec, STORE_LOCAL, NULL, NULL);
-	if (rc == KVS_ENOTFOUND)
-		return http_error(c, 404, NULL, "key not found: %.200s", key);
-	if (rc != 0)
-		return http_error(c, 500, NULL, "storage failure: %s", kvs_strerror(rc));
-	written_index(node, c);
+	if ((rc = apply_one(node, c, &op)) != 0)
+		return rc;
+	api_written_index(node, c);
 	return http_send(c, 204, JSON, NULL, NULL, 0);
 }
 

@@ -113,6 +113,7 @@ static const struct route routes[] = {
 	  .bad_path = api_kv_bad_path },
 	{ "/kv/", PREFIX, M_PUT | M_DELETE, AUTH_WRITE, ROUTE_KV, .fn = api_kv, .flags = INDEX,
 	  .bad_path = api_kv_bad_path },
+	{ "/txn", EXACT, M_POST, AUTH_WRITE, ROUTE_TXN, .fn = api_txn, .flags = INDEX },
 	{ "/watch", EXACT, M_GET, AUTH_READ, ROUTE_WATCH, .fn = api_watch, .flags = INDEX,
 	  .bad_path = api_watch_bad_path },
 	{ "/watch/", PREFIX, M_GET, AUTH_READ, ROUTE_WATCH, .fn = api_watch, .flags = INDEX,
