@@ -10,6 +10,9 @@
  *   KVS_EINVAL     a timestamp out of range: refused, this record alone
  *   anything else  a storage failure: the batch reports KVS_EIO
  * Every record handed to apply_items() counts in items_fetched[kind].
+ * Consecutive records with one "txn" id (a transaction from its origin)
+ * are applied in one store_apply_batch(STORE_REMOTE), the same outcomes
+ * counted per record, so a reader here never sees half of a transaction.
  *
  * Threads: any; no lock here (see apply.h).
  */
@@ -38,6 +41,78 @@ int apply_parse(struct kvs_node *node, const char *peer, const cJSON *arr, bool 
 	return 0;
 }
 
+/* Counts the outcome r of applying item it (rec: as applied); returns
+ * KVS_EIO for a storage failure, else 0. */
+static int outcome(struct kvs_node *node, const struct wire_item *it, const struct kvs_record *rec,
+		   int r, enum sync_kind kind, int64_t now, struct apply_counts *local)
+{
+	switch (r) {
+	case 0:
+		local->applied++;
+		atomic_fetch_add(&node->metrics.items_applied[kind], 1);
+		if (kind == SYNC_PUSH)
+			metrics_repl_lag(&node->metrics, now - rec->v.ts);
+		return 0;
+	case KVS_ESTALE:
+		local->stale++;
+		return 0;
+	case KVS_ECONFLICT:
+		local->conflicts++;
+		atomic_fetch_add(&node->metrics.conflicts_detected, 1);
+		conflict_submit(node, it->key, it->klen);
+		return 0;
+	case KVS_EINVAL: /* a timestamp out of range: this record alone */
+		local->refused++;
+		apply_refused(node, "-", 1, "timestamp out of range");
+		return 0;
+	default:
+		local->failed++;
+		return KVS_EIO;
+	}
+}
+
+/* The run of items from i with one transaction id: its length. */
+static size_t txn_run(const struct wire_item *items, size_t n, size_t i)
+{
+	size_t j = i + 1;
+
+	while (items[i].txn && j < n && items[j].txn == items[i].txn)
+		j++;
+	return j - i;
+}
+
+/*
+ * Applies a transaction's records in one batch, so that no reader here
+ * sees part of it.  Returns KVS_EINVAL, with nothing applied, for a run the
+ * batch refuses (too long, a key twice: not from a kvs node), which the
+ * caller then applies record by record.
+ */
+static int apply_txn(struct kvs_node *node, const struct wire_item *items, size_t run,
+		     enum sync_kind kind, int64_t now, struct apply_counts *local)
+{
+	struct store_op *ops;
+	int rc = 0, r;
+
+	if (run > STORE_BATCH_MAX || !(ops = calloc(run, sizeof(*ops))))
+		return KVS_EINVAL;
+	for (size_t k = 0; k < run; k++) {
+		ops[k].path = items[k].key;
+		ops[k].len = items[k].klen;
+		ops[k].rec = items[k].rec;
+	}
+	r = store_apply_batch(node->store, ops, run, STORE_REMOTE);
+	if (r == KVS_EINVAL) {
+		free(ops);
+		return KVS_EINVAL;
+	}
+	for (size_t k = 0; k < run; k++)
+		if (outcome(node, &items[k], &ops[k].rec, r != 0 ? r : ops[k].rc, kind, now,
+			    local) != 0)
+			rc = KVS_EIO;
+	free(ops);
+	return rc;
+}
+
 int apply_items(struct kvs_node *node, const struct wire_item *items, size_t n,
 		enum sync_kind kind, struct apply_counts *counts)
 {
@@ -46,33 +121,22 @@ int apply_items(struct kvs_node *node, const struct wire_item *items, size_t n,
 	int rc = 0;
 
 	atomic_fetch_add(&node->metrics.items_fetched[kind], n);
-	for (size_t i = 0; i < n; i++) {
-		struct kvs_record rec = items[i].rec;
-		int r = store_apply(node->store, items[i].key, items[i].klen, &rec, STORE_REMOTE,
-				    NULL, NULL);
+	for (size_t i = 0; i < n;) {
+		size_t run = txn_run(items, n, i);
+		int r = run > 1 ? apply_txn(node, items + i, run, kind, now, &local) : KVS_EINVAL;
 
-		switch (r) {
-		case 0:
-			local.applied++;
-			atomic_fetch_add(&node->metrics.items_applied[kind], 1);
-			if (kind == SYNC_PUSH)
-				metrics_repl_lag(&node->metrics, now - rec.v.ts);
-			break;
-		case KVS_ESTALE:
-			local.stale++;
-			break;
-		case KVS_ECONFLICT:
-			local.conflicts++;
-			atomic_fetch_add(&node->metrics.conflicts_detected, 1);
-			conflict_submit(node, items[i].key, items[i].klen);
-			break;
-		case KVS_EINVAL: /* a timestamp out of range: this record alone */
-			local.refused++;
-			apply_refused(node, "-", 1, "timestamp out of range");
-			break;
-		default:
-			local.failed++;
-			rc = KVS_EIO;
+		if (r != KVS_EINVAL) { /* the run went as one batch */
+			rc = r ? r : rc;
+			i += run;
+			continue;
+		}
+		for (size_t end = i + run; i < end; i++) {
+			struct kvs_record rec = items[i].rec;
+
+			r = store_apply(node->store, items[i].key, items[i].klen, &rec, STORE_REMOTE,
+					NULL, NULL);
+			if (outcome(node, &items[i], &rec, r, kind, now, &local) != 0)
+				rc = KVS_EIO;
 		}
 	}
 	if (counts) {

@@ -213,7 +213,7 @@ static void resolve(struct conflict *c, const char *path, size_t len)
 		have_mine = true;
 		ans[0].vote.has = true;
 		ans[0].vote.v = mine.rec.v;
-		ans[0].item = (struct wire_item){ path, len, mine.rec, true };
+		ans[0].item = (struct wire_item){ .key = path, .klen = len, .rec = mine.rec, .has_value = true };
 	}
 	snprintf(ans[0].vote.id, sizeof(ans[0].vote.id), "%s", node->cfg.node_id);
 	ans[0].vote.joined_ts = node->joined_ts;

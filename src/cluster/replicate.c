@@ -6,6 +6,9 @@
  * once (push.h) and POSTs it to every live peer in turn.  While it sends,
  * new writes pile up and form the next batch, so batches grow with the
  * write rate and the per-request cost is shared by many records.
+ * A transaction's records (the store's batch listener) are queued
+ * together under one txn id and always sent whole in one push, so a peer
+ * applies them in one batch (apply.c).
  *
  * Locks: `lock` guards the queue (head, tail, count, bytes).  It is taken
  * inside store_apply (the listener runs under the store's path lock), so
@@ -31,6 +34,7 @@
 struct entry {
 	struct entry *next;
 	size_t klen, vlen;
+	uint64_t txn;           /* a transaction's entries: one id, never split */
 	struct kvs_record rec;  /* rec.value points into data + klen */
 	char data[];            /* key bytes, value bytes, origin bytes */
 };
@@ -42,6 +46,7 @@ struct replicate {
 	struct entry *head, *tail;
 	size_t count, bytes;
 	int64_t last_warn_ms;   /* rate limit for push_failed warnings */
+	_Atomic uint64_t txn_seq; /* the last transaction id given */
 };
 
 /* True if len bytes more fit in the queue.  Caller holds r->lock. */
@@ -50,25 +55,20 @@ static bool fits(const struct replicate *r, size_t len)
 	return r->bytes + len <= REPLICATE_QUEUE_BYTES;
 }
 
-int replicate_enqueue(struct replicate *r, const char *path, size_t len,
-		      const struct kvs_record *rec)
+/* A copy of one record for the queue (the store's is borrowed), or NULL. */
+static struct entry *entry_new(const char *path, size_t len, const struct kvs_record *rec,
+			       uint64_t txn)
 {
 	size_t vlen = rec->tombstone ? 0 : rec->value_len;
 	size_t olen = rec->origin_len; /* borrowed from the caller: copied too */
-	struct entry *e;
-	bool room;
+	struct entry *e = malloc(sizeof(*e) + len + vlen + olen);
 
-	/* a full queue drops the record before copying it ... */
-	pthread_mutex_lock(&r->lock);
-	room = fits(r, len + vlen);
-	pthread_mutex_unlock(&r->lock);
-	if (!room || !(e = malloc(sizeof(*e) + len + vlen + olen))) {
-		atomic_fetch_add(&r->node->metrics.push_dropped, 1);
-		return room ? KVS_ENOMEM : KVS_ETOOBIG;
-	}
+	if (!e)
+		return NULL;
 	e->next = NULL;
 	e->klen = len;
 	e->vlen = vlen;
+	e->txn = txn;
 	e->rec = *rec;
 	memcpy(e->data, path, len);
 	if (vlen)
@@ -78,26 +78,88 @@ int replicate_enqueue(struct replicate *r, const char *path, size_t len,
 	if (olen)
 		memcpy(e->data + len + vlen, rec->origin, olen);
 	e->rec.origin = olen ? e->data + len + vlen : NULL;
+	return e;
+}
 
-	/* ... and the cap is checked again where the entry is added, under the
-	 * same lock: writers that all saw room above cannot pass it together */
+/*
+ * Adds the chain first..(count entries, bytes of keys and values) to the
+ * queue, or frees it all when it does not fit: the cap is checked and the
+ * chain added in one critical section, so writers that all saw room
+ * earlier cannot pass it together.  Returns 0 or KVS_ETOOBIG.
+ */
+static int queue_append(struct replicate *r, struct entry *first, size_t count, size_t bytes)
+{
+	struct entry *last = first;
+
+	while (last->next)
+		last = last->next;
 	pthread_mutex_lock(&r->lock);
-	if (!fits(r, len + vlen)) {
+	if (!fits(r, bytes)) {
 		pthread_mutex_unlock(&r->lock);
-		free(e);
-		atomic_fetch_add(&r->node->metrics.push_dropped, 1);
+		while (first) {
+			struct entry *e = first;
+			first = e->next;
+			free(e);
+		}
+		atomic_fetch_add(&r->node->metrics.push_dropped, count);
 		return KVS_ETOOBIG;
 	}
 	if (r->tail)
-		r->tail->next = e;
+		r->tail->next = first;
 	else
-		r->head = e;
-	r->tail = e;
-	r->count++;
-	r->bytes += len + vlen;
+		r->head = first;
+	r->tail = last;
+	r->count += count;
+	r->bytes += bytes;
 	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
 	return 0;
+}
+
+int replicate_enqueue(struct replicate *r, const char *path, size_t len,
+		      const struct kvs_record *rec)
+{
+	size_t bytes = len + (rec->tombstone ? 0 : rec->value_len);
+	struct entry *e;
+	bool room;
+
+	/* a full queue drops the record before copying it ... */
+	pthread_mutex_lock(&r->lock);
+	room = fits(r, bytes);
+	pthread_mutex_unlock(&r->lock);
+	if (!room || !(e = entry_new(path, len, rec, 0))) {
+		atomic_fetch_add(&r->node->metrics.push_dropped, 1);
+		return room ? KVS_ENOMEM : KVS_ETOOBIG;
+	}
+	/* ... and queue_append checks again where the entry is added */
+	return queue_append(r, e, 1, bytes);
+}
+
+/* Queues the written ops of one batch as one transaction: whole, or (no
+ * room, no memory) not at all, when sync repairs them later. */
+static int enqueue_txn(struct replicate *r, const struct store_op *ops, size_t n)
+{
+	struct entry *first = NULL, **tail = &first;
+	size_t count = 0, bytes = 0;
+	uint64_t txn = atomic_fetch_add(&r->txn_seq, 1) + 1;
+
+	for (size_t i = 0; i < n; i++) {
+		if (ops[i].rc != 0 || ops[i].check)
+			continue;
+		if (!(*tail = entry_new(ops[i].path, ops[i].len, &ops[i].rec, txn))) {
+			while (first) {
+				struct entry *e = first;
+				first = e->next;
+				free(e);
+			}
+			atomic_fetch_add(&r->node->metrics.push_dropped, n);
+			return KVS_ENOMEM;
+		}
+		bytes += (*tail)->klen + (*tail)->vlen;
+		tail = &(*tail)->next;
+		count++;
+	}
+	return first ? queue_append(r, first, count, bytes) : 0;
 }
 
 /* Store listener: runs inside store_apply, so it only copies and signals. */
@@ -115,6 +177,17 @@ static void on_write(void *ctx, const char *path, size_t len, const struct kvs_r
 	replicate_enqueue(r, path, len, rec);
 }
 
+/* Store batch listener: a transaction's records, queued as one. */
+static void on_batch(void *ctx, const struct store_op *ops, size_t n, enum store_origin origin)
+{
+	struct replicate *r = ctx;
+
+	if (origin == STORE_REMOTE || atomic_load(&r->node->left) ||
+	    members_live_peers(r->node->members) == 0)
+		return;
+	enqueue_txn(r, ops, n);
+}
+
 struct replicate *replicate_new(struct kvs_node *node)
 {
 	struct replicate *r = calloc(1, sizeof(*r));
@@ -125,6 +198,7 @@ struct replicate *replicate_new(struct kvs_node *node)
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->wake, NULL);
 	store_set_listener(node->store, on_write, r);
+	store_set_batch_listener(node->store, on_batch, r);
 	return r;
 }
 
@@ -133,6 +207,7 @@ void replicate_free(struct replicate *r)
 	if (!r)
 		return;
 	store_set_listener(r->node->store, NULL, NULL);
+	store_set_batch_listener(r->node->store, NULL, NULL);
 	while (r->head) {
 		struct entry *e = r->head;
 		r->head = e->next;
@@ -175,12 +250,27 @@ static struct entry *take_batch(struct replicate *r, size_t *n)
 	}
 	first = last = r->head;
 	*n = 0;
-	while (r->head && *n < REPLICATE_BATCH_ITEMS &&
-	       (*n == 0 || bytes + r->head->klen + r->head->vlen <= REPLICATE_BATCH_BYTES)) {
-		last = r->head;
-		bytes += last->klen + last->vlen;
-		r->head = last->next;
-		(*n)++;
+	/* whole units (one entry, or every entry of one transaction) while
+	 * they fit; the first unit goes whatever its size, so a batch is at
+	 * most the batch caps or one transaction (4 x max_value_bytes of
+	 * values), which a peer's body cap allows */
+	while (r->head) {
+		struct entry *end = r->head, *e = r->head;
+		size_t ubytes = 0, ucount = 0;
+
+		do {
+			end = e;
+			ubytes += e->klen + e->vlen;
+			ucount++;
+			e = e->next;
+		} while (e && end->txn && e->txn == end->txn);
+		if (*n && (*n + ucount > REPLICATE_BATCH_ITEMS ||
+			   bytes + ubytes > REPLICATE_BATCH_BYTES))
+			break;
+		last = end;
+		r->head = e;
+		bytes += ubytes;
+		*n += ucount;
 	}
 	if (*n) {
 		last->next = NULL;
@@ -211,10 +301,11 @@ static void send_batch(struct replicate *r, struct entry *batch, size_t n)
 		return;
 	}
 	node_self_member(node, &self);
-	push_begin(&msg, 2 * REPLICATE_BATCH_BYTES + 6 * (size_t)node->cfg.max_value_bytes + 65536,
-		   &self, SYNC_PUSH);
+	/* values travel as JSON strings: escaping at most doubles them */
+	push_begin(&msg, 2 * REPLICATE_BATCH_BYTES + 10 * (size_t)node->cfg.max_value_bytes +
+		   STORE_BATCH_MAX * 4096 + 65536, &self, SYNC_PUSH);
 	for (struct entry *e = batch; e; e = e->next)
-		push_add(&msg, e->data, e->klen, &e->rec);
+		push_add_txn(&msg, e->data, e->klen, &e->rec, e->txn);
 	if (push_end(&msg) != 0) {
 		atomic_fetch_add(&node->metrics.pushes_failed, 1);
 		goto out;

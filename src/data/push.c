@@ -29,9 +29,15 @@ void push_begin(struct push_msg *m, size_t cap, const struct member *from, enum 
 
 void push_add(struct push_msg *m, const char *key, size_t klen, const struct kvs_record *r)
 {
+	push_add_txn(m, key, klen, r, 0);
+}
+
+void push_add_txn(struct push_msg *m, const char *key, size_t klen, const struct kvs_record *r,
+		  uint64_t txn)
+{
 	if (m->n++)
 		buf_add(&m->body, ",", 1);
-	wire_record_add(&m->body, key, klen, r, true);
+	wire_record_add_txn(&m->body, key, klen, r, true, txn);
 }
 
 int push_end(struct push_msg *m)

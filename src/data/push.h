@@ -41,6 +41,11 @@ void push_begin(struct push_msg *m, size_t cap, const struct member *from, enum 
 /* Appends one record, value included (r and key borrowed for the call). */
 void push_add(struct push_msg *m, const char *key, size_t klen, const struct kvs_record *r);
 
+/* The same for a record of a transaction: the records of one transaction
+ * go in one message, one after the other, with the same txn (non-zero). */
+void push_add_txn(struct push_msg *m, const char *key, size_t klen, const struct kvs_record *r,
+		  uint64_t txn);
+
 /*
  * Closes the message.  Returns 0 with m->body.data / m->body.len ready
  * to send, or KVS_ENOMEM / KVS_ETOOBIG when an append failed (out of

@@ -14,6 +14,12 @@
 void wire_record_add(struct buf *b, const char *key, size_t klen, const struct kvs_record *r,
 		     bool with_value)
 {
+	wire_record_add_txn(b, key, klen, r, with_value, 0);
+}
+
+void wire_record_add_txn(struct buf *b, const char *key, size_t klen,
+			 const struct kvs_record *r, bool with_value, uint64_t txn)
+{
 	char uuid[VERSION_UUID_STR];
 
 	version_uuid_str(&r->v, uuid);
@@ -25,6 +31,8 @@ void wire_record_add(struct buf *b, const char *key, size_t klen, const struct k
 		buf_adds(b, ",\"origin\":");
 		buf_json_str(b, r->origin, r->origin_len);
 	}
+	if (txn)
+		buf_printf(b, ",\"txn\":%llu", (unsigned long long)txn);
 	if (with_value && !r->tombstone) {
 		buf_adds(b, ",\"value\":");
 		buf_json_str(b, r->value, r->value_len);
@@ -66,6 +74,13 @@ static int item_parse(const cJSON *o, size_t max_value, bool need_values, struct
 		return *why = "bad timestamp", KVS_EINVAL;
 	if (!cJSON_IsBool(tomb))
 		return *why = "bad tombstone flag", KVS_EINVAL;
+	if (cJSON_GetObjectItemCaseSensitive(o, "txn")) {
+		int64_t txn;
+
+		if (!wire_get_i64(o, "txn", &txn) || txn == 0)
+			return *why = "bad txn", KVS_EINVAL;
+		it->txn = (uint64_t)txn;
+	}
 	if (origin) { /* absent from nodes older than the watch issue */
 		if (!cJSON_IsString(origin) || !config_node_id_valid(origin->valuestring))
 			return *why = "bad origin", KVS_EINVAL;

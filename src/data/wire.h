@@ -5,6 +5,8 @@
  *   {"key": "a/b", "uuid": "<uuid>", "timestamp": 1700000000000,
  *    "tombstone": false, "origin": "node1",
  *    "value": "<the stored JSON text, as a string>"}
+ * "txn": a number, present on the records of one transaction in a push:
+ * consecutive items with the same txn are applied in one batch.
  * "origin" (the node_id that wrote the version) is absent when unknown:
  * records written before origins were kept, or sent by an older node.
  * "value" is absent for tombstones and for version-only listings
@@ -23,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
@@ -37,11 +40,16 @@ struct wire_item {
 	size_t klen;
 	struct kvs_record rec;
 	bool has_value;  /* the item carried a value (or is a tombstone) */
+	uint64_t txn;    /* a transaction's records share one non-zero id */
 };
 
 /* Appends one record object to b; with_value false writes a pair. */
 void wire_record_add(struct buf *b, const char *key, size_t klen, const struct kvs_record *r,
 		     bool with_value);
+
+/* The same, for a record of a transaction (txn != 0 adds "txn": txn). */
+void wire_record_add_txn(struct buf *b, const char *key, size_t klen,
+			 const struct kvs_record *r, bool with_value, uint64_t txn);
 
 /*
  * Parses the array `arr` (e.g. a batch's "items") into a malloc'd array
