@@ -173,6 +173,12 @@ struct store *store_open(const char *dir, bool sync_writes, size_t cache_bytes, 
 	}
 	for (int i = 0; i < PATH_LOCKS; i++)
 		pthread_mutex_init(&s->path_locks[i], NULL);
+	pthread_rwlockattr_t rwa;
+	pthread_rwlockattr_init(&rwa);
+	/* a stream of listings must not starve transactions */
+	pthread_rwlockattr_setkind_np(&rwa, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&s->batch_rw, &rwa);
+	pthread_rwlockattr_destroy(&rwa);
 
 	s->opts = rocksdb_options_create();
 	rocksdb_options_set_create_if_missing(s->opts, 1);
@@ -285,6 +291,7 @@ void store_close(struct store *s)
 	rcache_free(s->rcache);
 	for (int i = 0; i < PATH_LOCKS; i++)
 		pthread_mutex_destroy(&s->path_locks[i]);
+	pthread_rwlock_destroy(&s->batch_rw);
 	free(s);
 }
 
@@ -336,7 +343,24 @@ int store_get_hashed(struct store *s, uint64_t hash, const char *path, size_t le
 
 int store_get(struct store *s, const char *path, size_t len, struct store_value *out)
 {
-	return store_get_hashed(s, store_path_hash(path, len), path, len, out, true);
+	uint64_t hash = store_path_hash(path, len);
+	unsigned l = (unsigned)(hash % PATH_LOCKS);
+	uint32_t seq = atomic_load(&s->batch_seq[l]);
+	int rc;
+
+	if (!(seq & 1)) {
+		rc = store_get_hashed(s, hash, path, len, out, true);
+		if (atomic_load(&s->batch_seq[l]) == seq)
+			return rc;
+		if (rc == 0)
+			store_value_release(out);
+	}
+	/* a batch of several writes was writing under this lock: its other
+	 * paths may not be visible yet, so wait for it to end and read again */
+	pthread_mutex_lock(&s->path_locks[l]);
+	rc = store_get_hashed(s, hash, path, len, out, false);
+	pthread_mutex_unlock(&s->path_locks[l]);
+	return rc;
 }
 
 void store_value_release(struct store_value *v)
@@ -549,6 +573,33 @@ static size_t batch_locks(const struct op_state *st, size_t n, unsigned *locks)
 	return k;
 }
 
+/*
+ * Batches and unordered_write.  RocksDB applies a WriteBatch at once only
+ * for readers of a snapshot; with unordered_write (store_open) a reader
+ * may see part of a batch still being inserted.  A batch of one write
+ * never shows, but a transaction must not be seen half done, so a batch
+ * of several writes marks itself while it writes:
+ *   - batch_seq[lock] odd for each of its path locks: store_get() reads
+ *     without a lock, and reads again under the path lock (after the
+ *     batch) if the seq was odd or moved meanwhile;
+ *   - batch_rw held exclusively: a listing walks holding it shared
+ *     (store_list), so it sees every transaction whole or not at all.
+ * Plain one-key writes touch neither.
+ */
+static void batch_begin(struct store *s, const unsigned *locks, size_t nlocks)
+{
+	pthread_rwlock_wrlock(&s->batch_rw);
+	for (size_t i = 0; i < nlocks; i++)
+		atomic_fetch_add(&s->batch_seq[locks[i]], 1); /* odd: writing */
+}
+
+static void batch_end(struct store *s, const unsigned *locks, size_t nlocks)
+{
+	for (size_t i = 0; i < nlocks; i++)
+		atomic_fetch_add(&s->batch_seq[locks[i]], 1);
+	pthread_rwlock_unlock(&s->batch_rw);
+}
+
 int store_apply_batch(struct store *s, struct store_op *ops, size_t n, enum store_origin origin)
 {
 	struct op_state one_st, *st = &one_st;
@@ -610,6 +661,8 @@ int store_apply_batch(struct store *s, struct store_op *ops, size_t n, enum stor
 	for (size_t i = 0; i < n; i++)
 		if (written(&ops[i]))
 			rcache_write_begin(s->rcache, st[i].hash, ops[i].path, ops[i].len);
+	if (nwrite > 1)
+		batch_begin(s, locks, nlocks);
 	store_io->write(s->db, s->wopts, wb, &err);
 	rocksdb_writebatch_destroy(wb);
 	if (err) {
@@ -622,9 +675,12 @@ int store_apply_batch(struct store *s, struct store_op *ops, size_t n, enum stor
 			  LOG_ESCN(ops[0].path, ops[0].len), nwrite, err);
 		free(err);
 		rc = KVS_EIO;
-		goto out_unlock;
+		goto out_ended;
 	}
 	batch_done(s, ops, st, n, nwrite, origin);
+out_ended:
+	if (nwrite > 1)
+		batch_end(s, locks, nlocks);
 out_unlock:
 	store_change_done(s, first, nwrite); /* written or failed, finished */
 	for (size_t i = nlocks; i-- > 0;)

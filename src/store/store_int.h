@@ -67,6 +67,12 @@ struct store {
 	rocksdb_readoptions_t *ropts;
 	struct rcache *rcache;                   /* copies of records; NULL = off */
 	pthread_mutex_t path_locks[PATH_LOCKS];  /* writers of one path */
+	/* Batches of several writes and their readers (store.c, "Batches and
+	 * unordered_write"): batch_seq[lock] is odd while such a batch writes
+	 * a path of that lock; batch_rw is held exclusively by such a batch
+	 * while it writes and shared by a listing while it walks. */
+	_Atomic uint32_t batch_seq[PATH_LOCKS];
+	pthread_rwlock_t batch_rw;
 	_Atomic uint64_t digest[STORE_BUCKETS];  /* XOR of item hashes per bucket */
 	_Atomic int64_t keys, tombstones, value_bytes;
 	_Atomic int64_t latest_ts;               /* newest ts in by_time */

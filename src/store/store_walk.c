@@ -59,10 +59,14 @@ int store_list(struct store *s, const char *prefix, size_t plen, const char *aft
 	       size_t alen, size_t limit, store_item_fn fn, void *ctx, bool *more)
 {
 	const struct store_io *io = store_io;
-	rocksdb_iterator_t *it = io->create_iterator_cf(s->db, s->ropts, s->cf[CF_RECORDS]);
+	rocksdb_iterator_t *it;
 	size_t given = 0;
 	int rc = 0, end;
 
+	/* no transaction writes while a listing walks: it sees each whole
+	 * (store.c, "Batches and unordered_write") */
+	pthread_rwlock_rdlock(&s->batch_rw);
+	it = io->create_iterator_cf(s->db, s->ropts, s->cf[CF_RECORDS]);
 	*more = false;
 	/* start at the larger of prefix and after, bytewise */
 	if (after && alen && bytes_cmp(after, alen, prefix, plen) > 0)
@@ -92,6 +96,7 @@ int store_list(struct store *s, const char *prefix, size_t plen, const char *aft
 			break;
 	}
 	end = store_walk_end(it, "list");
+	pthread_rwlock_unlock(&s->batch_rw);
 	return end ? end : rc;
 }
 
