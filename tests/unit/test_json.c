@@ -880,6 +880,58 @@ static void test_utf8_exhaustive(void **state)
 	}
 }
 
+/* ---- walking a valid text (json_value_end, json_next_member) ---- */
+
+static void test_value_end(void **state)
+{
+	const char *cases[][2] = {
+		{ "123,", "123" },
+		{ "-1.5e3]", "-1.5e3" },
+		{ "true}", "true" },
+		{ "\"a\\\"b}\" ,", "\"a\\\"b}\"" },
+		{ "{\"k\":[1,{\"x\":\"]}\"}]} ,", "{\"k\":[1,{\"x\":\"]}\"}]}" },
+		{ "[[],[[]]]x", "[[],[[]]]" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t end = json_value_end(cases[i][0], strlen(cases[i][0]), 0);
+		assert_int_equal(end, strlen(cases[i][1]));
+	}
+	/* a text cut short never reads past its end */
+	assert_int_equal(json_value_end("{\"a\":[1,2", 9, 0), 9);
+	assert_int_equal(json_value_end("\"abc", 4, 0), 4);
+}
+
+static void test_next_member(void **state)
+{
+	const char *t = "{ \"a\" : 1 , \"b\":{\"c\":[1,2]},\"d\":\"x,y\" }";
+	size_t len = strlen(t), pos = 1;
+	struct json_member m;
+	const char *names[] = { "\"a\"", "\"b\"", "\"d\"" };
+	const char *values[] = { "1", "{\"c\":[1,2]}", "\"x,y\"" };
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		assert_true(json_next_member(t, len, &pos, &m));
+		assert_int_equal(m.name_end - m.name, strlen(names[i]));
+		assert_memory_equal(t + m.name, names[i], strlen(names[i]));
+		assert_int_equal(m.value_end - m.value, strlen(values[i]));
+		assert_memory_equal(t + m.value, values[i], strlen(values[i]));
+	}
+	assert_false(json_next_member(t, len, &pos, &m));
+	assert_int_equal(pos, len);
+
+	const char *arr = "[1, [2], {\"a\":3}]";
+	size_t p = 1;
+	int count = 0;
+	while (json_next_element(arr, strlen(arr), &p, &m))
+		count++;
+	assert_int_equal(count, 3);
+	p = 1;
+	assert_false(json_next_element("[ ]", 3, &p, &m));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -899,6 +951,8 @@ int main(void)
 		cmocka_unit_test(test_bounded_depth),
 		cmocka_unit_test(test_bounded_values),
 		cmocka_unit_test(test_bounded_refusals),
+		cmocka_unit_test(test_value_end),
+		cmocka_unit_test(test_next_member),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -675,6 +675,44 @@ static void test_origin(void **state)
 	buf_release(&b);
 }
 
+/* A transaction's records carry "txn": a positive integer, kept on parse;
+ * anything else refuses the record alone. */
+static void test_txn(void **state)
+{
+	struct kvs_record r = rec_of(1700000000000LL, false, "1");
+	struct wire_item *items = NULL;
+	size_t n = 0, refused = 0;
+	const char *why = NULL;
+	struct buf b;
+	cJSON *arr;
+
+	(void)state;
+	expect_accepted(ITEM("\"a\"", U, "1", "false", ",\"txn\":12,\"value\":\"1\""), true);
+	expect_refused(ITEM("\"a\"", U, "1", "false", ",\"txn\":0,\"value\":\"1\""), true, MAXV,
+		       "bad txn");
+	expect_refused(ITEM("\"a\"", U, "1", "false", ",\"txn\":-3,\"value\":\"1\""), true,
+		       MAXV, "bad txn");
+	expect_refused(ITEM("\"a\"", U, "1", "false", ",\"txn\":\"7\",\"value\":\"1\""), true,
+		       MAXV, "bad txn");
+	expect_refused(ITEM("\"a\"", U, "1", "false", ",\"txn\":1.5,\"value\":\"1\""), true,
+		       MAXV, "bad txn");
+
+	buf_init(&b, 1 << 16);
+	buf_add(&b, "[", 1);
+	wire_record_add_txn(&b, "k", 1, &r, true, 77);
+	buf_add(&b, ",", 1);
+	wire_record_add(&b, "j", 1, &r, true);
+	buf_add(&b, "]", 1);
+	arr = parse(b.data);
+	assert_int_equal(wire_items_parse(arr, MAXV, true, &items, &n, &refused, &why), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(items[0].txn, 77);
+	assert_int_equal(items[1].txn, 0);
+	free(items);
+	cJSON_Delete(arr);
+	buf_release(&b);
+}
+
 static void test_get_i64(void **state)
 {
 	(void)state;
@@ -722,6 +760,7 @@ int main(void)
 		cmocka_unit_test(test_bad_items_counted),
 		cmocka_unit_test(test_nil_uuid),
 		cmocka_unit_test(test_origin),
+		cmocka_unit_test(test_txn),
 		cmocka_unit_test(test_get_i64),
 	};
 
