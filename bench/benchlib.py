@@ -609,6 +609,16 @@ def cmd_report(path):
     target("GET ≥ 1.5× etcd v2 GET", rps("GET /kv"), rps("etcd v2 GET"), 1.5)
     target("GET ≥ 1.5× etcd v2 GET (sync_writes: true node)", rps("GET /kv, sync_writes"),
            rps("etcd v2 GET"), 1.5)
+    target("conditional PUT (If-Match: *) ≥ 0.9× plain PUT (issue 17)",
+           rps("PUT /kv, If-Match: * (conditional)"), rps("PUT /kv"), 0.9)
+    for ops in (1, 4, 16):
+        num = rps("POST /txn, %d put%s" % (ops, "s" if ops > 1 else ""))
+        if num is not None and rps("PUT /kv"):
+            w("| POST /txn of %d put%s: transactions/s (keys written/s) vs plain PUT/s | "
+              "%s (%s keys/s) / %s | %.2f× keys/s |" % (
+                  ops, "s" if ops > 1 else "", "{:,.0f}".format(num),
+                  "{:,.0f}".format(num * ops), "{:,.0f}".format(rps("PUT /kv")),
+                  num * ops / rps("PUT /kv")))
     if "c1k_hist_p99" in val:
         hp = val["c1k_hist_p99"]
         dp = float(val.get("c1k_direct_p99", "nan"))

@@ -8,6 +8,9 @@
 --           get     GET a random key of NKEYS (prefill them first)
 --           mixed   GETPCT % get, the rest put, random keys
 --           list    GET /kv/PREFIX/?limit=100&after=<random key>: pages of 100 keys
+--           cput    PUT with If-Match: * to a random key of NKEYS (prefilled: the condition
+--                   holds, so the check and the write are both done)
+--           txn     POST /txn of GETPCT put ops on distinct random keys of NKEYS
 --           fill    PUT keys 0..NKEYS-1 once each, split across threads; each thread
 --                   writes MARKDIR/done.<thread> when all its keys are acknowledged and
 --                   stops; run.sh interrupts wrk once every thread has finished.
@@ -104,6 +107,26 @@ local function get(i)
   return wrk.format("GET", keypath(i), nil, nil)
 end
 
+local cput_hdr = { ["Content-Type"] = "application/json", ["If-Match"] = "*" }
+
+local function cput(i)
+  return wrk.format("PUT", keypath(i), cput_hdr, pool[(i % POOL) + 1])
+end
+
+-- a transaction of n puts on n distinct random keys (the pool's values are JSON)
+local function txn(n)
+  local ops, used = {}, {}
+  while #ops < n do
+    local i = math.random(0, nkeys - 1)
+    if not used[i] then
+      used[i] = true
+      ops[#ops + 1] = string.format('{"op":"put","key":"%s/k%08d","value":%s}', prefix, i,
+                                    pool[(i % POOL) + 1])
+    end
+  end
+  return wrk.format("POST", "/txn", kvs_hdr, '{"ops":[' .. table.concat(ops, ",") .. ']}')
+end
+
 function request()
   if mode == "health" then
     -- the client work of a get (a random key, its path), thrown away: the ceiling and the
@@ -118,6 +141,10 @@ function request()
     return put(math.random(0, nkeys - 1))
   elseif mode == "get" then
     return get(math.random(0, nkeys - 1))
+  elseif mode == "cput" then
+    return cput(math.random(0, nkeys - 1))
+  elseif mode == "txn" then
+    return txn(getpct)
   elseif mode == "mixed" then
     local i = math.random(0, nkeys - 1)
     if math.random(1, 100) <= getpct then return get(i) else return put(i) end

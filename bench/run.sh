@@ -508,6 +508,10 @@ SPECS=(
   "GET /kv, 10 KiB|$(human "$N10K")|10 KiB|$A|kvs get v10k $N10K 10240"
   "PUT /kv, sync_writes|$(human "$NKEYS")|100 B|$B|kvs put bench $NKEYS 100"
   "GET /kv, sync_writes|$(human "$NKEYS")|100 B|$B|kvs get bench $NKEYS 100"
+  "PUT /kv, If-Match: * (conditional)|$(human "$NKEYS")|100 B|$A|kvs cput bench $NKEYS 100"
+  "POST /txn, 1 put|$(human "$NKEYS")|100 B|$A|kvs txn bench $NKEYS 100 1"
+  "POST /txn, 4 puts|$(human "$NKEYS")|100 B|$A|kvs txn bench $NKEYS 100 4"
+  "POST /txn, 16 puts|$(human "$NKEYS")|100 B|$A|kvs txn bench $NKEYS 100 16"
 )
 if [ "$HAVE_ETCD" = 1 ]; then
   start_etcd
