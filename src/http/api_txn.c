@@ -171,7 +171,7 @@ static bool parse_op(struct txn *t, const struct json_member *obj)
 	struct store_op *op = &t->ops[t->n];
 	char *key = t->keys[t->n];
 	struct op_fields f;
-	size_t klen;
+	size_t klen, vlen;
 
 	if (!op_members(t, obj, &f))
 		return false;
@@ -199,9 +199,8 @@ static bool parse_op(struct txn *t, const struct json_member *obj)
 		op->cond = STORE_COND_ABSENT;
 	}
 	switch (f.kind) {
-	case OP_PUT: {
-		size_t vlen = f.m_value.value_end - f.m_value.value;
-
+	case OP_PUT:
+		vlen = f.m_value.value_end - f.m_value.value;
 		if (!f.value)
 			return bad(t, "a put needs a value");
 		if (vlen > (size_t)t->node->cfg.max_value_bytes)
@@ -210,7 +209,6 @@ static bool parse_op(struct txn *t, const struct json_member *obj)
 		op->rec.value = t->b + f.m_value.value;
 		op->rec.value_len = vlen;
 		break;
-	}
 	case OP_DELETE:
 		op->rec.tombstone = true;
 		break;
