@@ -27,7 +27,7 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcivetweb -pthread -l
 CORE_OBJS := base/kvs base/log base/metrics base/buf config/config config/config_table \
              config/config_text config/config_check data/version data/path \
              data/json data/record data/wire data/member data/push store/rcache store/store store/store_walk \
-             store/changes store/hub \
+             store/changes store/hub store/expiry \
              cluster/members
 NODE_OBJS := $(CORE_OBJS) base/notify node cluster/peer cluster/conflict cluster/gossip \
              cluster/replicate cluster/sync cluster/apply cluster/fetch cluster/anti_entropy \

@@ -233,8 +233,10 @@ static int run_node(const char *config_path)
 		log_error("start_failed", "error=\"%s\"", err);
 		return 1;
 	}
-	if (store_changes_enable(node.store, (uint64_t)node.cfg.watch_history) != 0) {
-		log_error("start_failed", "error=\"cannot start the change index trimmer\"");
+	if (store_changes_enable(node.store, (uint64_t)node.cfg.watch_history) != 0 ||
+	    store_expiry_start(node.store) != 0) {
+		log_error("start_failed", "error=\"cannot start the change index trimmer or the "
+			  "expiry reaper\"");
 		store_close(node.store);
 		return 1;
 	}

@@ -68,6 +68,10 @@ struct kvs_config {
 	/* watches */
 	int64_t watch_history;                     /* changes kept; 0 = no change index */
 
+	/* time */
+	int64_t max_ttl;                           /* seconds a TTL may last */
+	int max_clock_offset_ms;                   /* a peer's record may be this far ahead */
+
 	/* logging */
 	enum log_level log_level;
 	enum log_format log_format;

@@ -33,6 +33,8 @@ void wire_record_add_txn(struct buf *b, const char *key, size_t klen,
 	}
 	if (txn)
 		buf_printf(b, ",\"txn\":%llu", (unsigned long long)txn);
+	if (r->expires > 0 && !r->tombstone)
+		buf_printf(b, ",\"expires\":%lld", (long long)r->expires);
 	if (with_value && !r->tombstone) {
 		buf_adds(b, ",\"value\":");
 		buf_json_str(b, r->value, r->value_len);
@@ -74,6 +76,11 @@ static int item_parse(const cJSON *o, size_t max_value, bool need_values, struct
 		return *why = "bad timestamp", KVS_EINVAL;
 	if (!cJSON_IsBool(tomb))
 		return *why = "bad tombstone flag", KVS_EINVAL;
+	if (cJSON_GetObjectItemCaseSensitive(o, "expires")) {
+		if (!wire_get_i64(o, "expires", &it->rec.expires) || it->rec.expires == 0 ||
+		    cJSON_IsTrue(tomb))
+			return *why = "bad expires", KVS_EINVAL;
+	}
 	if (cJSON_GetObjectItemCaseSensitive(o, "txn")) {
 		int64_t txn;
 

@@ -5,6 +5,8 @@
  *   {"key": "a/b", "uuid": "<uuid>", "timestamp": 1700000000000,
  *    "tombstone": false, "origin": "node1",
  *    "value": "<the stored JSON text, as a string>"}
+ * "expires": ms since the epoch, present on a value with a TTL (SPEC
+ * section 9); never on a tombstone.
  * "txn": a number, present on the records of one transaction in a push:
  * consecutive items with the same txn are applied in one batch.
  * "origin" (the node_id that wrote the version) is absent when unknown:

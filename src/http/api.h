@@ -50,6 +50,11 @@ int api_writable(struct kvs_node *node, struct mg_connection *c);
 int api_read_body(struct mg_connection *c, size_t max, const char *what, char **body,
 		  size_t *len);
 
+/* Parses a TTL ("30s", "500ms", "2h", "7d", a bare number: seconds) of 1 s
+ * to max_s seconds into *ms.  Returns 0, or KVS_EINVAL / KVS_ETOOBIG with
+ * a static reason in *why. */
+int api_parse_ttl(const char *s, int64_t max_s, int64_t *ms, const char **why);
+
 /* After a write: X-Kvs-Index as it is now. */
 void api_written_index(struct kvs_node *node, struct mg_connection *c);
 

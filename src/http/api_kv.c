@@ -38,7 +38,7 @@ static int kv_get(struct kvs_node *node, struct mg_connection *c, const char *ke
 	char uuid[VERSION_UUID_STR], extra[160];
 	int rc = store_get(node->store, key, klen, &v);
 
-	if (rc == KVS_ENOTFOUND || (rc == 0 && v.rec.tombstone)) {
+	if (rc == KVS_ENOTFOUND || (rc == 0 && !record_live(&v.rec, version_now_ms()))) {
 		if (rc == 0)
 			store_value_release(&v);
 		return http_error(c, 404, NULL, "key not found: %.200s", key);
@@ -46,8 +46,11 @@ static int kv_get(struct kvs_node *node, struct mg_connection *c, const char *ke
 	if (rc != 0)
 		return http_error(c, 500, NULL, "storage failure reading %.200s", key);
 	version_uuid_str(&v.rec.v, uuid);
-	snprintf(extra, sizeof(extra), "ETag: \"%s\"\r\nX-Kvs-Timestamp: %lld\r\n", uuid,
-		 (long long)v.rec.v.ts);
+	int n = snprintf(extra, sizeof(extra), "ETag: \"%s\"\r\nX-Kvs-Timestamp: %lld\r\n", uuid,
+			 (long long)v.rec.v.ts);
+	if (v.rec.expires > 0)
+		snprintf(extra + n, sizeof(extra) - (size_t)n, "X-Kvs-Expires: %lld\r\n",
+			 (long long)v.rec.expires);
 	http_send(c, 200, JSON, extra, v.rec.value, v.rec.value_len);
 	store_value_release(&v);
 	return 200;
@@ -100,8 +103,11 @@ static int list_item(void *arg, const char *key, size_t klen, const struct kvs_r
 		buf_json_str(&lc->items, key, klen);
 		buf_adds(&lc->items, ",\"value\":");
 		buf_add(&lc->items, r->value, r->value_len);
-		buf_printf(&lc->items, ",\"uuid\":\"%s\",\"timestamp\":%lld}", uuid,
+		buf_printf(&lc->items, ",\"uuid\":\"%s\",\"timestamp\":%lld", uuid,
 			   (long long)r->v.ts);
+		if (r->expires > 0)
+			buf_printf(&lc->items, ",\"expires\":%lld", (long long)r->expires);
+		buf_add(&lc->items, "}", 1);
 	}
 	lc->count++;
 	klen = klen > PATH_KEY_MAX ? PATH_KEY_MAX : klen;
@@ -276,6 +282,34 @@ bool api_parse_if_match(const char *s, struct store_op *op)
 	return true;
 }
 
+int api_parse_ttl(const char *s, int64_t max_s, int64_t *ms, const char **why)
+{
+	static const struct { const char *unit; int64_t ms; } units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 },
+		{ "", 1000 }, /* a bare number: seconds */
+	};
+	size_t digits = strspn(s, "0123456789");
+	int64_t n = 0;
+
+	*why = "ttl must be a whole number with a unit ms, s, m, h or d (e.g. 30s)";
+	if (digits == 0 || digits > 12)
+		return KVS_EINVAL;
+	for (size_t i = 0; i < digits; i++)
+		n = n * 10 + (s[i] - '0');
+	for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+		if (strcmp(s + digits, units[u].unit) != 0)
+			continue;
+		if (n > INT64_MAX / units[u].ms || n * units[u].ms > max_s * 1000 ||
+		    n * units[u].ms < 1000) {
+			*why = "ttl out of range: from 1 s to max_ttl";
+			return KVS_ETOOBIG;
+		}
+		*ms = n * units[u].ms;
+		return 0;
+	}
+	return KVS_EINVAL;
+}
+
 /* Reads If-Match / If-None-Match into op (SPEC section 8).  Returns 0, or
  * the 400 it answered for a malformed or unsupported condition. */
 static int read_condition(struct mg_connection *c, bool is_put, struct store_op *op)
@@ -301,7 +335,7 @@ static void current_json(struct buf *b, const struct store_op *op)
 {
 	char uuid[VERSION_UUID_STR];
 
-	if (!op->had || op->current.tombstone) {
+	if (!op->had || !record_live(&op->current, version_now_ms())) {
 		buf_adds(b, "\"uuid\":null,\"timestamp\":null");
 		return;
 	}
@@ -344,17 +378,118 @@ static int apply_one(struct kvs_node *node, struct mg_connection *c, struct stor
 	}
 }
 
-static int kv_put(struct kvs_node *node, struct mg_connection *c, const char *key, size_t klen)
+/* Reads ?ttl= and ?refresh= ; answers 400 itself on a bad one. */
+static int put_params(struct kvs_node *node, struct mg_connection *c, const char *qs,
+		      int64_t *ttl_ms, bool *refresh)
+{
+	char v[32];
+	const char *why;
+	bool found;
+
+	*ttl_ms = 0;
+	*refresh = false;
+	if (path_query_get(qs, "ttl", v, sizeof(v), &found) != 0)
+		return http_error(c, 400, NULL, "bad ttl");
+	if (found && api_parse_ttl(v, node->cfg.max_ttl, ttl_ms, &why) != 0)
+		return http_error(c, 400, NULL, "%s (max_ttl is %llds)", why,
+				  (long long)node->cfg.max_ttl);
+	if (path_query_get(qs, "refresh", v, sizeof(v), &found) != 0)
+		return http_error(c, 400, NULL, "bad refresh");
+	if (found) {
+		if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+			*refresh = true;
+		else if (strcmp(v, "false") != 0 && strcmp(v, "0") != 0)
+			return http_error(c, 400, NULL, "refresh must be true or false");
+	}
+	if (*refresh && !*ttl_ms)
+		return http_error(c, 400, NULL, "refresh=true needs a ttl");
+	return 0;
+}
+
+/* The reply to a written PUT: its version, and its expiry if any. */
+static int put_reply(struct kvs_node *node, struct mg_connection *c, const struct store_op *op)
+{
+	char uuid[VERSION_UUID_STR], reply[160];
+	int n;
+
+	api_written_index(node, c);
+	version_uuid_str(&op->rec.v, uuid);
+	n = snprintf(reply, sizeof(reply), "{\"uuid\":\"%s\",\"timestamp\":%lld", uuid,
+		     (long long)op->rec.v.ts);
+	if (op->rec.expires > 0)
+		n += snprintf(reply + n, sizeof(reply) - (size_t)n, ",\"expires\":%lld",
+			      (long long)op->rec.expires);
+	n += snprintf(reply + n, sizeof(reply) - (size_t)n, "}\n");
+	return http_send(c, 200, JSON, NULL, reply, (size_t)n);
+}
+
+/*
+ * PUT ?ttl=..&refresh=true without a body: the current value again, with a
+ * new expiry (a new version).  Without a condition from the client, the
+ * version read is the condition, retried if another write came between.
+ */
+static int kv_refresh(struct kvs_node *node, struct mg_connection *c, struct store_op *op,
+		      int64_t ttl_ms)
+{
+	bool own_cond = op->cond == STORE_COND_NONE;
+	int rc = KVS_EPRECOND;
+
+	if (mg_get_header(c, "Content-Length") && strcmp(mg_get_header(c, "Content-Length"), "0"))
+		return http_error(c, 400, NULL, "refresh=true takes no body");
+	for (int attempt = 0; attempt < 16 && rc == KVS_EPRECOND; attempt++) {
+		struct store_value cur;
+
+		rc = store_get(node->store, op->path, op->len, &cur);
+		if (rc == 0 && !record_live(&cur.rec, version_now_ms())) {
+			store_value_release(&cur);
+			rc = KVS_ENOTFOUND;
+		}
+		if (rc == KVS_ENOTFOUND)
+			return http_error(c, 404, NULL, "key not found: %.*s", (int)op->len, op->path);
+		if (rc != 0)
+			return http_error(c, 500, NULL, "storage failure: %s", kvs_strerror(rc));
+		if (own_cond) {
+			op->cond = STORE_COND_MATCH;
+			op->match = cur.rec.v;
+		}
+		op->rec.value = cur.rec.value;
+		op->rec.value_len = cur.rec.value_len;
+		op->rec.expires = version_now_ms() + ttl_ms;
+		rc = store_apply_batch(node->store, op, 1, STORE_LOCAL);
+		if (rc == 0)
+			rc = op->rc;
+		if (rc == KVS_EPRECOND && !own_cond) {
+			rc = api_precondition_failed(c, op);
+			store_value_release(&cur);
+			return rc;
+		}
+		store_value_release(&cur);
+	}
+	if (rc == KVS_EPRECOND)
+		return http_error(c, 503, "Retry-After: 1\r\n", "the key kept changing: retry");
+	if (rc != 0)
+		return http_error(c, rc == KVS_ENOTFOUND ? 404 : 500, NULL, "%s", kvs_strerror(rc));
+	return put_reply(node, c, op);
+}
+
+static int kv_put(struct kvs_node *node, struct mg_connection *c,
+		  const struct mg_request_info *ri, const char *key, size_t klen)
 {
 	struct store_op op = { .path = key, .len = klen };
-	char uuid[VERSION_UUID_STR], reply[128];
 	const char *why = NULL;
 	size_t len, off = 0;
+	int64_t ttl_ms;
+	bool refresh;
 	char *body;
 	int rc;
 
-	if ((rc = api_writable(node, c)) != 0 || (rc = read_condition(c, true, &op)) != 0)
+	if ((rc = api_writable(node, c)) != 0 || (rc = read_condition(c, true, &op)) != 0 ||
+	    (rc = put_params(node, c, ri->query_string, &ttl_ms, &refresh)) != 0)
 		return rc;
+	op.rec.origin = node->cfg.node_id;
+	op.rec.origin_len = strlen(node->cfg.node_id);
+	if (refresh)
+		return kv_refresh(node, c, &op, ttl_ms);
 	if ((rc = api_read_body(c, (size_t)node->cfg.max_value_bytes, "value", &body, &len)) != 0)
 		return rc;
 	if (!json_valid(body, len, &why, &off)) {
@@ -363,15 +498,10 @@ static int kv_put(struct kvs_node *node, struct mg_connection *c, const char *ke
 	}
 	op.rec.value = body;
 	op.rec.value_len = len;
-	op.rec.origin = node->cfg.node_id;
-	op.rec.origin_len = strlen(node->cfg.node_id);
+	op.rec.expires = ttl_ms ? version_now_ms() + ttl_ms : 0;
 	if ((rc = apply_one(node, c, &op)) != 0)
 		goto out_free;
-	api_written_index(node, c);
-	version_uuid_str(&op.rec.v, uuid);
-	int n = snprintf(reply, sizeof(reply), "{\"uuid\":\"%s\",\"timestamp\":%lld}\n", uuid,
-			 (long long)op.rec.v.ts);
-	rc = http_send(c, 200, JSON, NULL, reply, (size_t)n);
+	rc = put_reply(node, c, &op);
 out_free:
 	free(body);
 	return rc;
@@ -420,7 +550,7 @@ int api_kv(struct kvs_node *node, struct mg_connection *c, const struct mg_reque
 	if (kind == PATH_PREFIX)
 		return kv_list(node, c, ri, key, klen);
 	if (strcmp(m, "PUT") == 0)
-		return kv_put(node, c, key, klen);
+		return kv_put(node, c, ri, key, klen);
 	if (strcmp(m, "DELETE") == 0)
 		return kv_delete(node, c, key, klen);
 	return kv_get(node, c, key, klen);

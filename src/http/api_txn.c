@@ -14,6 +14,8 @@
  * batch (store_apply_batch): every condition is checked under the keys'
  * locks, and all changes are written in one RocksDB batch, or none is.
  *
+ * A put may carry "ttl" ("30s", or a number of seconds; SPEC section 9).
+ *
  * Replies: 200 {"results": [{"key", "uuid", "timestamp"}...]}, one per op
  * in order (a check: the version it found; a delete of an absent key:
  * nulls, nothing written); 412 {"error", "failed": [positions],
@@ -105,8 +107,8 @@ enum op_kind { OP_NONE, OP_PUT, OP_DELETE, OP_CHECK };
 /* The members an op object may have, by kind. */
 struct op_fields {
 	enum op_kind kind;
-	bool key, value, if_match, if_none_match, uuid, absent;
-	struct json_member m_key, m_value, m_if_match, m_if_none_match, m_uuid, m_absent;
+	bool key, value, if_match, if_none_match, uuid, absent, ttl;
+	struct json_member m_key, m_value, m_if_match, m_if_none_match, m_uuid, m_absent, m_ttl;
 };
 
 /* Reads the members of the op object at [m->value, m->value_end). */
@@ -148,7 +150,7 @@ static bool op_members(struct txn *t, const struct json_member *obj, struct op_f
 		else if (named(t, &m, "absent"))
 			seen = &f->absent, slot = &f->m_absent;
 		else if (named(t, &m, "ttl"))
-			return bad(t, "ttl is not supported by this version");
+			seen = &f->ttl, slot = &f->m_ttl;
 		else
 			return bad(t, "unknown member %.*s", (int)(m.name_end - m.name > 40 ? 40 :
 								   m.name_end - m.name), t->b + m.name);
@@ -173,15 +175,33 @@ static bool parse_op(struct txn *t, const struct json_member *obj)
 	struct op_fields f;
 	size_t klen, vlen;
 
+	memset(op, 0, sizeof(*op));
 	if (!op_members(t, obj, &f))
 		return false;
 	if (!string_value(t, &f.m_key, key, PATH_KEY_MAX + 1, &klen) || !path_key_valid(key, klen))
 		return bad(t, "bad key: a string naming a path, as in /kv/{path}");
-	memset(op, 0, sizeof(*op));
 	op->path = key;
 	op->len = klen;
-	if (f.kind != OP_PUT && (f.value || f.if_none_match))
-		return bad(t, "value and if_none_match belong to put ops");
+	if (f.kind != OP_PUT && (f.value || f.if_none_match || f.ttl))
+		return bad(t, "value, if_none_match and ttl belong to put ops");
+	if (f.ttl) {
+		char s[32];
+		const char *why;
+		size_t n = f.m_ttl.value_end - f.m_ttl.value;
+		int64_t ms;
+
+		/* "30s", or a number of seconds */
+		if (t->b[f.m_ttl.value] == '"' ? !string_value(t, &f.m_ttl, s, sizeof(s), &n)
+					       : n >= sizeof(s))
+			return bad(t, "ttl must be a string like \"30s\" or a number of seconds");
+		if (t->b[f.m_ttl.value] != '"') {
+			memcpy(s, t->b + f.m_ttl.value, n);
+			s[n] = '\0';
+		}
+		if (api_parse_ttl(s, t->node->cfg.max_ttl, &ms, &why) != 0)
+			return bad(t, "%s", why);
+		op->rec.expires = version_now_ms() + ms;
+	}
 	if (f.kind != OP_CHECK && (f.uuid || f.absent))
 		return bad(t, "uuid and absent belong to check ops");
 	if (f.if_match && f.if_none_match)
@@ -295,7 +315,8 @@ static int answer_results(struct mg_connection *c, const struct txn *t)
 	for (size_t i = 0; i < t->n; i++) {
 		const struct store_op *op = &t->ops[i];
 		const struct kvs_version *v = op->check ? &op->current.v : &op->rec.v;
-		bool none = op->check ? !op->had || op->current.tombstone : op->rc != 0;
+		bool none = op->check ? !op->had || !record_live(&op->current, version_now_ms())
+				      : op->rc != 0;
 
 		buf_adds(&b, i ? ",{\"key\":" : "{\"key\":");
 		buf_json_str(&b, op->path, op->len);
@@ -304,7 +325,10 @@ static int answer_results(struct mg_connection *c, const struct txn *t)
 			continue;
 		}
 		version_uuid_str(v, uuid);
-		buf_printf(&b, ",\"uuid\":\"%s\",\"timestamp\":%lld}", uuid, (long long)v->ts);
+		buf_printf(&b, ",\"uuid\":\"%s\",\"timestamp\":%lld", uuid, (long long)v->ts);
+		if (!op->check && op->rec.expires > 0)
+			buf_printf(&b, ",\"expires\":%lld", (long long)op->rec.expires);
+		buf_add(&b, "}", 1);
 	}
 	buf_adds(&b, "]}\n");
 	rc = buf_failed(&b) ? http_error(c, 500, NULL, "out of memory")
@@ -331,7 +355,7 @@ static int answer_failed(struct mg_connection *c, const struct txn *t)
 		buf_printf(&b, k ? ",%zu" : "%zu", i);
 		buf_adds(&cur, k++ ? ",{\"key\":" : "{\"key\":");
 		buf_json_str(&cur, op->path, op->len);
-		if (!op->had || op->current.tombstone) {
+		if (!op->had || !record_live(&op->current, version_now_ms())) {
 			buf_adds(&cur, ",\"uuid\":null,\"timestamp\":null}");
 			continue;
 		}

@@ -226,6 +226,8 @@ static void event_json(struct buf *b, const struct store_change *ch, bool values
 		buf_adds(b, ",\"value\":");
 		buf_add(b, ch->rec.value, ch->rec.value_len);
 	}
+	if (!ch->rec.tombstone && ch->rec.expires > 0)
+		buf_printf(b, ",\"expires\":%lld", (long long)ch->rec.expires);
 	if (ch->rec.origin_len) {
 		buf_adds(b, ",\"origin\":");
 		buf_json_str(b, ch->rec.origin, ch->rec.origin_len);

@@ -251,7 +251,7 @@ uint64_t store_change_take(struct store *s, size_t count)
 }
 
 int store_change_put(struct store *s, rocksdb_writebatch_t *wb, uint64_t index, const char *path,
-		     size_t len, bool tombstone, const char *rec_bytes, size_t rec_len)
+		     size_t len, enum store_change_type type, const char *rec_bytes, size_t rec_len)
 {
 	char key[8], small[1024], *v = small;
 	size_t vlen = CHANGE_HEAD + len + rec_len;
@@ -260,7 +260,7 @@ int store_change_put(struct store *s, rocksdb_writebatch_t *wb, uint64_t index, 
 		return 0;
 	if (vlen > sizeof(small) && !(v = malloc(vlen)))
 		return KVS_ENOMEM;
-	v[0] = (char)(tombstone ? CHANGE_DELETE : CHANGE_PUT);
+	v[0] = (char)type;
 	v[1] = (char)(len >> 8);
 	v[2] = (char)(len & 0xff);
 	memcpy(v + CHANGE_HEAD, path, len);

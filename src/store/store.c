@@ -48,7 +48,7 @@
 /* ------------------------------------------------------------------ types */
 
 static const char *const cf_names[CF_COUNT] = {
-	"default", "records", "by_time", "by_bucket", "meta", "changes",
+	"default", "records", "by_time", "by_bucket", "meta", "changes", "expiry",
 };
 
 /* --------------------------------------------------------------- hashing */
@@ -257,7 +257,8 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
-	store_changes_close(s); /* the trimmer writes: stop it first */
+	store_expiry_stop(s);   /* the reaper and the trimmer write: */
+	store_changes_close(s); /* stop them first */
 	if (s->db) {
 		rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
 		char *err = NULL;
@@ -378,6 +379,34 @@ size_t store_time_key(char *out, int64_t ts, const char *path, size_t len)
 	return len + 8;
 }
 
+size_t store_expiry_key(char *out, int64_t expires, const char *path, size_t len)
+{
+	return store_time_key(out, expires, path, len); /* the same shape */
+}
+
+void store_expire_version(const struct kvs_record *expired, struct kvs_version *out)
+{
+	static const uint8_t mix[16] = { 0x5a, 0xc3, 0x96, 0x3c, 0xa5, 0x69, 0x0f, 0xf0,
+					 0x33, 0xcc, 0x55, 0xaa, 0x66, 0x99, 0x12, 0x21 };
+
+	out->ts = expired->expires;
+	for (int i = 0; i < 16; i++)
+		out->id[i] = expired->v.id[i] ^ mix[i];
+	out->id[6] = (uint8_t)((out->id[6] & 0x0f) | 0x40); /* still a UUID v4 */
+	out->id[8] = (uint8_t)((out->id[8] & 0x3f) | 0x80);
+}
+
+/* True if rec is the tombstone every node derives for cur's expiry. */
+static bool is_expiry_of(const struct kvs_record *rec, const struct kvs_record *cur)
+{
+	struct kvs_version v;
+
+	if (!rec->tombstone || cur->tombstone || cur->expires <= 0)
+		return false;
+	store_expire_version(cur, &v);
+	return version_equal(&v, &rec->v);
+}
+
 size_t store_bucket_key(char *out, const char *path, size_t len)
 {
 	unsigned b = store_bucket_of(path, len);
@@ -394,7 +423,7 @@ static int decide(struct kvs_record *rec, const struct kvs_record *cur, enum sto
 {
 	switch (origin) {
 	case STORE_LOCAL:
-		if (rec->tombstone && (!cur || cur->tombstone))
+		if (rec->tombstone && (!cur || !record_live(cur, version_now_ms())))
 			return KVS_ENOTFOUND;
 		return version_new_local(&rec->v, cur ? &cur->v : NULL);
 	case STORE_REMOTE:
@@ -418,10 +447,10 @@ static int decide(struct kvs_record *rec, const struct kvs_record *cur, enum sto
 }
 
 /* Whether op's condition holds of the current record (have: 0 or
- * KVS_ENOTFOUND).  A tombstone counts as absent. */
+ * KVS_ENOTFOUND).  A tombstone or an expired value counts as absent. */
 static bool cond_holds(const struct store_op *op, const struct store_value *cur, int have)
 {
-	bool live = have == 0 && !cur->rec.tombstone;
+	bool live = have == 0 && record_live(&cur->rec, version_now_ms());
 
 	switch (op->cond) {
 	case STORE_COND_NONE:
@@ -432,6 +461,8 @@ static bool cond_holds(const struct store_op *op, const struct store_value *cur,
 		return live;
 	case STORE_COND_ABSENT:
 		return !live;
+	case STORE_COND_IS:
+		return have == 0 && version_equal(&cur->rec.v, &op->match);
 	}
 	return false;
 }
@@ -476,8 +507,17 @@ static int batch_add(struct store *s, rocksdb_writebatch_t *wb, struct store_op 
 	if (st->have != 0)
 		rocksdb_writebatch_put_cf(wb, s->cf[CF_BY_BUCKET], kbuf,
 					  store_bucket_key(kbuf, path, len), "", 0);
-	return store_change_put(s, wb, op->index, path, len, op->rec.tombstone, st->enc,
-				st->enc_len);
+	if (st->have == 0 && !st->cur.rec.tombstone && st->cur.rec.expires > 0)
+		rocksdb_writebatch_delete_cf(wb, s->cf[CF_EXPIRY], kbuf,
+					     store_expiry_key(kbuf, st->cur.rec.expires, path, len));
+	if (!op->rec.tombstone && op->rec.expires > 0)
+		rocksdb_writebatch_put_cf(wb, s->cf[CF_EXPIRY], kbuf,
+					  store_expiry_key(kbuf, op->rec.expires, path, len), "", 0);
+	enum store_change_type type = CHANGE_PUT;
+	if (op->rec.tombstone)
+		type = st->have == 0 && is_expiry_of(&op->rec, &st->cur.rec) ? CHANGE_EXPIRE
+									      : CHANGE_DELETE;
+	return store_change_put(s, wb, op->index, path, len, type, st->enc, st->enc_len);
 }
 
 /* After RocksDB took the batch: cache, digests, counters, latest_ts,

@@ -13,6 +13,8 @@
  *   changes    index (8 bytes BE) -> change (type, path, record): the change
  *              index of SPEC section 7, the node's last watch_history
  *              changes, written in the same batch as the change itself
+ *   expiry     expires (8 bytes BE) + path -> empty: the values with a TTL
+ *              in expiry order, for the reaper (expiry.c)
  *
  * Every change to the data goes through store_apply(): it takes a per-path
  * lock, reads the current version, decides, and writes the record, its
@@ -111,12 +113,14 @@ int store_apply(struct store *s, const char *path, size_t len, struct kvs_record
 /* ------------------------------------------------------------ batches */
 
 /* What must hold of a path's current version for a batch to be written
- * (SPEC section 8).  A tombstone counts as absent. */
+ * (SPEC section 8).  A tombstone, or a value past its expiry, counts as absent. */
 enum store_cond {
 	STORE_COND_NONE,
 	STORE_COND_MATCH,  /* present, and its uuid is match.id */
 	STORE_COND_EXISTS, /* present (If-Match: *) */
 	STORE_COND_ABSENT, /* absent or deleted (If-None-Match: *) */
+	STORE_COND_IS,     /* the current version is match (ts and uuid), even
+	                    * expired: the reaper's condition */
 };
 
 /* Most ops in one batch (a transaction's limit, SPEC section 8). */
@@ -193,7 +197,7 @@ typedef int (*store_item_fn)(void *ctx, const char *key, size_t klen,
 			     const struct kvs_record *rec);
 
 /*
- * Walks live values (no tombstones) whose key starts with prefix, in
+ * Walks live values (no tombstones, nothing expired) whose key starts with prefix, in
  * bytewise key order, starting after the key `after` (exclusive; NULL or
  * empty for the first), at most limit of them.  *more is set to true if
  * another live key under the prefix follows the last one given.
@@ -296,6 +300,23 @@ int store_changes_read(struct store *s, uint64_t after, uint64_t upto, store_cha
 /* Calls fn for the change with this index.  Returns fn's value, KVS_ENOTFOUND
  * (trimmed, or an index whose write failed), or KVS_EIO. */
 int store_change_get(struct store *s, uint64_t index, store_change_fn fn, void *ctx);
+
+/* ---------------------------------------------------------------- expiry */
+
+/*
+ * The version of the tombstone that replaces the expired value `expired`:
+ * timestamp = its expiry, uuid derived from its uuid.  Every node derives
+ * the same one, so expiry never makes a conflict (expiry.c).
+ */
+void store_expire_version(const struct kvs_record *expired, struct kvs_version *out);
+
+/* Starts the reaper thread, which turns expired values into those
+ * tombstones about every 100 ms (store_close stops it).  Returns 0 or
+ * KVS_ENOMEM. */
+int store_expiry_start(struct store *s);
+
+/* Values the reaper has turned into tombstones since the start. */
+uint64_t store_expiry_reaped(struct store *s);
 
 /* The hub store_apply() notifies of each change (hub.h). */
 struct hub *store_hub(struct store *s);

@@ -29,7 +29,7 @@
 #define CHANGE_RING 65536
 
 enum cf_index { CF_DEFAULT, CF_RECORDS, CF_BY_TIME, CF_BY_BUCKET, CF_META, CF_CHANGES,
-		CF_COUNT };
+		CF_EXPIRY, CF_COUNT };
 
 /*
  * The change index's numbering (changes.c).  A write takes the next index
@@ -82,7 +82,15 @@ struct store {
 	void *batch_listener_ctx;
 	struct change_seq changes;               /* the change index */
 	struct hub *hub;                         /* watchers to wake */
+	struct reaper *reaper;                   /* expiry.c; NULL until started */
 };
+
+/* expiry key: expires (8 bytes BE) + path, into out (len + 8 bytes).
+ * Returns its length. */
+size_t store_expiry_key(char *out, int64_t expires, const char *path, size_t len);
+
+/* expiry.c: stops the reaper (store_close). */
+void store_expiry_stop(struct store *s);
 
 /* The hash that picks a path's lock, cache shard and digest bucket. */
 uint64_t store_path_hash(const char *path, size_t len);
@@ -136,7 +144,7 @@ void store_changes_close(struct store *s);
  */
 uint64_t store_change_take(struct store *s, size_t count);
 int store_change_put(struct store *s, rocksdb_writebatch_t *wb, uint64_t index, const char *path,
-		     size_t len, bool tombstone, const char *rec_bytes, size_t rec_len);
+		     size_t len, enum store_change_type type, const char *rec_bytes, size_t rec_len);
 void store_change_done(struct store *s, uint64_t first, size_t count);
 
 #endif

@@ -60,6 +60,7 @@ int store_list(struct store *s, const char *prefix, size_t plen, const char *aft
 {
 	const struct store_io *io = store_io;
 	rocksdb_iterator_t *it;
+	int64_t now = version_now_ms();
 	size_t given = 0;
 	int rc = 0, end;
 
@@ -85,7 +86,7 @@ int store_list(struct store *s, const char *prefix, size_t plen, const char *aft
 		if (after && klen == alen && memcmp(k, after, alen) == 0)
 			continue;
 		v = io->iter_value(it, &vlen);
-		if (record_decode((const uint8_t *)v, vlen, &r) != 0 || r.tombstone)
+		if (record_decode((const uint8_t *)v, vlen, &r) != 0 || !record_live(&r, now))
 			continue;
 		if (given == limit) {
 			*more = true;
