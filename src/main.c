@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "conflict.h"
 #include "gossip.h"
@@ -146,7 +147,10 @@ static void self_init(struct kvs_node *node)
 	snprintf(me->id, sizeof(me->id), "%s", node->cfg.node_id);
 	snprintf(me->address, sizeof(me->address), "%s", node->cfg.advertise_address);
 	me->joined_ts = node->joined_ts;
-	me->incarnation = node->started_ms;
+	/* above the previous run's, even when this clock is now behind the one
+	 * that run had (a clock fixed backwards): peers keep the newer one */
+	me->incarnation = node->started_ms > node->last_alive_ts ? node->started_ms
+								  : node->last_alive_ts + 1;
 	me->last_seen = node->started_ms;
 	me->status = MEMBER_ALIVE;
 	me->self = true;
@@ -164,8 +168,10 @@ static int cluster_init(struct kvs_node *node)
 
 	self_init(node);
 	if (!(node->members = members_new(&node->self, &t)) ||
-	    !(node->replicate = replicate_new(node)) || !(node->conflict = conflict_new(node)))
+	    !(node->replicate = replicate_new(node)) || !(node->conflict = conflict_new(node)) ||
+	    !(node->clocks = clocks_new()))
 		return KVS_ENOMEM;
+	store_set_clock_limit(node->store, node->cfg.max_clock_offset_ms);
 	members_set_max(node->members, (size_t)node->cfg.max_members);
 	return 0;
 }
@@ -293,6 +299,7 @@ static int run_node(const char *config_path)
 	node_join_threads(&node);
 	replicate_free(node.replicate);
 	conflict_free(node.conflict);
+	clocks_free(node.clocks);
 	members_free(node.members);
 	store_close(node.store);        /* flushes */
 	peer_global_cleanup();

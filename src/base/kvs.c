@@ -16,6 +16,8 @@ const char *kvs_strerror(int code)
 	case KVS_ETOOBIG: return "too large";
 	case KVS_EPEER: return "peer failure";
 	case KVS_ESTOPPED: return "node is stopping";
+	case KVS_EPRECOND: return "precondition failed";
+	case KVS_EAHEAD: return "timestamp too far ahead of this node's clock";
 	}
 	return "unknown error";
 }

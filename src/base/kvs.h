@@ -22,6 +22,7 @@ enum kvs_err {
 	KVS_EPEER = -8,     /* peer unreachable or answered an error */
 	KVS_ESTOPPED = -9,  /* node is shutting down */
 	KVS_EPRECOND = -10, /* a write's condition (If-Match, ...) does not hold */
+	KVS_EAHEAD = -11,   /* a peer's version is stamped too far ahead of our clock */
 };
 
 /* Returns a static string naming code (never NULL). */

@@ -189,6 +189,9 @@ void metrics_render(struct metrics *m, struct buf *b)
 	render_counter(b, "kvs_peer_auth_refused_total",
 		       "Peer requests refused for a missing or wrong cluster secret.",
 		       atomic_load(&m->peer_auth_refused));
+	render_counter(b, "kvs_clock_refused_total",
+		       "Peer records not applied: stamped more than max_clock_offset_ms ahead.",
+		       atomic_load(&m->clock_refused));
 	render_counter(b, "kvs_records_refused_total",
 		       "Records from peers refused one by one (malformed, or a timestamp out of range).",
 		       atomic_load(&m->records_refused));

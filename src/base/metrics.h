@@ -64,6 +64,7 @@ struct metrics {
 	_Atomic uint64_t peer_requests_failed;
 	_Atomic uint64_t peer_auth_refused;
 	_Atomic uint64_t records_refused;    /* peer records refused one by one (malformed, bad timestamp) */
+	_Atomic uint64_t clock_refused;      /* peer records stamped too far ahead of this clock */
 	_Atomic uint64_t peer_messages_refused; /* peer bodies or replies over a parse bound */
 
 	/* memory */

@@ -61,6 +61,14 @@ static int outcome(struct kvs_node *node, const struct wire_item *it, const stru
 		atomic_fetch_add(&node->metrics.conflicts_detected, 1);
 		conflict_submit(node, it->key, it->klen);
 		return 0;
+	case KVS_EAHEAD: /* stamped too far ahead of our clock: a later sync */
+		local->refused++;
+		atomic_fetch_add(&node->metrics.clock_refused, 1);
+		log_warn_limited("clock_refused", "key=\"%s\" timestamp=%lld ahead_ms=%lld "
+				 "note=\"applied by a later sync once clocks agree\"",
+				 LOG_ESCN(it->key, it->klen), (long long)rec->v.ts,
+				 (long long)(rec->v.ts - now));
+		return 0;
 	case KVS_EINVAL: /* a timestamp out of range: this record alone */
 		local->refused++;
 		apply_refused(node, "-", 1, "timestamp out of range");

@@ -4,7 +4,8 @@
  * Peer endpoints used (served by api_peer.c):
  *   POST /members/join     {"member": M}                 -> {"members": [M...]}
  *   POST /members/gossip   {"from": M, "members": [M...]} -> {"members": [M...]}
- *   POST /members/ping     {"from": M}                    -> {"member": M}
+ *   POST /members/ping     {"from": M, "clock": ms}       -> {"member": M, "clock": ms}
+ *                          (the clocks: each side's wall clock, clock.h)
  *   POST /members/probe    {"from": M, "address": A}      -> {"ok": bool}
  *   POST /members/suspect  {"from": M, "id": ID}          -> {}
  *   POST /members/left     {"from": M}                    -> {}
@@ -17,11 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "kvs.h"
 #include "log.h"
 #include "members.h"
 #include "peer.h"
 #include "version.h"
+#include "wire.h"
 
 #define MAX_ROUND 1024
 
@@ -205,15 +208,20 @@ int gossip_ping(struct kvs_node *node, const char *address, char *id_out, size_t
 
 	if (!msg)
 		return KVS_ENOMEM;
+	int64_t t0 = version_now_ms(), peer_clock;
+	cJSON_AddNumberToObject(msg, "clock", (double)t0);
 	rc = peer_json(node, address, "POST", "/members/ping", msg, probe_timeout_ms(&node->cfg),
 		       &reply, &status);
 	if (rc == 0) {
 		const cJSON *m = cJSON_GetObjectItemCaseSensitive(reply, "member");
+		int64_t t1 = version_now_ms();
 		struct member e;
 
 		if (member_from_json(m, &e) == 0) {
 			struct member known;
 
+			if (wire_get_i64(reply, "clock", &peer_clock))
+				clock_sample(node, e.id, t0, t1, peer_clock);
 			/* the member's own word, from the address it is known by,
 			 * is the one source of "left" without a secret */
 			if (gossip_record_trusted(node, &e) ||
@@ -337,6 +345,7 @@ static void *probe_thread(void *arg)
 				break;
 			}
 		}
+		clock_check(node);
 	}
 	return NULL;
 }

@@ -17,6 +17,7 @@
 #include "gossip.h"
 #include "http.h"
 #include "kvs.h"
+#include "clock.h"
 #include "members.h"
 
 int api_health(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
@@ -31,7 +32,7 @@ int api_health(struct kvs_node *node, struct mg_connection *c, const struct mg_r
 	buf_printf(&b, "{\"status\":\"ok\",\"mode\":\"%s\",\"member_count\":%d,\"node_id\":",
 		   node_mode_name(atomic_load(&node->mode)), members_alive_count(node->members));
 	buf_json_str(&b, node->cfg.node_id, strlen(node->cfg.node_id));
-	buf_adds(&b, "}\n");
+	buf_printf(&b, ",\"clock\":\"%s\"}\n", atomic_load(&node->clock_skewed) ? "skewed" : "ok");
 	rc = http_send(c, 200, "application/json", NULL, b.data, b.len);
 	buf_release(&b);
 	return rc;
@@ -88,6 +89,11 @@ int api_metrics(struct kvs_node *node, struct mg_connection *c,
 			       "# TYPE kvs_change_index_oldest gauge\nkvs_change_index_oldest %llu\n",
 			   (unsigned long long)store_index(node->store),
 			   (unsigned long long)store_index_oldest(node->store));
+	clock_metrics(node, &b);
+	buf_printf(&b, "# HELP kvs_expired_total Values this node's reaper turned into "
+		       "tombstones at their expiry.\n# TYPE kvs_expired_total counter\n"
+		       "kvs_expired_total %llu\n",
+		   (unsigned long long)store_expiry_reaped(node->store));
 	buf_printf(&b, "# HELP kvs_uptime_seconds Seconds since this process started.\n"
 		       "# TYPE kvs_uptime_seconds gauge\nkvs_uptime_seconds %lld\n",
 		   (long long)((version_now_ms() - node->started_ms) / 1000));
@@ -110,6 +116,17 @@ int api_members(struct kvs_node *node, struct mg_connection *c,
 	(void)ri;
 	(void)raw_path;
 	arr = gossip_members_json(node);
+	cJSON *m;
+	cJSON_ArrayForEach(m, arr) { /* each peer's clock offset, as far as known */
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(m, "id");
+		int64_t off = 0;
+
+		if (cJSON_IsString(id) && (strcmp(id->valuestring, node->cfg.node_id) == 0 ||
+					   clock_offset(node, id->valuestring, &off)))
+			cJSON_AddNumberToObject(m, "clock_offset_ms", (double)off);
+		else
+			cJSON_AddNullToObject(m, "clock_offset_ms");
+	}
 	text = arr ? cJSON_PrintUnformatted(arr) : NULL;
 	cJSON_Delete(arr);
 	if (!text)

@@ -230,6 +230,10 @@ int api_writable(struct kvs_node *node, struct mg_connection *c)
 	if (mode == MODE_SYNCING)
 		return http_error(c, 503, "Retry-After: 5\r\n",
 				  "node is syncing with the cluster: retry shortly");
+	if (atomic_load(&node->clock_skewed))
+		return http_error(c, 503, "Retry-After: 5\r\n",
+				  "this node's clock disagrees with its peers' by more than "
+				  "max_clock_offset_ms: writes are refused until it agrees");
 	return 0;
 }
 

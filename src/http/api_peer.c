@@ -202,8 +202,10 @@ int api_peer_ping(struct kvs_node *node, struct mg_connection *c,
 		return http_error(c, 400, NULL, "ping needs a valid \"from\" record");
 	}
 	heard_from(node, &from);
-	if (o)
+	if (o) {
 		cJSON_AddItemToObject(o, "member", gossip_self_json(node));
+		cJSON_AddNumberToObject(o, "clock", (double)version_now_ms());
+	}
 	return send_json(c, o);
 }
 

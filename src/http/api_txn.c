@@ -37,6 +37,9 @@
 
 #define JSON_TYPE "application/json"
 #define TXN_BODY_FACTOR 4 /* a body may hold this many max_value_bytes */
+/* bytes of one op's result at most: its key escaped (6 bytes a byte at
+ * worst), a uuid, two timestamps and the punctuation */
+#define RESULT_MAX (6 * PATH_KEY_MAX + 192)
 
 /* A transaction being read: the ops and, for the 400s, where it failed. */
 struct txn {
@@ -310,7 +313,7 @@ static int answer_results(struct mg_connection *c, const struct txn *t)
 	char uuid[VERSION_UUID_STR];
 	int rc;
 
-	buf_init(&b, 96 * t->n + 64);
+	buf_init(&b, RESULT_MAX * t->n + 64);
 	buf_adds(&b, "{\"results\":[");
 	for (size_t i = 0; i < t->n; i++) {
 		const struct store_op *op = &t->ops[i];
@@ -344,8 +347,8 @@ static int answer_failed(struct mg_connection *c, const struct txn *t)
 	size_t k = 0;
 	int rc;
 
-	buf_init(&b, 128 * t->n + 64);
-	buf_init(&cur, 128 * t->n + 64);
+	buf_init(&b, RESULT_MAX * t->n + 64);
+	buf_init(&cur, RESULT_MAX * t->n + 64);
 	buf_adds(&b, "{\"error\":\"precondition failed\",\"failed\":[");
 	for (size_t i = 0; i < t->n; i++) {
 		const struct store_op *op = &t->ops[i];

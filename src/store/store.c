@@ -302,6 +302,11 @@ void store_set_listener(struct store *s, store_listener_fn fn, void *ctx)
 	s->listener_ctx = ctx;
 }
 
+void store_set_clock_limit(struct store *s, int ms)
+{
+	s->clock_limit_ms = ms;
+}
+
 void store_set_batch_listener(struct store *s, store_batch_listener_fn fn, void *ctx)
 {
 	s->batch_listener = fn;
@@ -417,10 +422,19 @@ size_t store_bucket_key(char *out, const char *path, size_t len)
 	return len + 2;
 }
 
+/* A peer's record stamped more than limit_ms ahead of this clock (SPEC
+ * section 10): not applied now; a later sync brings it once clocks agree. */
+static bool too_far_ahead(const struct kvs_record *rec, int limit_ms)
+{
+	return limit_ms > 0 && rec->v.ts > version_now_ms() + limit_ms;
+}
+
 /* Decides whether rec replaces cur (NULL = absent) for origin. */
 static int decide(struct kvs_record *rec, const struct kvs_record *cur, enum store_origin origin,
-		  const struct kvs_version *expect)
+		  const struct kvs_version *expect, int limit_ms)
 {
+	int rc;
+
 	switch (origin) {
 	case STORE_LOCAL:
 		if (rec->tombstone && (!cur || !record_live(cur, version_now_ms())))
@@ -429,18 +443,16 @@ static int decide(struct kvs_record *rec, const struct kvs_record *cur, enum sto
 	case STORE_REMOTE:
 		if (!version_ts_acceptable(rec->v.ts, version_now_ms()))
 			return KVS_EINVAL;
-		if (!cur)
-			return 0;
-		if (version_conflicts(&rec->v, &cur->v))
+		if (cur && version_conflicts(&rec->v, &cur->v))
 			return KVS_ECONFLICT;
-		return version_cmp_ts(&rec->v, &cur->v) > 0 ? 0 : KVS_ESTALE;
+		rc = !cur || version_cmp_ts(&rec->v, &cur->v) > 0 ? 0 : KVS_ESTALE;
+		return rc == 0 && too_far_ahead(rec, limit_ms) ? KVS_EAHEAD : rc;
 	case STORE_RESOLVE:
 		if (!version_ts_acceptable(rec->v.ts, version_now_ms()))
 			return KVS_EINVAL;
-		if (!cur || version_cmp_ts(&rec->v, &cur->v) > 0)
-			return 0;
-		if (expect && version_equal(&cur->v, expect) && !version_equal(&cur->v, &rec->v))
-			return 0;
+		if ((!cur || version_cmp_ts(&rec->v, &cur->v) > 0) ||
+		    (expect && version_equal(&cur->v, expect) && !version_equal(&cur->v, &rec->v)))
+			return too_far_ahead(rec, limit_ms) ? KVS_EAHEAD : 0;
 		return KVS_ESTALE;
 	}
 	return KVS_EINVAL;
@@ -581,7 +593,7 @@ static int batch_prepare(struct store *s, struct store_op *ops, struct op_state 
 		if (ops[i].check)
 			continue;
 		ops[i].rc = decide(&ops[i].rec, st[i].have == 0 ? &st[i].cur.rec : NULL, origin,
-				   ops[i].expect);
+				   ops[i].expect, s->clock_limit_ms);
 		if (ops[i].rc != 0)
 			continue;
 		st[i].enc_len = record_size(&ops[i].rec);

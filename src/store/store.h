@@ -81,6 +81,11 @@ struct store *store_open(const char *dir, bool sync_writes, size_t cache_bytes, 
 /* Flushes and closes; s may be NULL. */
 void store_close(struct store *s);
 
+/* Records from peers (STORE_REMOTE, STORE_RESOLVE) stamped more than ms
+ * ahead of this node's clock are refused with KVS_EAHEAD (0: only the
+ * one-day sanity limit of version_ts_acceptable).  Call before writes. */
+void store_set_clock_limit(struct store *s, int ms);
+
 /* Sets the one listener (NULL to clear).  Call before writes start. */
 void store_set_listener(struct store *s, store_listener_fn fn, void *ctx);
 

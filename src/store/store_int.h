@@ -83,6 +83,7 @@ struct store {
 	struct change_seq changes;               /* the change index */
 	struct hub *hub;                         /* watchers to wake */
 	struct reaper *reaper;                   /* expiry.c; NULL until started */
+	int clock_limit_ms;                      /* max_clock_offset_ms; 0: none */
 };
 
 /* expiry key: expires (8 bytes BE) + path, into out (len + 8 bytes).

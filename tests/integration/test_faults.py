@@ -352,9 +352,13 @@ def test_clock_skew_overwrite_on_correct_clock_wins(node_factory):
         pytest.skip(f"{FAKETIME_LIB} missing: install faketime/libfaketime (scripts/deps.sh test)")
     skew = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": "+30s", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
             "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
-    n1 = node_factory.create("n1", extra=dict(FAST), env=skew)
-    n2 = node_factory.create("n2", extra=dict(FAST))
-    n3 = node_factory.create("n3", extra=dict(FAST))
+    # the clock guard (issue 18, max_clock_offset_ms, tested in test_time.py) would
+    # refuse n1's records and its writes: opened wide here, this test checks that a
+    # skew the guard lets through still resolves by the larger timestamp
+    wide = dict(FAST, max_clock_offset_ms=120_000)
+    n1 = node_factory.create("n1", extra=dict(wide), env=skew)
+    n2 = node_factory.create("n2", extra=dict(wide))
+    n3 = node_factory.create("n3", extra=dict(wide))
     nodes = [n1, n2, n3]
     for n in nodes:
         n.config["seed_nodes"] = [m.address for m in nodes if m is not n]
