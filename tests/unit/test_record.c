@@ -289,6 +289,48 @@ static void test_origin(void **state)
 	assert_int_equal(out.origin_len, 0);
 }
 
+/* An expiry: RECORD_EXPIRES and 8 bytes after the header, kept through a
+ * round trip with an origin; never on a tombstone; zero is refused. */
+static void test_expires(void **state)
+{
+	struct kvs_record r = make(1700000000000LL, false, "{\"a\":1}"), out;
+	size_t len;
+	uint8_t *buf;
+
+	(void)state;
+	r.expires = 1700000030000LL;
+	r.origin = "n1";
+	r.origin_len = 2;
+	buf = encode(&r, &len);
+	assert_int_equal(len, RECORD_HEADER + 8 + 1 + 2 + r.value_len);
+	assert_int_equal(buf[1], RECORD_EXPIRES | RECORD_ORIGIN);
+	assert_int_equal(record_decode(buf, len, &out), 0);
+	assert_int_equal(out.expires, r.expires);
+	assert_int_equal(out.origin_len, 2);
+	assert_int_equal(out.value_len, r.value_len);
+	assert_memory_equal(out.value, r.value, r.value_len);
+	assert_false(record_expired(&out, r.expires - 1));
+	assert_true(record_expired(&out, r.expires));
+	assert_true(record_live(&out, r.expires - 1));
+	/* a zero expiry on the disk is refused */
+	memset(buf + RECORD_HEADER, 0, 8);
+	expect_refused(buf, len);
+	/* short: the flag without its 8 bytes */
+	expect_refused(buf, RECORD_HEADER + 4);
+	free(buf);
+
+	/* a tombstone never carries one: encode leaves it out, decode refuses it */
+	struct kvs_record t = make(5, true, NULL);
+	t.expires = 99;
+	buf = encode(&t, &len);
+	assert_int_equal(len, RECORD_HEADER);
+	assert_int_equal(buf[1], RECORD_TOMBSTONE);
+	free(buf);
+	uint8_t bad[RECORD_HEADER + 8] = { RECORD_FORMAT_V1, RECORD_TOMBSTONE | RECORD_EXPIRES };
+	record_put_be64(bad + RECORD_HEADER, 99);
+	expect_refused(bad, sizeof(bad));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +343,7 @@ int main(void)
 		cmocka_unit_test(test_decode_bad_flags),
 		cmocka_unit_test(test_decode_tombstone_with_bytes),
 		cmocka_unit_test(test_origin),
+		cmocka_unit_test(test_expires),
 		cmocka_unit_test(test_be64),
 	};
 

@@ -713,6 +713,43 @@ static void test_txn(void **state)
 	buf_release(&b);
 }
 
+/* "expires" on a value: kept on parse and written back; on a tombstone, 0,
+ * negative or not a number: the record alone is refused. */
+static void test_expires(void **state)
+{
+	struct kvs_record r = rec_of(1700000000000LL, false, "1");
+	struct wire_item *items = NULL;
+	size_t n = 0, refused = 0;
+	const char *why = NULL;
+	struct buf b;
+	cJSON *arr;
+
+	(void)state;
+	expect_accepted(ITEM("\"a\"", U, "1", "false", ",\"expires\":1700000030000,\"value\":\"1\""),
+			true);
+	expect_refused(ITEM("\"a\"", U, "1", "false", ",\"expires\":0,\"value\":\"1\""), true,
+		       MAXV, "bad expires");
+	expect_refused(ITEM("\"a\"", U, "1", "false", ",\"expires\":-5,\"value\":\"1\""), true,
+		       MAXV, "bad expires");
+	expect_refused(ITEM("\"a\"", U, "1", "false", ",\"expires\":\"soon\",\"value\":\"1\""),
+		       true, MAXV, "bad expires");
+	expect_refused(ITEM("\"a\"", U, "1", "true", ",\"expires\":1700000030000"), true, MAXV,
+		       "bad expires");
+
+	r.expires = 1700000030000LL;
+	buf_init(&b, 1 << 16);
+	buf_add(&b, "[", 1);
+	wire_record_add(&b, "k", 1, &r, true);
+	buf_add(&b, "]", 1);
+	arr = parse(b.data);
+	assert_int_equal(wire_items_parse(arr, MAXV, true, &items, &n, &refused, &why), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(items[0].rec.expires, 1700000030000LL);
+	free(items);
+	cJSON_Delete(arr);
+	buf_release(&b);
+}
+
 static void test_get_i64(void **state)
 {
 	(void)state;
@@ -761,6 +798,7 @@ int main(void)
 		cmocka_unit_test(test_nil_uuid),
 		cmocka_unit_test(test_origin),
 		cmocka_unit_test(test_txn),
+		cmocka_unit_test(test_expires),
 		cmocka_unit_test(test_get_i64),
 	};
 
