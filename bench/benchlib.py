@@ -581,6 +581,7 @@ def cmd_report(path):
         w("")
 
     watch_report(w, val, wrk, rps, info)
+    expiry_report(w, val)
     if "GET /health" not in wrk:   # BENCH_ONLY: the issue-7 scenarios did not run
         print("\n".join(out))
         return
@@ -611,6 +612,7 @@ def cmd_report(path):
            rps("etcd v2 GET"), 1.5)
     target("conditional PUT (If-Match: *) ≥ 0.9× plain PUT (issue 17)",
            rps("PUT /kv, If-Match: * (conditional)"), rps("PUT /kv"), 0.9)
+    target("PUT with ttl ≥ 0.9× plain PUT (issue 18)", rps("PUT /kv?ttl=1h"), rps("PUT /kv"), 0.9)
     for ops in (1, 4, 16):
         num = rps("POST /txn, %d put%s" % (ops, "s" if ops > 1 else ""))
         if num is not None and rps("PUT /kv"):
@@ -633,6 +635,32 @@ def cmd_report(path):
         w("| idle RSS ≤ 40 MB | %.1f MB | %s |" % (r, "PASS" if r <= 40 else "MISS"))
     w("")
     print("\n".join(out))
+
+
+def expiry_report(w, val):
+    """The expiry figures of issue 18 (bench/expiry.py)."""
+    if "expiry" not in val:
+        return
+    try:
+        e = json.loads(val["expiry"])
+    except ValueError:
+        return
+    w("### Expiry (issue 18)")
+    w("")
+    w("%s keys written on node 1 of 2 with TTLs expiring over %s s (%.0f keys/s), timed on node 2 "
+      "against each key's expiry:" % ("{:,}".format(e["count"]), fmt_num(e["spread_s"]), e["rate"]))
+    w("")
+    w("| measurement | p50 | p99 | max | samples |")
+    w("|---|---:|---:|---:|---:|")
+    w("| expiry → 404 on node 2 (reads check the expiry) | %.1f ms | %.1f ms | %.1f ms | %s |" % (
+        e["get_p50_ms"], e["get_p99_ms"], e["get_max_ms"], e["get_samples"]))
+    w("| expiry → `expire` event on node 2 (its reaper) | %.1f ms | %.1f ms | %.1f ms | %s (%s missing) |"
+      % (e["event_p50_ms"], e["event_p99_ms"], e["event_max_ms"], e["events"], e["missing"]))
+    w("")
+    w("Node 2's CPU while the keys expired: %.1f%% of a core (idle before: %.1f%%), i.e. %.1f%% "
+      "per 1,000 keys/s expiring." % (100 * e["cpu_window"], 100 * e["cpu_idle"],
+                                      100 * (e["cpu_window"] - e["cpu_idle"]) * 1000 / e["rate"]))
+    w("")
 
 
 def watch_report(w, val, wrk, rps, info):

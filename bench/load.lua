@@ -11,6 +11,7 @@
 --           cput    PUT with If-Match: * to a random key of NKEYS (prefilled: the condition
 --                   holds, so the check and the write are both done)
 --           txn     POST /txn of GETPCT put ops on distinct random keys of NKEYS
+--           putttl  PUT ?ttl=1h to a random key of NKEYS
 --           fill    PUT keys 0..NKEYS-1 once each, split across threads; each thread
 --                   writes MARKDIR/done.<thread> when all its keys are acknowledged and
 --                   stops; run.sh interrupts wrk once every thread has finished.
@@ -109,6 +110,11 @@ end
 
 local cput_hdr = { ["Content-Type"] = "application/json", ["If-Match"] = "*" }
 
+local function putttl(i)
+  local path = keypath(i) .. "?ttl=1h"
+  return wrk.format("PUT", path, kvs_hdr, pool[(i % POOL) + 1])
+end
+
 local function cput(i)
   return wrk.format("PUT", keypath(i), cput_hdr, pool[(i % POOL) + 1])
 end
@@ -141,6 +147,8 @@ function request()
     return put(math.random(0, nkeys - 1))
   elseif mode == "get" then
     return get(math.random(0, nkeys - 1))
+  elseif mode == "putttl" then
+    return putttl(math.random(0, nkeys - 1))
   elseif mode == "cput" then
     return cput(math.random(0, nkeys - 1))
   elseif mode == "txn" then

@@ -16,6 +16,7 @@
 #   BENCH_FLOOD_CONNS, BENCH_FLOOD_DURATION override the slow-client flood's (300, 20 s)
 #   BENCH_WATCHERS  idle watchers held open in the watch scenarios (1000; quick 200)
 #   BENCH_ONLY=watch  only the watch scenarios (issue 16); report in bench/results/watch.md
+#   BENCH_ONLY=expiry only the expiry scenario (issue 18); report in bench/results/expiry.md
 #                   (watch-quick.md with BENCH_QUICK=1)
 set -euo pipefail
 
@@ -25,23 +26,25 @@ KVS=${KVS_BIN:-$ROOT/build/kvs}
 PY=/usr/bin/python3
 LIB=$ROOT/bench/benchlib.py
 WATCH=$ROOT/bench/watch.py
+EXPIRY=$ROOT/bench/expiry.py
 LUA=$ROOT/bench/load.lua
 OUTDIR=$ROOT/bench/results
 
 REPORT=latest
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   DUR=1 RUNS=1 NKEYS=10000 N1K=10000 N10K=2000 NBIG=10000 PACED_S=3 FLOOD_S=8 REPORT=quick
-  NWATCH=200
+  NWATCH=200 NEXPIRE=5000 EXPIRE_S=5
 else
   DUR=5 RUNS=3 NKEYS=100000 N1K=100000 N10K=20000 NBIG=1000000 PACED_S=10 FLOOD_S=20
-  NWATCH=1000
+  NWATCH=1000 NEXPIRE=100000 EXPIRE_S=60
 fi
 NWATCH=${BENCH_WATCHERS:-$NWATCH}
 ONLY=${BENCH_ONLY:-}
 case "$ONLY" in
   "") ;;
   watch) REPORT=${REPORT/latest/watch}; REPORT=${REPORT/quick/watch-quick} ;;
-  *) echo "bench: BENCH_ONLY=$ONLY: only 'watch' is known" >&2; exit 2 ;;
+  expiry) REPORT=${REPORT/latest/expiry}; REPORT=${REPORT/quick/expiry-quick} ;;
+  *) echo "bench: BENCH_ONLY=$ONLY: only 'watch' and 'expiry' are known" >&2; exit 2 ;;
 esac
 FLOOD_S=${BENCH_FLOOD_DURATION:-$FLOOD_S}
 FLOOD_CONNS=${BENCH_FLOOD_CONNS:-300}
@@ -456,6 +459,25 @@ watch_runs_with() {
   watchers_close "$P_WON"
 }
 
+# Expiry (issue 18): a 2-node cluster; NEXPIRE keys written on node 1 with TTLs whose
+# expiries are spread over EXPIRE_S s; node 2's expire events and 404s timed against each
+# key's expiry, and node 2's CPU over the expiry window against an idle window before it.
+bench_expiry() {
+  kvs_config x1 "$P_W1" false cluster
+  kvs_config x2 "$P_W2" false cluster "$P_W1"
+  start_kvs x1 "$P_W1"
+  start_kvs x2 "$P_W2"
+  wait_cluster 2 "$P_W1" "$P_W2"
+  log "expiry: $NEXPIRE keys expiring over $EXPIRE_S s, measured on the other node"
+  "$PY" "$EXPIRY" run --writer "127.0.0.1:$P_W1" --peer "127.0.0.1:$P_W2" --peer-pid "$PID_x2" \
+    --count "$NEXPIRE" --spread "$EXPIRE_S" --lead "$((NEXPIRE / 2000 + 10))" \
+    --out "$TMP/expiry.json" >/dev/null || log "warning: the expiry run reported an error"
+  [ -s "$TMP/expiry.json" ] && val expiry "$(cat "$TMP/expiry.json")"
+  log "expiry: $(cat "$TMP/expiry.json" 2>/dev/null)"
+  stop_kvs x2
+  stop_kvs x1
+}
+
 report() {
   mkdir -p "$OUTDIR"
   "$PY" "$LIB" report "$RES" >"$OUTDIR/$REPORT.md"
@@ -465,6 +487,11 @@ report() {
 
 if [ "$ONLY" = watch ]; then
   bench_watches
+  report
+  exit 0
+fi
+if [ "$ONLY" = expiry ]; then
+  bench_expiry
   report
   exit 0
 fi
@@ -509,6 +536,7 @@ SPECS=(
   "PUT /kv, sync_writes|$(human "$NKEYS")|100 B|$B|kvs put bench $NKEYS 100"
   "GET /kv, sync_writes|$(human "$NKEYS")|100 B|$B|kvs get bench $NKEYS 100"
   "PUT /kv, If-Match: * (conditional)|$(human "$NKEYS")|100 B|$A|kvs cput bench $NKEYS 100"
+  "PUT /kv?ttl=1h|$(human "$NKEYS")|100 B|$A|kvs putttl bench $NKEYS 100"
   "POST /txn, 1 put|$(human "$NKEYS")|100 B|$A|kvs txn bench $NKEYS 100 1"
   "POST /txn, 4 puts|$(human "$NKEYS")|100 B|$A|kvs txn bench $NKEYS 100 4"
   "POST /txn, 16 puts|$(human "$NKEYS")|100 B|$A|kvs txn bench $NKEYS 100 16"
@@ -726,6 +754,9 @@ stop_kvs flood
 
 # ================================================================== 7: watches
 bench_watches
+
+# ================================================================== 8: expiry
+bench_expiry
 
 # ================================================================== 5: report
 report

@@ -618,6 +618,9 @@ def test_push_older_is_stale_newer_is_applied(small_node):
     same = item("st/k", raw_value='{"v":"client"}', ts=ts, uid=up["uuid"])
     assert push(n, [same]).json() == {"applied": 0, "stale": 1, "conflicts": 0, "refused": 0}
 
+    # the newer versions below are stamped up to 2 s after ts: let the clock pass them,
+    # or the clock guard (max_clock_offset_ms, issue 18) would refuse them as ahead
+    wait_until(lambda: now_ms() > ts + 2100, 10)
     raw = '{"v": "newer",   "list": [1, 2.50, "\\u00e9"]}'
     newer = item("st/k", raw_value=raw, ts=ts + 1000)
     r = push(n, [newer])

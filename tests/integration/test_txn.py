@@ -357,7 +357,6 @@ def _bad_bodies(max_value):
         (json.dumps({"ops": [dict(put, key="a//b")]}).encode(), "empty segment"),
         (json.dumps({"ops": [dict(put, key="x" * 1025)]}).encode(), "key too long"),
         (json.dumps({"ops": [dict(put, key=5)]}).encode(), "key not a string"),
-        (json.dumps({"ops": [dict(put, ttl="30s")]}).encode(), "ttl not supported yet"),
         (json.dumps({"ops": [dict(put, ttl="forever")]}).encode(), "bad ttl"),
         (json.dumps({"ops": [dict(put, if_match="abc")]}).encode(), "bad if_match"),
         (json.dumps({"ops": [dict(put, if_none_match="x")]}).encode(), "bad if_none_match"),
