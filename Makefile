@@ -31,7 +31,7 @@ CORE_OBJS := base/kvs base/log base/metrics base/buf config/config config/config
              cluster/members
 NODE_OBJS := $(CORE_OBJS) base/notify node cluster/peer cluster/conflict cluster/gossip \
              cluster/replicate cluster/sync cluster/apply cluster/fetch cluster/anti_entropy \
-             cluster/vote cluster/clock http/server http/conn http/auth http/routes http/api_kv \
+             cluster/vote cluster/clock http/audit http/server http/conn http/auth http/routes http/api_kv \
              http/api_cluster http/api_peer http/api_watch http/api_txn
 CORE := $(patsubst %,$(BUILD)/%.o,$(CORE_OBJS))
 NODE := $(patsubst %,$(BUILD)/%.o,$(NODE_OBJS))

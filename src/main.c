@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "clock.h"
 #include "config.h"
 #include "conflict.h"
@@ -225,6 +226,7 @@ static int run_node(const char *config_path)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -263,6 +265,12 @@ static int run_node(const char *config_path)
 		store_close(node.store);
 		return 1;
 	}
+	if (node.cfg.audit_log[0] && !(node.audit = audit_open(node.cfg.audit_log, err,
+							       sizeof(err)))) {
+		log_error("start_failed", "error=\"%s\"", err);
+		store_close(node.store);
+		return 1;
+	}
 	/* a server that failed to start is already gone: only one that
 	 * started is stopped here */
 	struct http_server *hs = http_start(&node, err, sizeof(err));
@@ -288,7 +296,11 @@ static int run_node(const char *config_path)
 		log_info("watchdog_enabled", "interval_ms=%llu",
 			 (unsigned long long)(watchdog_usec / 1000));
 
-	int sig = wait_for_signal(&set, watchdog_usec);
+	int sig;
+	while ((sig = wait_for_signal(&set, watchdog_usec)) == SIGHUP) {
+		log_info("audit_reopen", "file=\"%s\"", node.cfg.audit_log);
+		audit_reopen(node.audit); /* logrotate moved the file away */
+	}
 	notify_stopping();
 	log_info("node_stopping", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	gossip_leave(&node);            /* peers show us left at once */
@@ -300,6 +312,7 @@ static int run_node(const char *config_path)
 	replicate_free(node.replicate);
 	conflict_free(node.conflict);
 	clocks_free(node.clocks);
+	audit_close(node.audit);
 	members_free(node.members);
 	store_close(node.store);        /* flushes */
 	peer_global_cleanup();

@@ -82,6 +82,7 @@ struct kvs_node {
 	struct replicate *replicate;    /* push queue, see replicate.h */
 	struct conflict *conflict;      /* resolver queue, see conflict.h */
 	struct clocks *clocks;          /* peers' clock offsets, see clock.h */
+	struct audit *audit;            /* the audit log (audit.h); NULL: none */
 	atomic_bool clock_skewed;       /* this clock disagrees with the peers' */
 	pthread_t threads[8];           /* background threads, joined at stop */
 	int thread_count;

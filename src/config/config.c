@@ -44,12 +44,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
+#include "hex.h"
 #include "kvs.h"
 
 /* ------------------------------------------------------------------ */
@@ -81,6 +83,7 @@ static int apply_root(struct parse_ctx *ctx, yaml_node_t *root);
 static int apply_pair(struct parse_ctx *ctx, yaml_node_t *kn, yaml_node_t *vn);
 static int apply_seeds(struct parse_ctx *ctx, const char *key, yaml_node_t *vn, int line);
 static int apply_tokens(struct parse_ctx *ctx, const char *key, yaml_node_t *vn, int line);
+static int apply_tokens_file(struct parse_ctx *ctx);
 static int check_cross(struct parse_ctx *ctx);
 static int rule_err(struct parse_ctx *ctx, const char *a, const char *b, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -194,6 +197,54 @@ out_close:
 }
 
 /*
+ * auth_tokens_file: a YAML file whose document is a sequence of more
+ * auth_tokens entries (so secrets need not sit in the main file); its
+ * errors name that file and its lines.
+ */
+static int apply_tokens_file(struct parse_ctx *ctx)
+{
+	const char *file = ctx->cfg->auth_tokens_file, *saved_name = ctx->name;
+	yaml_document_t *saved_doc = ctx->doc, doc;
+	yaml_parser_t parser;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = fopen(file, "re");
+	int rc;
+
+	if (f) {
+		text = malloc(CONFIG_FILE_MAX + 1);
+		if (text)
+			len = fread(text, 1, CONFIG_FILE_MAX + 1, f);
+		fclose(f);
+	}
+	if (!f || !text || len > CONFIG_FILE_MAX) {
+		free(text);
+		return key_err(ctx, key_line(ctx, "auth_tokens_file"), "auth_tokens_file",
+			       "cannot read %s (or larger than %d bytes)", file, CONFIG_FILE_MAX);
+	}
+	if (!yaml_parser_initialize(&parser)) {
+		free(text);
+		return KVS_ENOMEM;
+	}
+	ctx->name = file;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		rc = yaml_err(ctx, &parser, text, len);
+	} else {
+		yaml_node_t *root = yaml_document_get_root_node(&doc);
+
+		ctx->doc = &doc;
+		rc = root ? apply_tokens(ctx, "auth_tokens", root, 1) : 0;
+		yaml_document_delete(&doc);
+	}
+	yaml_parser_delete(&parser);
+	ctx->doc = saved_doc;
+	ctx->name = saved_name;
+	free(text);
+	return rc;
+}
+
+/*
  * Parses text (len bytes, need not be NUL-terminated) into cfg.  cfg is
  * written only on success.  Returns 0, KVS_EINVAL with a one-line message,
  * or KVS_ENOMEM if libyaml runs out of memory.
@@ -245,6 +296,8 @@ int config_parse(struct kvs_config *cfg, const char *name, const char *text, siz
 
 	rc = apply_root(&ctx, root);
 	if (rc)
+		goto out_doc;
+	if (tmp.auth_tokens_file[0] && (rc = apply_tokens_file(&ctx)) != 0)
 		goto out_doc;
 	rc = check_cross(&ctx);
 	if (rc)
@@ -507,54 +560,269 @@ static int check_cross(struct parse_ctx *ctx)
 	return 0;
 }
 
+/* A bearer token as a token may be: 16 to CONFIG_TOKEN_MAX - 1 printable
+ * ASCII characters without spaces (it fits an Authorization header).
+ * Returns NULL or why not. */
+static const char *token_problem(const char *tok)
+{
+	size_t len = strlen(tok);
+
+	if (len < 16 || len >= CONFIG_TOKEN_MAX)
+		return "tokens must be 16 to 159 characters";
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)tok[i] <= ' ' || (unsigned char)tok[i] >= 0x7f)
+			return "tokens are printable ASCII without spaces";
+	return NULL;
+}
+
+/* The next free token slot, or NULL with the error reported. */
+static struct config_token *token_slot(struct parse_ctx *ctx, const char *key, int line)
+{
+	struct kvs_config *cfg = ctx->cfg;
+	struct config_token *t;
+
+	if (cfg->token_count == CONFIG_MAX_TOKENS) {
+		key_err(ctx, line, key, "more than %d tokens", CONFIG_MAX_TOKENS);
+		return NULL;
+	}
+	t = &cfg->auth_tokens[cfg->token_count];
+	memset(t, 0, sizeof(*t));
+	return t;
+}
+
+/* "read:TOKEN" / "write:TOKEN": a token on every key. */
+static int apply_token_string(struct parse_ctx *ctx, const char *key, yaml_node_t *en)
+{
+	int line = (int)en->start_mark.line + 1;
+	struct config_token *t;
+	const char *s = scalar(en), *tok, *why;
+	bool write;
+
+	if (strlen(s) != en->data.scalar.length)
+		return key_err(ctx, line, key, "contains a NUL byte");
+	if (!strncmp(s, "read:", 5))
+		tok = s + 5, write = false;
+	else if (!strncmp(s, "write:", 6))
+		tok = s + 6, write = true;
+	else
+		return key_err(ctx, line, key, "entries must start with \"read:\" or \"write:\", "
+			       "or be a mapping with a name");
+	if ((why = token_problem(tok)))
+		return key_err(ctx, line, key, "%s", why);
+	if (!(t = token_slot(ctx, key, line)))
+		return KVS_EINVAL;
+	memcpy(t->token, tok, strlen(tok) + 1);
+	t->write = write;
+	snprintf(t->name, sizeof(t->name), "%s-%d", write ? "write" : "read",
+		 ctx->cfg->token_count + 1);
+	ctx->cfg->token_count++;
+	return 0;
+}
+
+/* Reads the first line of file (a token) into out; NULL or why not. */
+static const char *token_from_file(const char *file, char *out, size_t cap)
+{
+	FILE *f = fopen(file, "re");
+	char line[CONFIG_TOKEN_MAX + 2];
+	size_t n;
+
+	if (!f)
+		return "token_file cannot be read";
+	if (!fgets(line, sizeof(line), f)) {
+		fclose(f);
+		return "token_file is empty";
+	}
+	fclose(f);
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	if (n >= cap)
+		return "token_file: the token is too long";
+	memcpy(out, line, n + 1);
+	return NULL;
+}
+
+/* One rule {"prefix": P, "access": read|write|deny} of token t. */
+static int apply_rule(struct parse_ctx *ctx, const char *key, struct config_token *t,
+		      yaml_node_t *rn)
+{
+	struct kvs_config *cfg = ctx->cfg;
+	int line = (int)rn->start_mark.line + 1;
+	const char *prefix = NULL, *access = NULL;
+	yaml_node_pair_t *pair;
+
+	if (rn->type != YAML_MAPPING_NODE)
+		return key_err(ctx, line, key, "a rule is a mapping {prefix, access}");
+	for (pair = rn->data.mapping.pairs.start; pair < rn->data.mapping.pairs.top; pair++) {
+		yaml_node_t *k = yaml_document_get_node(ctx->doc, pair->key);
+		yaml_node_t *v = yaml_document_get_node(ctx->doc, pair->value);
+
+		if (k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE)
+			return key_err(ctx, line, key, "a rule holds scalars only");
+		if (!strcmp(scalar(k), "prefix") && !prefix)
+			prefix = scalar(v);
+		else if (!strcmp(scalar(k), "access") && !access)
+			access = scalar(v);
+		else
+			return key_err(ctx, (int)k->start_mark.line + 1, key,
+				       "unknown or repeated rule member \"%s\"", scalar(k));
+	}
+	if (!prefix || !access)
+		return key_err(ctx, line, key, "a rule needs prefix and access");
+	if (strlen(prefix) >= CONFIG_RULE_PREFIX_MAX)
+		return key_err(ctx, line, key, "prefix longer than %d bytes",
+			       CONFIG_RULE_PREFIX_MAX - 1);
+	for (const char *c = prefix; *c; c++)
+		if ((unsigned char)*c < 0x20)
+			return key_err(ctx, line, key, "prefix holds a control character");
+	if (cfg->rule_count == CONFIG_MAX_RULES)
+		return key_err(ctx, line, key, "more than %d rules in all", CONFIG_MAX_RULES);
+	for (int i = t->rule_first; i < t->rule_first + t->rule_count; i++)
+		if (!strcmp(cfg->rules[i].prefix, prefix))
+			return key_err(ctx, line, key, "prefix \"%s\" given twice for token %s",
+				       prefix, t->name);
+	struct config_rule *r = &cfg->rules[cfg->rule_count];
+	if (!strcmp(access, "read"))
+		r->access = ACCESS_READ;
+	else if (!strcmp(access, "write"))
+		r->access = ACCESS_WRITE;
+	else if (!strcmp(access, "deny"))
+		r->access = ACCESS_NONE;
+	else
+		return key_err(ctx, line, key, "access must be read, write or deny, not \"%s\"",
+			       access);
+	snprintf(r->prefix, sizeof(r->prefix), "%s", prefix);
+	cfg->rule_count++;
+	t->rule_count++;
+	return 0;
+}
+
+/* Reads 64 hex digits into out[32]; false if they are not that. */
+static bool parse_sha256(const char *hex, unsigned char out[32])
+{
+	if (strlen(hex) != 64)
+		return false;
+	for (int i = 0; i < 32; i++) {
+		int hi = hex_value((unsigned char)hex[2 * i]), lo = hex_value((unsigned char)hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return true;
+}
+
 /*
- * auth_tokens: a sequence of "read:TOKEN" or "write:TOKEN"; null or [] means
- * none (the API stays open).  Tokens are 16 to CONFIG_TOKEN_MAX - 1 printable
- * ASCII characters without spaces, so they fit an Authorization header.
+ * A scoped token: {name, token | token_sha256 | token_env | token_file,
+ * rules: [{prefix, access}], admin}.
+ */
+static int apply_token_object(struct parse_ctx *ctx, const char *key, yaml_node_t *en)
+{
+	struct kvs_config *cfg = ctx->cfg;
+	int line = (int)en->start_mark.line + 1, sources = 0;
+	struct config_token *t = token_slot(ctx, key, line);
+	yaml_node_t *rules = NULL;
+	yaml_node_pair_t *pair;
+	const char *why;
+
+	if (!t)
+		return KVS_EINVAL;
+	t->scoped = true;
+	t->rule_first = cfg->rule_count;
+	for (pair = en->data.mapping.pairs.start; pair < en->data.mapping.pairs.top; pair++) {
+		yaml_node_t *k = yaml_document_get_node(ctx->doc, pair->key);
+		yaml_node_t *v = yaml_document_get_node(ctx->doc, pair->value);
+		int kl = (int)k->start_mark.line + 1;
+		const char *name = k->type == YAML_SCALAR_NODE ? scalar(k) : "";
+
+		if (!strcmp(name, "rules")) {
+			if (v->type != YAML_SEQUENCE_NODE)
+				return key_err(ctx, kl, key, "rules must be a sequence");
+			rules = v;
+			continue;
+		}
+		if (v->type != YAML_SCALAR_NODE)
+			return key_err(ctx, kl, key, "%s must be a scalar", name);
+		const char *val = scalar(v);
+		if (!strcmp(name, "name")) {
+			if (!config_node_id_valid(val) || strlen(val) >= CONFIG_TOKEN_NAME_MAX)
+				return key_err(ctx, kl, key, "name must be 1 to %d of [A-Za-z0-9._-]",
+					       CONFIG_TOKEN_NAME_MAX - 1);
+			snprintf(t->name, sizeof(t->name), "%s", val);
+		} else if (!strcmp(name, "token")) {
+			if ((why = token_problem(val)))
+				return key_err(ctx, kl, key, "%s", why);
+			snprintf(t->token, sizeof(t->token), "%s", val);
+			sources++;
+		} else if (!strcmp(name, "token_sha256")) {
+			if (!parse_sha256(val, t->sha256))
+				return key_err(ctx, kl, key, "token_sha256 must be 64 hex digits");
+			t->hashed = true;
+			sources++;
+		} else if (!strcmp(name, "token_env")) {
+			const char *env = getenv(val);
+
+			if (!env || (why = token_problem(env)))
+				return key_err(ctx, kl, key, "token_env %s: %s", val,
+					       env ? why : "not set");
+			snprintf(t->token, sizeof(t->token), "%s", env);
+			sources++;
+		} else if (!strcmp(name, "token_file")) {
+			if ((why = token_from_file(val, t->token, sizeof(t->token))) ||
+			    (why = token_problem(t->token)))
+				return key_err(ctx, kl, key, "%s (%s)", why, val);
+			sources++;
+		} else if (!strcmp(name, "admin")) {
+			if (strcmp(val, "true") && strcmp(val, "false"))
+				return key_err(ctx, kl, key, "admin must be true or false");
+			t->admin = !strcmp(val, "true");
+		} else {
+			return key_err(ctx, kl, key, "unknown token member \"%s\"", name);
+		}
+	}
+	if (!t->name[0])
+		return key_err(ctx, line, key, "a scoped token needs a name");
+	if (sources != 1)
+		return key_err(ctx, line, key, "token %s needs exactly one of token, token_sha256, "
+			       "token_env, token_file", t->name);
+	for (int i = 0; i < cfg->token_count; i++)
+		if (!strcmp(cfg->auth_tokens[i].name, t->name))
+			return key_err(ctx, line, key, "token name %s used twice", t->name);
+	if (rules)
+		for (yaml_node_item_t *it = rules->data.sequence.items.start;
+		     it < rules->data.sequence.items.top; it++)
+			if (apply_rule(ctx, key, t, yaml_document_get_node(ctx->doc, *it)) != 0)
+				return KVS_EINVAL;
+	cfg->token_count++;
+	return 0;
+}
+
+/*
+ * auth_tokens: a sequence of "read:TOKEN" / "write:TOKEN" strings (a token
+ * on every key) and scoped token mappings; null or [] means none (the API
+ * stays open).
  */
 static int apply_tokens(struct parse_ctx *ctx, const char *key, yaml_node_t *vn, int line)
 {
-	struct kvs_config *cfg = ctx->cfg;
 	yaml_node_item_t *item;
 
 	if (is_null(vn))
 		return 0;
 	if (vn->type != YAML_SEQUENCE_NODE)
-		return key_err(ctx, line, key,
-			       "expected a sequence of \"read:TOKEN\" or \"write:TOKEN\" strings");
+		return key_err(ctx, line, key, "expected a sequence of \"read:TOKEN\" or "
+			       "\"write:TOKEN\" strings and scoped token mappings");
 	for (item = vn->data.sequence.items.start; item < vn->data.sequence.items.top; item++) {
 		yaml_node_t *en = yaml_document_get_node(ctx->doc, *item);
-		int eline = (int)en->start_mark.line + 1;
-		const char *s, *tok;
-		size_t len;
-		bool write;
+		int rc;
 
-		if (en->type != YAML_SCALAR_NODE || is_null(en))
-			return key_err(ctx, eline, key, "entries must be strings");
-		if (cfg->token_count == CONFIG_MAX_TOKENS)
-			return key_err(ctx, eline, key, "more than %d entries",
-				       CONFIG_MAX_TOKENS);
-		s = scalar(en);
-		if (strlen(s) != en->data.scalar.length)
-			return key_err(ctx, eline, key, "contains a NUL byte");
-		if (!strncmp(s, "read:", 5))
-			tok = s + 5, write = false;
-		else if (!strncmp(s, "write:", 6))
-			tok = s + 6, write = true;
+		if (en->type == YAML_MAPPING_NODE)
+			rc = apply_token_object(ctx, key, en);
+		else if (en->type == YAML_SCALAR_NODE && !is_null(en))
+			rc = apply_token_string(ctx, key, en);
 		else
-			return key_err(ctx, eline, key,
-				       "entries must start with \"read:\" or \"write:\"");
-		len = strlen(tok);
-		if (len < 16 || len >= CONFIG_TOKEN_MAX)
-			return key_err(ctx, eline, key, "tokens must be 16 to %d characters",
-				       CONFIG_TOKEN_MAX - 1);
-		for (size_t i = 0; i < len; i++)
-			if ((unsigned char)tok[i] <= ' ' || (unsigned char)tok[i] >= 0x7f)
-				return key_err(ctx, eline, key,
-					       "tokens are printable ASCII without spaces");
-		memcpy(cfg->auth_tokens[cfg->token_count].token, tok, len + 1);
-		cfg->auth_tokens[cfg->token_count].write = write;
-		cfg->token_count++;
+			rc = key_err(ctx, (int)en->start_mark.line + 1, key,
+				     "entries must be strings or mappings");
+		if (rc != 0)
+			return rc;
 	}
 	return 0;
 }

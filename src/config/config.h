@@ -31,8 +31,14 @@
 #define CONFIG_ADDR_MAX 256   /* "host:port" or "https://host:port" */
 #define CONFIG_ID_MAX 128     /* node_id */
 #define CONFIG_PATH_MAX 1024  /* data_dir and file paths */
-#define CONFIG_MAX_TOKENS 32
+#define CONFIG_MAX_TOKENS 256
 #define CONFIG_TOKEN_MAX 160   /* bytes of one bearer token, NUL included */
+#define CONFIG_TOKEN_NAME_MAX 64 /* a scoped token's name, NUL included */
+#define CONFIG_MAX_RULES 1024  /* prefix rules of all tokens together */
+#define CONFIG_RULE_PREFIX_MAX 256 /* bytes of one rule's key prefix, NUL included */
+
+/* What a token may do with a key (the longest matching rule decides). */
+enum config_access { ACCESS_NONE, ACCESS_READ, ACCESS_WRITE };
 #define CONFIG_SECRET_MIN 16   /* bytes of cluster_secret, at least */
 #define CONFIG_MAX_MEMBERS 4096 /* max_members, at most: a gossip message carries up to 4096 */
 
@@ -95,11 +101,30 @@ struct kvs_config {
 	char cluster_secret[256];                  /* empty = none */
 	char cluster_secret_file[CONFIG_PATH_MAX]; /* read into cluster_secret by config_load */
 	char cluster_id[CONFIG_ID_MAX];            /* peers of another id are refused */
+	/*
+	 * Client bearer tokens (none = open API).  A "read:T" or "write:T"
+	 * string is a token on every key (write: and admin); an object is a
+	 * named token whose prefix rules decide (SPEC section 12).  The token
+	 * is kept as given, or only its SHA-256 (token_sha256).
+	 */
 	struct config_token {
-		char token[CONFIG_TOKEN_MAX];
-		bool write;                        /* read-write scope; else read */
-	} auth_tokens[CONFIG_MAX_TOKENS];          /* client bearer tokens; none = open API */
+		char name[CONFIG_TOKEN_NAME_MAX];  /* "read-1", "write-2" for strings */
+		char token[CONFIG_TOKEN_MAX];      /* empty when hashed */
+		unsigned char sha256[32];          /* when hashed */
+		bool hashed;
+		bool scoped;                       /* rules[rule_first..+rule_count) decide */
+		bool write;                        /* unscoped: read-write and admin; else read */
+		bool admin;                        /* scoped: /admin/ and leaving */
+		int rule_first, rule_count;
+	} auth_tokens[CONFIG_MAX_TOKENS];
 	int token_count;
+	struct config_rule {
+		char prefix[CONFIG_RULE_PREFIX_MAX];
+		int access;                        /* enum config_access */
+	} rules[CONFIG_MAX_RULES];                 /* every scoped token's, in order */
+	int rule_count;
+	char auth_tokens_file[CONFIG_PATH_MAX];    /* a YAML sequence of more auth_tokens */
+	char audit_log[CONFIG_PATH_MAX];           /* file path or "stderr"; empty = none */
 	bool protected_mode;                       /* refuse to start open on a non-loopback
 						    * bind_address */
 	char tls_cert_file[CONFIG_PATH_MAX];       /* PEM certificate (chain): enables HTTPS */

@@ -143,7 +143,12 @@ const struct config_key config_keys[] = {
 	KEY(cluster_id, CT_NODE_ID, 0, 0, NULL, CD_VALUE, "kvs",
 	    "Name of the cluster: a peer of another cluster_id is refused, so two clusters never merge."),
 	KEY(auth_tokens, CT_TOKENS, 0, 0, NULL, CD_VALUE, "[]",
-	    "Client bearer tokens, \"read:TOKEN\" or \"write:TOKEN\" (write includes read); none = open API."),
+	    "Client bearer tokens, \"read:TOKEN\" or \"write:TOKEN\" (write includes read), or scoped\n"
+	    "mappings {name, token, rules: [{prefix, access}], admin} (see the README); none = open API."),
+	KEY(auth_tokens_file, CT_FILE, 0, 0, NULL, CD_NONE, "/etc/kvs/tokens.yaml",
+	    "A YAML file with more auth_tokens entries, so secrets need not sit in this file."),
+	KEY(audit_log, CT_FILE, 0, 0, NULL, CD_NONE, "/var/log/kvs/audit.log",
+	    "One JSON line per write, admin request and refused request: a file (reopened on\nSIGHUP) or stderr."),
 	KEY(protected_mode, CT_BOOL, 0, 0, NULL, CD_VALUE, "true",
 	    "true: refuse to start on a non-loopback bind_address without cluster_secret or auth_tokens."),
 	KEY(tls_cert_file, CT_FILE, 0, 0, NULL, CD_NONE, "/etc/kvs/node.crt",

@@ -126,6 +126,28 @@ out_unlink:
 	return KVS_EIO;
 }
 
+/* auth_tokens as comments: names, scopes and rules, never the tokens. */
+static void print_tokens(FILE *f, const struct kvs_config *cfg)
+{
+	static const char *const access[] = { "deny", "read", "write" };
+
+	fprintf(f, "# auth_tokens: %d token(s), secrets not shown\n", cfg->token_count);
+	for (int i = 0; i < cfg->token_count; i++) {
+		const struct config_token *t = &cfg->auth_tokens[i];
+
+		if (!t->scoped) {
+			fprintf(f, "#   - %s: every key, %s\n", t->name,
+				t->write ? "read-write, admin" : "read");
+			continue;
+		}
+		fprintf(f, "#   - %s:%s%s", t->name, t->admin ? " admin," : "",
+			t->hashed ? " (sha256)" : "");
+		for (int r = t->rule_first; r < t->rule_first + t->rule_count; r++)
+			fprintf(f, " \"%s\"=%s", cfg->rules[r].prefix, access[cfg->rules[r].access]);
+		fprintf(f, "%s\n", t->rule_count ? "" : " no rules (no access)");
+	}
+}
+
 /*
  * Prints every key in table order as YAML that config_parse() reads back to
  * the same settings, except cluster_secret, which is shown only as a
@@ -176,7 +198,7 @@ void config_print(const struct kvs_config *cfg, FILE *f)
 			print_string(f, k->name, base + k->off);
 			break;
 		case CT_TOKENS:
-			fprintf(f, "# %s: %d token(s), not shown\n", k->name, cfg->token_count);
+			print_tokens(f, cfg);
 			break;
 		case CT_SEEDS:
 			if (cfg->seed_count == 0) {

@@ -17,6 +17,7 @@
 #include "gossip.h"
 #include "http.h"
 #include "kvs.h"
+#include "audit.h"
 #include "clock.h"
 #include "members.h"
 
@@ -90,6 +91,9 @@ int api_metrics(struct kvs_node *node, struct mg_connection *c,
 			   (unsigned long long)store_index(node->store),
 			   (unsigned long long)store_index_oldest(node->store));
 	clock_metrics(node, &b);
+	buf_printf(&b, "# HELP kvs_audit_dropped_total Audit lines dropped: the writer's queue "
+		       "was full.\n# TYPE kvs_audit_dropped_total counter\nkvs_audit_dropped_total %llu\n",
+		   (unsigned long long)audit_dropped(node->audit));
 	buf_printf(&b, "# HELP kvs_expired_total Values this node's reaper turned into "
 		       "tombstones at their expiry.\n# TYPE kvs_expired_total counter\n"
 		       "kvs_expired_total %llu\n",

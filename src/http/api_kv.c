@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "auth.h"
 #include "buf.h"
 #include "http.h"
 #include "json.h"
@@ -32,11 +33,25 @@
 
 /* ------------------------------------------------------------------ reads */
 
+/* Answers 403 unless the request's token has `need` on key; else 0. */
+static int key_allowed(struct kvs_node *node, struct mg_connection *c, const char *key,
+		       size_t klen, enum config_access need)
+{
+	if (auth_key_access(node, c, key, klen) >= need)
+		return 0;
+	return http_error(c, 403, NULL, "this token may not %s %.200s",
+			  need == ACCESS_WRITE ? "write" : "read", key);
+}
+
 static int kv_get(struct kvs_node *node, struct mg_connection *c, const char *key, size_t klen)
 {
 	struct store_value v;
 	char uuid[VERSION_UUID_STR], extra[160];
-	int rc = store_get(node->store, key, klen, &v);
+	int rc = key_allowed(node, c, key, klen, ACCESS_READ);
+
+	if (rc != 0)
+		return rc;
+	rc = store_get(node->store, key, klen, &v);
 
 	if (rc == KVS_ENOTFOUND || (rc == 0 && !record_live(&v.rec, version_now_ms()))) {
 		if (rc == 0)
@@ -58,6 +73,7 @@ static int kv_get(struct kvs_node *node, struct mg_connection *c, const char *ke
 
 struct list_ctx {
 	struct kvs_node *node;
+	struct mg_connection *c; /* whose token decides which keys are listed */
 	int64_t held;       /* bytes taken from the node's reply budget */
 	struct buf keys;    /* "k1","k2",... */
 	struct buf items;   /* {"key":..},... when values=true */
@@ -78,6 +94,8 @@ static int list_item(void *arg, const char *key, size_t klen, const struct kvs_r
 		lc->cut = true;
 		return 1;
 	}
+	if (auth_key_access(lc->node, lc->c, key, klen) < ACCESS_READ)
+		goto seen; /* left out, and not counted: a listing never says it hid keys */
 	/* the page is held twice at the end (the parts, then the reply): take
 	 * that from the budget as it grows; a page that cannot grow ends here
 	 * (a page always gets its first item) */
@@ -110,6 +128,7 @@ static int list_item(void *arg, const char *key, size_t klen, const struct kvs_r
 		buf_add(&lc->items, "}", 1);
 	}
 	lc->count++;
+seen:
 	klen = klen > PATH_KEY_MAX ? PATH_KEY_MAX : klen;
 	memcpy(lc->lastbuf, key, klen);
 	lc->lastbuf[klen] = '\0';
@@ -176,6 +195,7 @@ static int kv_list(struct kvs_node *node, struct mg_connection *c,
 		return http_error(c, 500, NULL, "out of memory");
 	}
 	lc->node = node;
+	lc->c = c;
 	lc->held = LIST_BUDGET_STEP;
 	buf_init(&lc->keys, LIST_MAX_BYTES * 2);
 	buf_init(&lc->items, LIST_MAX_BYTES * 2);
@@ -487,7 +507,8 @@ static int kv_put(struct kvs_node *node, struct mg_connection *c,
 	char *body;
 	int rc;
 
-	if ((rc = api_writable(node, c)) != 0 || (rc = read_condition(c, true, &op)) != 0 ||
+	if ((rc = key_allowed(node, c, key, klen, ACCESS_WRITE)) != 0 ||
+	    (rc = api_writable(node, c)) != 0 || (rc = read_condition(c, true, &op)) != 0 ||
 	    (rc = put_params(node, c, ri->query_string, &ttl_ms, &refresh)) != 0)
 		return rc;
 	op.rec.origin = node->cfg.node_id;
@@ -519,7 +540,8 @@ static int kv_delete(struct kvs_node *node, struct mg_connection *c, const char 
 					.origin_len = strlen(node->cfg.node_id) } };
 	int rc;
 
-	if ((rc = api_writable(node, c)) != 0 || (rc = read_condition(c, false, &op)) != 0)
+	if ((rc = key_allowed(node, c, key, klen, ACCESS_WRITE)) != 0 ||
+	    (rc = api_writable(node, c)) != 0 || (rc = read_condition(c, false, &op)) != 0)
 		return rc;
 	if ((rc = apply_one(node, c, &op)) != 0)
 		return rc;

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "auth.h"
 #include "buf.h"
 #include "http.h"
 #include "json.h"
@@ -407,6 +408,16 @@ int api_txn(struct kvs_node *node, struct mg_connection *c, const struct mg_requ
 	if (!parse_txn(t)) {
 		rc = http_error(c, 400, NULL, "%s", t->why);
 		goto out;
+	}
+	/* every op's key, or nothing at all */
+	for (size_t i = 0; i < t->n; i++) {
+		enum config_access need = t->ops[i].check ? ACCESS_READ : ACCESS_WRITE;
+
+		if (auth_key_access(node, c, t->ops[i].path, t->ops[i].len) < need) {
+			rc = http_error(c, 403, NULL, "ops[%zu]: this token may not %s %.200s", i,
+					need == ACCESS_WRITE ? "write" : "read", t->ops[i].path);
+			goto out;
+		}
 	}
 	rc = store_apply_batch(node->store, t->ops, t->n, STORE_LOCAL);
 	if (rc == KVS_EPRECOND) {

@@ -33,6 +33,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "auth.h"
 #include "buf.h"
 #include "http.h"
 #include "kvs.h"
@@ -66,6 +67,7 @@ struct watch {
 /* What one round of reading gathers. */
 struct gather {
 	struct kvs_node *node;
+	struct mg_connection *c;     /* whose token decides which keys are seen */
 	const struct watch *w;
 	struct buf out;              /* events: JSON array items, or SSE frames */
 	int64_t held;                /* reply budget taken for out */
@@ -242,7 +244,7 @@ static int gather_one(void *arg, const struct store_change *ch)
 	struct gather *g = arg;
 	int64_t need;
 
-	if (!matches(g->w, ch))
+	if (!matches(g->w, ch) || auth_key_access(g->node, g->c, ch->path, ch->plen) < ACCESS_READ)
 		return 0;
 	if (g->count >= g->w->limit || (g->count && g->out.len > WATCH_REPLY_MAX)) {
 		g->full = true;
@@ -524,6 +526,10 @@ int api_watch(struct kvs_node *node, struct mg_connection *c, const struct mg_re
 	}
 	if ((rc = watch_params(c, ri, raw_path, w)) != 0)
 		goto out_free;
+	if (!w->prefix && auth_key_access(node, c, w->key, w->klen) < ACCESS_READ) {
+		rc = http_error(c, 403, NULL, "this token may not read %.200s", w->key);
+		goto out_free;
+	}
 	if (!http_watch_begin(c)) {
 		atomic_fetch_add(&node->metrics.watch_refused, 1);
 		rc = http_error(c, 503, "Retry-After: 1\r\n",
@@ -538,6 +544,7 @@ int api_watch(struct kvs_node *node, struct mg_connection *c, const struct mg_re
 	wt->hw.klen = w->klen;
 	wt->hw.prefix = w->prefix;
 	wt->g.node = node;
+	wt->g.c = c;
 	wt->g.w = w;
 	buf_init(&wt->g.out, reply_cap(node));
 	if ((rc = watch_start(wt)) == 0)

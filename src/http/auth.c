@@ -26,8 +26,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 
+#include "conn.h"
 #include "http.h"
 #include "log.h"
 #include "peer.h"
@@ -35,27 +37,65 @@
 /* ------------------------------------------------------------- internals */
 
 /*
- * With auth_tokens configured, a client needs "Authorization: Bearer
- * TOKEN": any token for read, a write token for write.  Answers 401/403
- * itself and returns that status; 0 when the request may proceed.
+ * The configured token the request's "Authorization: Bearer T" names, or
+ * -1.  Every token is tried, in constant time each (hashed ones against
+ * T's SHA-256), so the time taken says nothing of how close a guess came.
  */
-static int check_token(struct kvs_node *node, struct mg_connection *c, bool write)
+static int find_token(const struct kvs_config *cfg, const char *h)
+{
+	unsigned char digest[SHA256_DIGEST_LENGTH];
+	bool digested = false;
+	int found = -1;
+
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return -1;
+	h += 7;
+	for (int i = 0; i < cfg->token_count; i++) {
+		const struct config_token *t = &cfg->auth_tokens[i];
+
+		if (t->hashed) {
+			unsigned char diff = 0;
+
+			if (!digested) {
+				SHA256((const unsigned char *)h, strlen(h), digest);
+				digested = true;
+			}
+			for (int j = 0; j < SHA256_DIGEST_LENGTH; j++)
+				diff |= digest[j] ^ t->sha256[j];
+			if (diff == 0)
+				found = i;
+		} else if (auth_equal_ct(h, t->token)) {
+			found = i;
+		}
+	}
+	return found;
+}
+
+/*
+ * With auth_tokens configured, a client needs a valid bearer token (else
+ * 401 and WWW-Authenticate), which the request's connection slot then
+ * remembers (auth_key_access).  write: a token that may write somewhere
+ * (a read-only "read:" token gets 403; a scoped token's keys are checked
+ * by the handler).  admin: a "write:" token, or a scoped one with admin.
+ * Returns 0 when the request may go on, else the status sent.
+ */
+static int check_token(struct kvs_node *node, struct mg_connection *c, enum auth_access access)
 {
 	const struct kvs_config *cfg = &node->cfg;
-	const char *h = mg_get_header(c, "Authorization");
-	int found = -1;
+	int found;
 
 	if (cfg->token_count == 0)
 		return 0;
-	if (h && strncasecmp(h, "Bearer ", 7) == 0)
-		for (int i = 0; i < cfg->token_count; i++)
-			if (auth_equal_ct(h + 7, cfg->auth_tokens[i].token))
-				found = i;
+	found = find_token(cfg, mg_get_header(c, "Authorization"));
 	if (found < 0)
 		return http_error(c, 401, "WWW-Authenticate: Bearer realm=\"kvs\"\r\n",
 				  "missing or invalid bearer token");
-	if (write && !cfg->auth_tokens[found].write)
+	conn_slot_set_token(mg_get_user_connection_data(c), found);
+	const struct config_token *t = &cfg->auth_tokens[found];
+	if (access == AUTH_WRITE && !t->scoped && !t->write)
 		return http_error(c, 403, NULL, "this token may only read");
+	if (access == AUTH_ADMIN && !(t->scoped ? t->admin : t->write))
+		return http_error(c, 403, NULL, "this token has no admin scope");
 	return 0;
 }
 
@@ -94,14 +134,45 @@ int auth_check(struct kvs_node *node, struct mg_connection *c, const struct mg_r
 	case AUTH_OPEN:
 		return 0;
 	case AUTH_READ:
-		return check_token(node, c, false);
 	case AUTH_WRITE:
 	case AUTH_ADMIN:
-		return check_token(node, c, true);
+		return check_token(node, c, access);
 	case AUTH_PEER:
 		return check_peer(node, c, ri, raw_path);
 	}
 	return http_error(c, 500, NULL, "route without an access rule");
+}
+
+const struct config_token *auth_token(struct kvs_node *node, struct mg_connection *c)
+{
+	int i = conn_slot_token(mg_get_user_connection_data(c));
+
+	return i >= 0 && i < node->cfg.token_count ? &node->cfg.auth_tokens[i] : NULL;
+}
+
+enum config_access auth_key_access(struct kvs_node *node, struct mg_connection *c,
+				   const char *key, size_t klen)
+{
+	const struct config_token *t;
+	const struct config_rule *best = NULL;
+	size_t best_len = 0;
+
+	if (node->cfg.token_count == 0)
+		return ACCESS_WRITE; /* an open API */
+	if (!(t = auth_token(node, c)))
+		return ACCESS_NONE;
+	if (!t->scoped)
+		return t->write ? ACCESS_WRITE : ACCESS_READ;
+	for (int i = t->rule_first; i < t->rule_first + t->rule_count; i++) {
+		const struct config_rule *r = &node->cfg.rules[i];
+		size_t plen = strlen(r->prefix);
+
+		if (plen <= klen && memcmp(key, r->prefix, plen) == 0 && (!best || plen >= best_len)) {
+			best = r;
+			best_len = plen;
+		}
+	}
+	return best ? (enum config_access)best->access : ACCESS_NONE;
 }
 
 bool auth_equal_ct(const char *a, const char *b)

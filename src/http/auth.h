@@ -3,7 +3,9 @@
  * dispatcher (routes.c) before the handler runs; and the TLS set-up.
  *
  * Clients prove themselves with "Authorization: Bearer TOKEN" when
- * auth_tokens are configured (each token reads, or reads and writes);
+ * auth_tokens are configured: a "read:"/"write:" token on every key, or a
+ * scoped token whose prefix rules decide key by key (auth_key_access(),
+ * which the handlers call for the keys they touch);
  * peers with the cluster id and the cluster secret headers (peer.h).  No
  * tokens configured: every client route is open.  No secret configured:
  * a peer route needs only a matching cluster id, when one is sent.
@@ -15,6 +17,7 @@
 #define KVS_HTTP_AUTH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <civetweb.h>
 
@@ -25,7 +28,7 @@ enum auth_access {
 	AUTH_OPEN,   /* anyone: /health */
 	AUTH_READ,   /* a client with a read or a write token */
 	AUTH_WRITE,  /* a client with a write token */
-	AUTH_ADMIN,  /* node administration; for now the same as AUTH_WRITE */
+	AUTH_ADMIN,  /* node administration: a "write:" token or a scoped admin one */
 	AUTH_PEER,   /* another node: our cluster id (when sent) and cluster secret */
 };
 
@@ -39,6 +42,19 @@ enum auth_access {
  */
 int auth_check(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
 	       const char *raw_path, enum auth_access access);
+
+/* The token the current request proved (NULL: none, or no tokens are
+ * configured).  Worker thread, after auth_check. */
+const struct config_token *auth_token(struct kvs_node *node, struct mg_connection *c);
+
+/*
+ * What the current request's token may do with key (SPEC section 12): an
+ * open API (no tokens) and a "write:" token write everywhere, a "read:"
+ * token reads everywhere, a scoped token has its longest matching rule's
+ * access (none when no rule matches, or for a deny rule).
+ */
+enum config_access auth_key_access(struct kvs_node *node, struct mg_connection *c,
+				   const char *key, size_t klen);
 
 /* Constant-time string equality, for secrets and tokens: the time taken
  * does not depend on where a guess goes wrong. */

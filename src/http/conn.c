@@ -105,6 +105,7 @@ struct conn_slot {
 	bool gone;               /* (lock) the watcher's client closed its socket */
 	int fd;                  /* (lock) the watcher's socket, -1 if not found */
 	char header[48];         /* a header line every reply of this request carries */
+	int token;               /* the request's bearer token (auth.c): index + 1, 0 none */
 };
 
 struct conn_guard {
@@ -301,6 +302,17 @@ void conn_slot_set_header(struct conn_slot *slot, const char *line)
 const char *conn_slot_header(const struct conn_slot *slot)
 {
 	return slot ? slot->header : "";
+}
+
+void conn_slot_set_token(struct conn_slot *slot, int token)
+{
+	if (slot)
+		slot->token = token + 1;
+}
+
+int conn_slot_token(const struct conn_slot *slot)
+{
+	return slot ? slot->token - 1 : -1;
 }
 
 bool conn_slot_busy(struct conn_guard *g, struct conn_slot *slot, bool busy)

@@ -87,6 +87,12 @@ bool conn_slot_gone(struct conn_guard *g, struct conn_slot *slot);
 void conn_slot_set_header(struct conn_slot *slot, const char *line);
 const char *conn_slot_header(const struct conn_slot *slot);
 
+/* The configured token (index) the current request proved, -1 for none:
+ * set by auth_check, reset with the header after each request.  Worker
+ * thread only. */
+void conn_slot_set_token(struct conn_slot *slot, int token);
+int conn_slot_token(const struct conn_slot *slot);
+
 /* Whether the reaper has cut slot's connection while it waited for headers. */
 bool conn_slot_reaped(struct conn_guard *g, struct conn_slot *slot);
 

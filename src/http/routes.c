@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "audit.h"
 #include "auth.h"
 #include "http.h"
 
@@ -207,8 +208,31 @@ static int not_allowed(struct mg_connection *c, unsigned methods)
 
 /* ------------------------------------------------------------- public API */
 
+static int serve(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
+		 const char *raw_path, enum metrics_route *metric, enum auth_access *access);
+
+/*
+ * The audit log (audit.h): every request to a write or admin route, and
+ * every refused one (401, 403), whatever its route, client or peer.
+ */
 int routes_serve(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
 		 const char *raw_path, enum metrics_route *metric)
+{
+	enum auth_access access = AUTH_OPEN;
+	int status = serve(node, c, ri, raw_path, metric, &access);
+
+	if (node->audit && (access == AUTH_WRITE || access == AUTH_ADMIN || status == 401 ||
+			    status == 403)) {
+		const struct config_token *t = auth_token(node, c);
+
+		audit_log(node->audit, t ? t->name : NULL, ri->remote_addr, ri->request_method,
+			  raw_path, status);
+	}
+	return status;
+}
+
+static int serve(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
+		 const char *raw_path, enum metrics_route *metric, enum auth_access *access)
 {
 	unsigned method = method_bit(ri->request_method), methods;
 	const struct route *row, *res = route_find(raw_path, method, &row, &methods);
@@ -220,7 +244,8 @@ int routes_serve(struct kvs_node *node, struct mg_connection *c, const struct mg
 		return http_error(c, 404, NULL, "no such resource: %.200s", raw_path);
 	}
 	*metric = (row ? row : res)->metric;
-	status = auth_check(node, c, ri, raw_path, row ? row->access : unserved_access(res, method));
+	*access = row ? row->access : unserved_access(res, method);
+	status = auth_check(node, c, ri, raw_path, *access);
 	if (status != 0)
 		return status;
 	/* read before the handler reads any data: a client that watches from

@@ -448,6 +448,7 @@ static int http_dispatch(struct mg_connection *c)
 	metrics_request(&node->metrics, metric, ri->request_method, status,
 			conn_now_us() - start);
 	conn_slot_set_header(slot, NULL);
+	conn_slot_set_token(slot, -1);
 	conn_slot_busy(hs->guard, slot, false);
 	return status;
 }

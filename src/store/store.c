@@ -519,9 +519,9 @@ static int batch_add(struct store *s, rocksdb_writebatch_t *wb, struct store_op 
 	if (st->have != 0)
 		rocksdb_writebatch_put_cf(wb, s->cf[CF_BY_BUCKET], kbuf,
 					  store_bucket_key(kbuf, path, len), "", 0);
-	if (st->have == 0 && !st->cur.rec.tombstone && st->cur.rec.expires > 0)
-		rocksdb_writebatch_delete_cf(wb, s->cf[CF_EXPIRY], kbuf,
-					     store_expiry_key(kbuf, st->cur.rec.expires, path, len));
+	/* the replaced version's expiry entry stays: the reaper drops it when
+	 * its time comes and the record has moved on (expiry.c), which keeps
+	 * an overwrite to one index write */
 	if (!op->rec.tombstone && op->rec.expires > 0)
 		rocksdb_writebatch_put_cf(wb, s->cf[CF_EXPIRY], kbuf,
 					  store_expiry_key(kbuf, op->rec.expires, path, len), "", 0);
