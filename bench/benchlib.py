@@ -613,6 +613,10 @@ def cmd_report(path):
     target("conditional PUT (If-Match: *) ≥ 0.9× plain PUT (issue 17)",
            rps("PUT /kv, If-Match: * (conditional)"), rps("PUT /kv"), 0.9)
     target("PUT with ttl ≥ 0.9× plain PUT (issue 18)", rps("PUT /kv?ttl=1h"), rps("PUT /kv"), 0.9)
+    target("PUT, 50 scoped tokens + audit log ≥ 0.9× no auth (issue 19)",
+           rps("PUT /kv, 50 scoped tokens + audit log"), rps("PUT /kv"), 0.9)
+    target("GET, 50 scoped tokens + audit log ≥ 0.9× no auth (issue 19)",
+           rps("GET /kv, 50 scoped tokens + audit log"), rps("GET /kv"), 0.9)
     for ops in (1, 4, 16):
         num = rps("POST /txn, %d put%s" % (ops, "s" if ops > 1 else ""))
         if num is not None and rps("PUT /kv"):

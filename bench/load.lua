@@ -18,6 +18,7 @@
 --   THREADS  wrk's -t, for fill
 --   DELAY    milliseconds each connection waits before its next request (paced load:
 --            about connections * 1000 / DELAY requests/s); 0 = full speed
+--   TOKEN    a bearer token every kvs request carries (access control); none by default
 --
 -- Keys are PREFIX/k%08d.  Values: kvs gets a JSON string document of exactly SIZE bytes,
 -- etcd a form body value=<SIZE bytes>; both are drawn from a pool of 64 random alphanumeric
@@ -45,6 +46,11 @@ local pace_ms = 0
 local seq, quota, acked, finished = 0, 0, 0, false
 local last_req
 
+local kvs_hdr  = { ["Content-Type"] = "application/json" }
+local etcd_hdr = { ["Content-Type"] = "application/x-www-form-urlencoded" }
+local cput_hdr = { ["Content-Type"] = "application/json", ["If-Match"] = "*" }
+local get_hdr  = nil
+
 local charset = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 local function randstr(n)
@@ -66,6 +72,12 @@ function init(args)
   markdir = args[7] or "."
   nthreads = tonumber(args[8] or "2")
   pace_ms  = tonumber(args[9] or "0")
+  if args[10] and args[10] ~= "" then
+    local auth = "Bearer " .. args[10]
+    kvs_hdr["Authorization"] = auth
+    cput_hdr["Authorization"] = auth
+    get_hdr = { ["Authorization"] = auth }
+  end
   math.randomseed(os.time() * 1000 + (tid or 0) * 7919)
   for i = 1, POOL do
     if api == "kvs" then
@@ -84,8 +96,6 @@ function init(args)
   end
 end
 
-local kvs_hdr  = { ["Content-Type"] = "application/json" }
-local etcd_hdr = { ["Content-Type"] = "application/x-www-form-urlencoded" }
 
 local function keypath(i)
   if api == "kvs" then
@@ -105,10 +115,9 @@ local function put(i)
 end
 
 local function get(i)
-  return wrk.format("GET", keypath(i), nil, nil)
+  return wrk.format("GET", keypath(i), get_hdr, nil)
 end
 
-local cput_hdr = { ["Content-Type"] = "application/json", ["If-Match"] = "*" }
 
 local function putttl(i)
   local path = keypath(i) .. "?ttl=1h"

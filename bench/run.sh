@@ -132,10 +132,10 @@ info duration "$DUR"
 info runs "$RUNS"
 info clk_tck "$(getconf CLK_TCK)"
 
-mapfile -t PORTS < <("$PY" "$LIB" ports 13)
+mapfile -t PORTS < <("$PY" "$LIB" ports 14)
 P_A=${PORTS[0]} P_B=${PORTS[1]} P_ETCD=${PORTS[2]} P_ETCDPEER=${PORTS[3]}
 P_BIG=${PORTS[4]} P_C1=${PORTS[5]} P_C2=${PORTS[6]} P_C3=${PORTS[7]} P_FLOOD=${PORTS[8]}
-P_W1=${PORTS[9]} P_W2=${PORTS[10]} P_WON=${PORTS[11]} P_WOFF=${PORTS[12]}
+P_W1=${PORTS[9]} P_W2=${PORTS[10]} P_WON=${PORTS[11]} P_WOFF=${PORTS[12]} P_ACL=${PORTS[13]}
 
 # ------------------------------------------------------------------ servers
 
@@ -522,6 +522,20 @@ cp -a "$TMP/single.data" "$TMP/syncw.data"
 start_kvs single "$P_A"
 kvs_config syncw "$P_B" true
 start_kvs syncw "$P_B"
+# and a node with access control (issue 19) from the same store: 50 scoped tokens of 3 rules
+# each, the audit log on; the load uses the last token (every token is tried anyway)
+cp -a "$TMP/single.data" "$TMP/acl.data"
+kvs_config acl "$P_ACL" false
+{
+  echo 'cluster_secret: "bench-cluster-secret-0123456789"'
+  echo "audit_log: $TMP/audit.log"
+  echo "auth_tokens:"
+  for i in $(seq 1 50); do
+    printf '  - {name: app%d, token: "bench-token-%04d-abcdefgh", rules: [{prefix: "bench/", access: write}, {prefix: "bench/private%d/", access: deny}, {prefix: "other%d/", access: read}]}\n' "$i" "$i" "$i" "$i"
+  done
+} >>"$TMP/acl.yaml"
+start_kvs acl "$P_ACL"
+ACL=http://127.0.0.1:$P_ACL ACL_TOKEN=bench-token-0050-abcdefgh
 
 SPECS=(
   "GET /health|-|-|$A|kvs health"
@@ -537,6 +551,8 @@ SPECS=(
   "GET /kv, sync_writes|$(human "$NKEYS")|100 B|$B|kvs get bench $NKEYS 100"
   "PUT /kv, If-Match: * (conditional)|$(human "$NKEYS")|100 B|$A|kvs cput bench $NKEYS 100"
   "PUT /kv?ttl=1h|$(human "$NKEYS")|100 B|$A|kvs putttl bench $NKEYS 100"
+  "PUT /kv, 50 scoped tokens + audit log|$(human "$NKEYS")|100 B|$ACL|kvs put bench $NKEYS 100 70 . 2 0 $ACL_TOKEN"
+  "GET /kv, 50 scoped tokens + audit log|$(human "$NKEYS")|100 B|$ACL|kvs get bench $NKEYS 100 70 . 2 0 $ACL_TOKEN"
   "POST /txn, 1 put|$(human "$NKEYS")|100 B|$A|kvs txn bench $NKEYS 100 1"
   "POST /txn, 4 puts|$(human "$NKEYS")|100 B|$A|kvs txn bench $NKEYS 100 4"
   "POST /txn, 16 puts|$(human "$NKEYS")|100 B|$A|kvs txn bench $NKEYS 100 16"
@@ -559,6 +575,7 @@ if [ "$HAVE_ETCD" = 1 ]; then
   val etcd_rss_mb "$(rss_mb "$PID_etcd")"
   stop_pid "$PID_etcd"
 fi
+stop_kvs acl
 stop_kvs syncw
 stop_kvs single
 
