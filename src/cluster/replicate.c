@@ -3,14 +3,21 @@
  *
  * The store's listener copies every local write into a FIFO (under
  * `lock`); the replicator thread takes up to a batch at a time, encodes it
- * once (push.h) and POSTs it to every live peer in turn.  While it sends,
- * new writes pile up and form the next batch, so batches grow with the
- * write rate and the per-request cost is shared by many records.
+ * once (push.h) and hands it to the sender of every live peer: one thread
+ * per peer with a queue of its own (SENDER_QUEUE_BYTES), which POSTs the
+ * batches in order.  A slow or dead peer (a request can take
+ * peer_timeout_ms) holds back its own queue only: a batch it does not
+ * answer is tried again while it is live, and when its queue is full its
+ * new batches are dropped and counted (sync repairs them), never the
+ * others'.  While a batch is sent, new writes pile up and form the next
+ * one, so batches grow with the write rate and the per-request cost is
+ * shared by many records.
  * A transaction's records (the store's batch listener) are queued
  * together under one txn id and always sent whole in one push, so a peer
  * applies them in one batch (apply.c).
  *
- * Locks: `lock` guards the queue (head, tail, count, bytes).  It is taken
+ * Locks: `lock` guards the queue (head, tail, count, bytes) and the
+ * senders' queues (each sender waits on its own condition).  It is taken
  * inside store_apply (the listener runs under the store's path lock), so
  * nothing is called while it is held but malloc-free bookkeeping.  The
  * byte cap is checked and the entry added in one critical section, so
@@ -20,6 +27,7 @@
 #include "replicate.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,6 +37,7 @@
 #include "members.h"
 #include "peer.h"
 #include "push.h"
+#include "store.h"
 #include "version.h"
 
 struct entry {
@@ -39,15 +48,45 @@ struct entry {
 	char data[];            /* key bytes, value bytes, origin bytes */
 };
 
+/* One encoded push, shared by the senders' queues; freed by the last. */
+struct batch {
+	_Atomic int refs;
+	size_t n;               /* records */
+	struct buf body;        /* the push message */
+};
+
+struct queued {
+	struct batch *b;
+	struct queued *next;
+};
+
+/* One peer's sender: a thread and a queue of batches (under r->lock). */
+struct sender {
+	struct sender *next;
+	struct replicate *r;
+	char id[CONFIG_ID_MAX];
+	char address[CONFIG_ADDR_MAX];  /* (lock) the peer's current address */
+	pthread_t thread;
+	pthread_cond_t wake;
+	struct queued *head, *tail;     /* (lock) */
+	size_t bytes;                   /* (lock) body bytes queued */
+	bool stop;                      /* (lock) */
+};
+
+#define SENDER_QUEUE_BYTES (64u << 20) /* one peer's pushes waiting, at most */
+
 struct replicate {
 	struct kvs_node *node;
-	pthread_mutex_t lock;   /* guards the queue below */
+	pthread_mutex_t lock;   /* guards the queue below and the senders' */
 	pthread_cond_t wake;
 	struct entry *head, *tail;
 	size_t count, bytes;
-	int64_t last_warn_ms;   /* rate limit for push_failed warnings */
+	struct sender *senders; /* (lock) one per peer pushed to so far */
+	_Atomic int64_t last_warn_ms; /* rate limit for push_failed warnings */
 	_Atomic uint64_t txn_seq; /* the last transaction id given */
 };
+
+static void senders_stop(struct replicate *r);
 
 /* True if len bytes more fit in the queue.  Caller holds r->lock. */
 static bool fits(const struct replicate *r, size_t len)
@@ -208,6 +247,7 @@ void replicate_free(struct replicate *r)
 		return;
 	store_set_listener(r->node->store, NULL, NULL);
 	store_set_batch_listener(r->node->store, NULL, NULL);
+	senders_stop(r);
 	while (r->head) {
 		struct entry *e = r->head;
 		r->head = e->next;
@@ -285,18 +325,173 @@ static struct entry *take_batch(struct replicate *r, size_t *n)
 	return first;
 }
 
-/* Sends one batch, encoded once, to every live peer in turn. */
-static void send_batch(struct replicate *r, struct entry *batch, size_t n)
+static void batch_put(struct batch *b)
+{
+	if (atomic_fetch_sub(&b->refs, 1) == 1) {
+		buf_release(&b->body);
+		free(b);
+	}
+}
+
+static void warn_failed(struct replicate *r, const char *id, size_t n, long status,
+			const char *what)
+{
+	int64_t now = version_now_ms(), last = atomic_load(&r->last_warn_ms);
+
+	if (now - last > 10000 && atomic_compare_exchange_strong(&r->last_warn_ms, &last, now))
+		log_warn("push_failed", "peer=%s items=%zu status=%ld reason=\"%s\" "
+			 "note=\"sync will repair\"", id, n, status, what);
+}
+
+/* Takes q, the head of s's queue, off it.  Caller holds r->lock. */
+static void sender_pop(struct sender *s, struct queued *q)
+{
+	s->head = q->next;
+	if (!s->head)
+		s->tail = NULL;
+	s->bytes -= q->b->body.len;
+	batch_put(q->b);
+	free(q);
+}
+
+/*
+ * A sender's thread: POSTs its queue's batches in order until stopped.  A
+ * batch the peer did not answer (a timeout, a refused connection, a 5xx)
+ * is tried again, after 100 ms and then up to 1 s between tries, while
+ * the peer is live: so a peer stopped for a while gets everything once it
+ * runs again, without waiting for a sync.  A peer no longer live, or one
+ * that refuses a batch with a 4xx, gets it dropped (sync repairs it).
+ */
+static void *sender_thread(void *arg)
+{
+	struct sender *s = arg;
+	struct replicate *r = s->r;
+	struct kvs_node *node = r->node;
+	char address[CONFIG_ADDR_MAX];
+	struct buf reply;
+	int tries = 0;
+
+	buf_init(&reply, 1 << 16);
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		while (!s->head && !s->stop)
+			pthread_cond_wait(&s->wake, &r->lock);
+		if (s->stop)
+			break;
+		struct queued *q = s->head; /* only this thread takes it off */
+		struct batch *b = q->b;
+		memcpy(address, s->address, sizeof(address));
+		pthread_mutex_unlock(&r->lock);
+
+		long status = 0;
+		struct member m;
+		bool done = true;
+		if (!members_get(node->members, s->id, &m) ||
+		    !(MEMBER_MASK_LIVE & (1u << m.status))) {
+			atomic_fetch_add(&node->metrics.push_dropped, b->n);
+		} else {
+			buf_reset(&reply);
+			if (peer_request(node, address, "POST", "/members/push", b->body.data,
+					 b->body.len, 0, &reply, &status) == 0) {
+				atomic_fetch_add(&node->metrics.pushes_sent, 1);
+				atomic_fetch_add(&node->metrics.push_items, b->n);
+			} else {
+				atomic_fetch_add(&node->metrics.pushes_failed, 1);
+				warn_failed(r, s->id, b->n, status, "request failed");
+				done = status >= 400 && status < 500; /* refused: no retry */
+				if (done)
+					atomic_fetch_add(&node->metrics.push_dropped, b->n);
+			}
+		}
+		pthread_mutex_lock(&r->lock);
+		if (done) {
+			sender_pop(s, q);
+			tries = 0;
+			continue;
+		}
+		/* not answered: wait a little (or for the stop), then again */
+		struct timespec until;
+		long ms = tries++ ? 1000 : 100;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += ms / 1000;
+		until.tv_nsec += (ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		if (!s->stop)
+			pthread_cond_timedwait(&s->wake, &r->lock, &until);
+	}
+	/* stopping: whatever is left is dropped (sync repairs it) */
+	while (s->head)
+		sender_pop(s, s->head);
+	pthread_mutex_unlock(&r->lock);
+	buf_release(&reply);
+	return NULL;
+}
+
+/* The sender of peer m, started if new.  Caller holds r->lock.  NULL when
+ * no thread can be started (the batch is then dropped for that peer). */
+static struct sender *sender_for(struct replicate *r, const struct member *m)
+{
+	struct sender *s;
+
+	for (s = r->senders; s; s = s->next)
+		if (strcmp(s->id, m->id) == 0) {
+			memcpy(s->address, m->address, sizeof(s->address));
+			return s;
+		}
+	if (!(s = calloc(1, sizeof(*s))))
+		return NULL;
+	s->r = r;
+	memcpy(s->id, m->id, sizeof(s->id));
+	memcpy(s->address, m->address, sizeof(s->address));
+	pthread_cond_init(&s->wake, NULL);
+	if (pthread_create(&s->thread, NULL, sender_thread, s) != 0) {
+		pthread_cond_destroy(&s->wake);
+		free(s);
+		return NULL;
+	}
+	s->next = r->senders;
+	r->senders = s;
+	return s;
+}
+
+/* Stops and joins every sender (at replicate_free). */
+static void senders_stop(struct replicate *r)
+{
+	struct sender *s;
+
+	pthread_mutex_lock(&r->lock);
+	for (s = r->senders; s; s = s->next) {
+		s->stop = true;
+		pthread_cond_signal(&s->wake);
+	}
+	s = r->senders;
+	r->senders = NULL;
+	pthread_mutex_unlock(&r->lock);
+	while (s) {
+		struct sender *next = s->next;
+
+		pthread_join(s->thread, NULL);
+		pthread_cond_destroy(&s->wake);
+		free(s);
+		s = next;
+	}
+}
+
+/* Encodes one batch once and queues it for every live peer's sender. */
+static void send_batch(struct replicate *r, struct entry *first, size_t n)
 {
 	struct kvs_node *node = r->node;
 	struct member *list, self;
 	size_t members = members_snapshot(node->members, &list), live = 0;
 	struct push_msg msg;
-	struct buf reply;
+	struct batch *b;
 
 	for (size_t m = 1; m < members; m++)
 		live += (MEMBER_MASK_LIVE & (1u << list[m].status)) != 0;
-	if (live == 0) { /* alone: nobody to encode the batch for */
+	if (live == 0 || !(b = calloc(1, sizeof(*b)))) { /* alone: nobody to encode it for */
 		free(list);
 		return;
 	}
@@ -304,36 +499,44 @@ static void send_batch(struct replicate *r, struct entry *batch, size_t n)
 	/* values travel as JSON strings: escaping at most doubles them */
 	push_begin(&msg, 2 * REPLICATE_BATCH_BYTES + 10 * (size_t)node->cfg.max_value_bytes +
 		   STORE_BATCH_MAX * 4096 + 65536, &self, SYNC_PUSH);
-	for (struct entry *e = batch; e; e = e->next)
+	for (struct entry *e = first; e; e = e->next)
 		push_add_txn(&msg, e->data, e->klen, &e->rec, e->txn);
 	if (push_end(&msg) != 0) {
 		atomic_fetch_add(&node->metrics.pushes_failed, 1);
-		goto out;
+		push_release(&msg);
+		free(b);
+		free(list);
+		return;
 	}
-	buf_init(&reply, 1 << 16);
+	b->body = msg.body; /* the batch owns the text now */
+	b->n = n;
+	atomic_store(&b->refs, 1); /* this function's, dropped at the end */
+	pthread_mutex_lock(&r->lock);
 	for (size_t m = 1; m < members; m++) {
-		long status;
+		struct sender *s;
+		struct queued *q;
 
 		if (!(MEMBER_MASK_LIVE & (1u << list[m].status)))
 			continue;
-		buf_reset(&reply);
-		if (peer_request(node, list[m].address, "POST", "/members/push", msg.body.data,
-				 msg.body.len, 0, &reply, &status) == 0) {
-			atomic_fetch_add(&node->metrics.pushes_sent, 1);
-			atomic_fetch_add(&node->metrics.push_items, n);
-		} else {
-			atomic_fetch_add(&node->metrics.pushes_failed, 1);
-			int64_t now = version_now_ms();
-			if (now - r->last_warn_ms > 10000) {
-				r->last_warn_ms = now;
-				log_warn("push_failed", "peer=%s items=%zu status=%ld "
-					 "note=\"sync will repair\"", list[m].id, n, status);
-			}
+		if (!(s = sender_for(r, &list[m])) || s->bytes + b->body.len > SENDER_QUEUE_BYTES ||
+		    !(q = malloc(sizeof(*q)))) {
+			atomic_fetch_add(&node->metrics.push_dropped, n);
+			warn_failed(r, list[m].id, n, 0, "its push queue is full");
+			continue;
 		}
+		atomic_fetch_add(&b->refs, 1);
+		q->b = b;
+		q->next = NULL;
+		if (s->tail)
+			s->tail->next = q;
+		else
+			s->head = q;
+		s->tail = q;
+		s->bytes += b->body.len;
+		pthread_cond_signal(&s->wake);
 	}
-	buf_release(&reply);
-out:
-	push_release(&msg);
+	pthread_mutex_unlock(&r->lock);
+	batch_put(b);
 	free(list);
 }
 
