@@ -70,10 +70,15 @@ struct sender {
 	pthread_cond_t wake;
 	struct queued *head, *tail;     /* (lock) */
 	size_t bytes;                   /* (lock) body bytes queued */
+	size_t depth;                   /* (lock) batches queued, the one in flight included */
+	bool failing;                   /* (lock) its last try got no answer */
+	int64_t sending_since;          /* (lock) monotonic ms the push in flight began; 0: none */
 	bool stop;                      /* (lock) */
 };
 
 #define SENDER_QUEUE_BYTES (64u << 20) /* one peer's pushes waiting, at most */
+#define PUSH_TRIES 8       /* tries of one batch a peer does not answer: ~10-25 s */
+#define SENDER_SLOW_MS 200 /* a push in flight longer is not waited for (wait_for_senders) */
 
 struct replicate {
 	struct kvs_node *node;
@@ -82,11 +87,20 @@ struct replicate {
 	struct entry *head, *tail;
 	size_t count, bytes;
 	struct sender *senders; /* (lock) one per peer pushed to so far */
+	pthread_cond_t sent;    /* a sender took a batch off its queue */
 	_Atomic int64_t last_warn_ms; /* rate limit for push_failed warnings */
 	_Atomic uint64_t txn_seq; /* the last transaction id given */
 };
 
 static void senders_stop(struct replicate *r);
+
+static int64_t now_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* True if len bytes more fit in the queue.  Caller holds r->lock. */
 static bool fits(const struct replicate *r, size_t len)
@@ -236,6 +250,7 @@ struct replicate *replicate_new(struct kvs_node *node)
 	r->node = node;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->wake, NULL);
+	pthread_cond_init(&r->sent, NULL);
 	store_set_listener(node->store, on_write, r);
 	store_set_batch_listener(node->store, on_batch, r);
 	return r;
@@ -255,6 +270,7 @@ void replicate_free(struct replicate *r)
 	}
 	pthread_mutex_destroy(&r->lock);
 	pthread_cond_destroy(&r->wake);
+	pthread_cond_destroy(&r->sent);
 	free(r);
 }
 
@@ -350,17 +366,20 @@ static void sender_pop(struct sender *s, struct queued *q)
 	if (!s->head)
 		s->tail = NULL;
 	s->bytes -= q->b->body.len;
+	s->depth--;
 	batch_put(q->b);
 	free(q);
+	pthread_cond_signal(&s->r->sent);
 }
 
 /*
  * A sender's thread: POSTs its queue's batches in order until stopped.  A
  * batch the peer did not answer (a timeout, a refused connection, a 5xx)
- * is tried again, after 100 ms and then up to 1 s between tries, while
- * the peer is live: so a peer stopped for a while gets everything once it
- * runs again, without waiting for a sync.  A peer no longer live, or one
- * that refuses a batch with a 4xx, gets it dropped (sync repairs it).
+ * is tried again, after 100 ms and then 1 s between tries, up to
+ * PUSH_TRIES times while the peer is live: so a peer stopped for a while
+ * gets everything once it runs again, without waiting for a sync.  A peer
+ * no longer live, one that refuses a batch with a 4xx, or one that never
+ * answered it gets it dropped (counted in push_dropped; sync repairs it).
  */
 static void *sender_thread(void *arg)
 {
@@ -381,6 +400,7 @@ static void *sender_thread(void *arg)
 		struct queued *q = s->head; /* only this thread takes it off */
 		struct batch *b = q->b;
 		memcpy(address, s->address, sizeof(address));
+		s->sending_since = now_mono_ms();
 		pthread_mutex_unlock(&r->lock);
 
 		long status = 0;
@@ -404,11 +424,21 @@ static void *sender_thread(void *arg)
 			}
 		}
 		pthread_mutex_lock(&r->lock);
-		if (done) {
+		s->sending_since = 0;
+		if (!done && tries + 1 >= PUSH_TRIES) { /* given up: sync repairs it */
+			atomic_fetch_add(&node->metrics.push_dropped, b->n);
 			sender_pop(s, q);
 			tries = 0;
 			continue;
 		}
+		if (done) {
+			s->failing = false; /* answered, or refused */
+			sender_pop(s, q);
+			tries = 0;
+			continue;
+		}
+		s->failing = true;
+		pthread_cond_signal(&r->sent); /* the replicator need not wait for it */
 		/* not answered: wait a little (or for the stop), then again */
 		struct timespec until;
 		long ms = tries++ ? 1000 : 100;
@@ -533,11 +563,47 @@ static void send_batch(struct replicate *r, struct entry *first, size_t n)
 			s->head = q;
 		s->tail = q;
 		s->bytes += b->body.len;
+		s->depth++;
 		pthread_cond_signal(&s->wake);
 	}
 	pthread_mutex_unlock(&r->lock);
 	batch_put(b);
 	free(list);
+}
+
+/*
+ * Waits (up to 1 s) while a peer that answers, and has not been sending its
+ * current batch for SENDER_SLOW_MS already, has a batch queued besides
+ * the one it is sending: meanwhile writes pile up into the next batch, so
+ * batches grow with the load as when one thread sent them all, instead of
+ * queueing many small pushes.  A peer that does not answer is not waited
+ * for: its queue fills and drops alone.
+ */
+static void wait_for_senders(struct replicate *r)
+{
+	int64_t start = now_mono_ms();
+
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		int64_t now = now_mono_ms();
+		bool busy = false;
+		struct timespec until;
+
+		for (struct sender *s = r->senders; s; s = s->next)
+			busy |= !s->failing && s->depth >= 2 &&
+				(!s->sending_since || now - s->sending_since < SENDER_SLOW_MS);
+		if (!busy || node_stopping(r->node) || now - start >= 1000)
+			break;
+		/* wake on a sent batch, or after 50 ms to see a push turn slow */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 50 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&r->sent, &r->lock, &until);
+	}
+	pthread_mutex_unlock(&r->lock);
 }
 
 static void *replicate_thread(void *arg)
@@ -547,7 +613,10 @@ static void *replicate_thread(void *arg)
 
 	while (!node_stopping(node)) {
 		size_t n;
-		struct entry *batch = take_batch(r, &n);
+		struct entry *batch;
+
+		wait_for_senders(r);
+		batch = take_batch(r, &n);
 
 		if (batch && !atomic_load(&node->left))
 			send_batch(r, batch, n);

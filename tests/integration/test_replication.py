@@ -432,7 +432,8 @@ def test_anti_entropy_alone_repairs_lost_pushes(node_factory):
       when a regular sync finds the node behind); sync_items 5.
     * n3 is killed with SIGKILL (no leave message: n1 and n2 keep it as a
       member and keep gossiping to it), then 300 keys are written on n1: the
-      pushes to n3 fail and are never retried (replicate.c drops them).
+      pushes to n3 fail, are tried again a few times and then dropped
+      (replicate.c); the test waits for n1 to give them up.
     * n3 is restarted with seed_nodes: [] so it does no join and no
       bootstrap (a restarted node with seeds would bootstrap everything since
       its last heartbeat).  It learns its peers when n1/n2 gossip to it.
@@ -456,6 +457,9 @@ def test_anti_entropy_alone_repairs_lost_pushes(node_factory):
         k = f"ae/new/{i:03d}"
         ref[k] = n1.put_json(k, {"i": i})["uuid"]
     wait_until(lambda: uuid_map(n2) == ref, 10, msg="n2 has the 300 keys by push")
+    # n1 tries a batch n3 does not answer a few times (replicate.c, PUSH_TRIES), then drops it
+    wait_until(lambda: metric_value(n1, "kvs_push_dropped_total") >= 300, 60,
+               msg="n1 gave up pushing the 300 keys to the dead n3")
 
     n3.config["seed_nodes"] = []
     n3.start()
