@@ -634,6 +634,10 @@ def cmd_report(path):
           "direct p99 %s ms | %s |" % (ms(hp), pctf(share), ms(dp), "PASS" if ok else "MISS"))
     else:
         w("| replication lag p99 ≤ 250 ms at 1,000 writes/s | not measured | - |")
+    if "join_1m_s" in val:
+        j = float(val["join_1m_s"])
+        w("| a node joining a 1M-key node is `normal` within 30 s (issue 20) | %.1f s (%s keys) | %s |"
+          % (j, val.get("join_1m_keys", "?"), "PASS" if j <= 30 else "MISS"))
     if "rss_idle_mb" in val:
         r = float(val["rss_idle_mb"])
         w("| idle RSS ≤ 40 MB | %.1f MB | %s |" % (r, "PASS" if r <= 40 else "MISS"))

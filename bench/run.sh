@@ -132,10 +132,10 @@ info duration "$DUR"
 info runs "$RUNS"
 info clk_tck "$(getconf CLK_TCK)"
 
-mapfile -t PORTS < <("$PY" "$LIB" ports 14)
+mapfile -t PORTS < <("$PY" "$LIB" ports 15)
 P_A=${PORTS[0]} P_B=${PORTS[1]} P_ETCD=${PORTS[2]} P_ETCDPEER=${PORTS[3]}
 P_BIG=${PORTS[4]} P_C1=${PORTS[5]} P_C2=${PORTS[6]} P_C3=${PORTS[7]} P_FLOOD=${PORTS[8]}
-P_W1=${PORTS[9]} P_W2=${PORTS[10]} P_WON=${PORTS[11]} P_WOFF=${PORTS[12]} P_ACL=${PORTS[13]}
+P_W1=${PORTS[9]} P_W2=${PORTS[10]} P_WON=${PORTS[11]} P_WOFF=${PORTS[12]} P_ACL=${PORTS[13]} P_JOIN=${PORTS[14]}
 
 # ------------------------------------------------------------------ servers
 
@@ -600,6 +600,23 @@ val rss_1m_idle_mb "$(rss_mb "$PID_big")"
 rounds \
   "PUT /kv, $(human "$NBIG")-key store|$(human "$NBIG")|100 B|$BIG|kvs put big $NBIG 100" \
   "GET /kv, $(human "$NBIG")-key store|$(human "$NBIG")|100 B|$BIG|kvs get big $NBIG 100"
+# a new node joining the 1M-key node with the default settings (issue 20): seconds from its
+# start until /health says normal (it refuses writes with 503 until then), and its keys
+kvs_config joiner "$P_JOIN" false "" "$P_BIG"
+t0=$(now_ns)
+"$KVS" "$TMP/joiner.yaml" >>"$TMP/joiner.log" 2>&1 &
+PID_joiner=$!
+RUNNING[$PID_joiner]="kvs joiner"
+until curl -sf "http://127.0.0.1:$P_JOIN/health" 2>/dev/null | jq -e '.mode == "normal"' >/dev/null; do
+  kill -0 "$PID_joiner" 2>/dev/null || { log "the joining node died:"; tail -5 "$TMP/joiner.log" >&2; break; }
+  [ $(( ($(now_ns) - t0) / 1000000000 )) -lt 600 ] || { log "the joining node not normal after 600 s"; break; }
+  sleep 0.2
+done
+JOIN_S=$(awk -v a="$t0" -v b="$(now_ns)" 'BEGIN {printf "%.1f", (b - a) / 1e9}')
+val join_1m_s "$JOIN_S"
+val join_1m_keys "$(metric "$P_JOIN" kvs_keys)"
+log "a node joining the $(human "$NBIG")-key node was normal after $JOIN_S s with $(metric "$P_JOIN" kvs_keys) keys"
+stop_kvs joiner
 stop_kvs big
 
 # ================================================================== 3: cluster

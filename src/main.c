@@ -298,8 +298,8 @@ static int run_node(const char *config_path)
 
 	int sig;
 	while ((sig = wait_for_signal(&set, watchdog_usec)) == SIGHUP) {
-		log_info("audit_reopen", "file=\"%s\"", node.cfg.audit_log);
-		audit_reopen(node.audit); /* logrotate moved the file away */
+		audit_reopen(node.audit); /* logrotate moved the file away: lines */
+		log_info("audit_reopen", "file=\"%s\"", node.cfg.audit_log); /* from now go to the new one */
 	}
 	notify_stopping();
 	log_info("node_stopping", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");

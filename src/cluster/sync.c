@@ -34,6 +34,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "anti_entropy.h"
 #include "apply.h"
@@ -62,6 +63,8 @@ struct walk {
 	int64_t ts;             /* cursor: the last item walked (0 and "": the start) */
 	char key[PATH_KEY_MAX + 1];
 	size_t pages;           /* pages walked so far */
+	int64_t started_ms;     /* when the walk began (monotonic), for the byte rate */
+	uint64_t bytes;         /* keys and values received so far */
 	/* takes one page (items borrow from root); returns false when done */
 	bool (*page)(void *arg, const cJSON *root, const struct wire_item *items, size_t n);
 	void *arg;
@@ -82,13 +85,42 @@ static bool random_peer(struct kvs_node *node, struct member *out)
 	return members_random(node->members, MEMBER_MASK_LIVE, out, 1) == 1;
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /*
- * Walks pages from w's cursor, pausing throttle_delay_ms between pages.
+ * The pause before w's next page: long enough that the walk stays under
+ * sync_bytes_per_sec (keys and values received since it began), and at
+ * least throttle_delay_ms.  A page costs a pause of its own only when the
+ * walk runs ahead of the rate: a join of 1M keys is no longer 2,000 fixed
+ * sleeps (issue 20).
+ */
+static int64_t page_pause_ms(const struct kvs_node *node, const struct walk *w)
+{
+	int64_t rate = node->cfg.sync_bytes_per_sec, pause = node->cfg.throttle_delay_ms;
+
+	if (rate > 0) {
+		int64_t due = (int64_t)(w->bytes * 1000 / (uint64_t)rate) -
+			      (mono_ms() - w->started_ms);
+		pause = due > pause ? due : pause;
+	}
+	return pause;
+}
+
+/*
+ * Walks pages from w's cursor, pausing between pages (page_pause_ms).
  * Returns 1 when w->page ended the walk, 0 when the node stopped or
  * max_pages ran out, KVS_EPEER when a page could not be had.
  */
 static int walk_pages(struct kvs_node *node, struct walk *w)
 {
+	w->started_ms = mono_ms();
+	w->bytes = 0;
 	while ((!w->max_pages || w->pages < (size_t)w->max_pages) && !node_stopping(node)) {
 		char path[PATH_KEY_MAX * 3 + 128];
 		char *ek = peer_escape(w->key);
@@ -107,6 +139,8 @@ static int walk_pages(struct kvs_node *node, struct walk *w)
 		if (fetch_page(node, w->peer->address, path, w->forward, &root, &items, &n) != 0)
 			return KVS_EPEER;
 		bool more = w->page(w->arg, root, items, n);
+		for (size_t i = 0; i < n; i++)
+			w->bytes += items[i].klen + items[i].rec.value_len + 64;
 		/* the peer's cursor moves over records it did not share too
 		 * (next_ts/next_key); the last item is the fallback */
 		const cJSON *nts = cJSON_GetObjectItemCaseSensitive(root, "next_ts");
@@ -131,7 +165,9 @@ static int walk_pages(struct kvs_node *node, struct walk *w)
 		w->pages++;
 		if (!more)
 			return 1;
-		node_sleep_ms(node, node->cfg.throttle_delay_ms);
+		int64_t pause = page_pause_ms(node, w);
+		if (pause > 0)
+			node_sleep_ms(node, pause);
 	}
 	return 0;
 }

@@ -90,6 +90,7 @@ struct kvs_config {
 	int catchup_interval;
 	int bootstrap_max_age_hours;
 	int throttle_delay_ms;
+	int64_t sync_bytes_per_sec;               /* a sync's fetch rate; 0 = none */
 	int fetch_delay_ms;
 	int failure_timeout;
 	int removal_timeout;
