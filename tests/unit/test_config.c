@@ -128,7 +128,8 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.sync_items, 15);
 	assert_int_equal(cfg.catchup_interval, 120);
 	assert_int_equal(cfg.bootstrap_max_age_hours, 720);
-	assert_int_equal(cfg.throttle_delay_ms, 100);
+	assert_int_equal(cfg.throttle_delay_ms, 0);
+	assert_int_equal(cfg.sync_bytes_per_sec, 24 << 20);
 	assert_int_equal(cfg.fetch_delay_ms, 50);
 	assert_int_equal(cfg.failure_timeout, 300);
 	assert_int_equal(cfg.removal_timeout, 600);
