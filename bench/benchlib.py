@@ -634,6 +634,13 @@ def cmd_report(path):
           "direct p99 %s ms | %s |" % (ms(hp), pctf(share), ms(dp), "PASS" if ok else "MISS"))
     else:
         w("| replication lag p99 ≤ 250 ms at 1,000 writes/s | not measured | - |")
+    if "cstop_p99" in val:
+        p99 = float(val["cstop_p99"]) * 1000
+        up = float(val.get("cstop_catchup_s", "nan"))
+        w("| a peer SIGSTOPped %s s at 1,000 writes/s: lag to the third p99 ≤ 50 ms, caught up ≤ 2 s "
+          "after SIGCONT (issue 20) | p99 %.1f ms (p50 %.1f ms), caught up in %.2f s | %s |" % (
+              val.get("cstop_s", "?"), p99, float(val.get("cstop_p50", "nan")) * 1000, up,
+              "PASS" if p99 <= 50 and up <= 2 else "MISS"))
     if "join_1m_s" in val:
         j = float(val["join_1m_s"])
         w("| a node joining a 1M-key node is `normal` within 30 s (issue 20) | %.1f s (%s keys) | %s |"

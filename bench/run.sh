@@ -723,6 +723,26 @@ lag_record c1k "paced 1,000 writes/s (python)" "$(jq -r .acked "$TMP/c1k.json")"
 direct_record c1k "$TMP/c1k.json"
 TAGS+=(c1k)
 
+# --- a slow peer (issue 20): node 3 SIGSTOPped while 1,000 writes/s go to node 1 for
+# STOP_S s; the lag to node 2 (every 10th write followed), then the seconds from SIGCONT
+# until node 3 holds as many keys as node 1
+STOP_S=$((PACED_S < 10 ? PACED_S : 10))
+kill -STOP "$PID_n3"
+"$PY" "$LIB" paced --writer "$C1" --readers "$C2" --rate 1000 --duration "$STOP_S" \
+  --prefix stop1k --sample-every 10 --threads 4 --pollers 8 --out "$TMP/cstop.json" >/dev/null
+kill -CONT "$PID_n3"
+t_cont=$(now_ns)
+deadline=$((SECONDS + 120))
+until [ "$(metric "$P_C3" kvs_keys)" = "$(metric "$P_C1" kvs_keys)" ]; do
+  [ $SECONDS -lt $deadline ] || { log "node 3 not caught up 120 s after SIGCONT"; break; }
+  sleep 0.05
+done
+val cstop_catchup_s "$(secs_since "$t_cont")"
+val cstop_s "$STOP_S"
+val cstop_p99 "$(jq -r .lag_p99 "$TMP/cstop.json")"
+val cstop_p50 "$(jq -r .lag_p50 "$TMP/cstop.json")"
+log "slow peer: node 3 stopped $STOP_S s; lag to node 2 $(jq -c '{lag_p50, lag_p99, samples, missing}' "$TMP/cstop.json"); node 3 caught up $(secs_since "$t_cont") s after SIGCONT"
+
 # --- paced ladder with wrk (a delay per connection), then full speed: where does lag grow?
 LADDER=${BENCH_LADDER:-2000 4000 8000 16000}
 for rate in $LADDER; do
