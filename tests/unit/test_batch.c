@@ -195,7 +195,7 @@ static void test_remote_batch_skips_stale(void **state)
 static void test_refused_shapes(void **state)
 {
 	struct store_op ops[STORE_BATCH_MAX + 1];
-	char keys[STORE_BATCH_MAX + 1][8];
+	char keys[STORE_BATCH_MAX + 1][16];
 
 	for (int i = 0; i <= STORE_BATCH_MAX; i++) {
 		snprintf(keys[i], sizeof(keys[i]), "k%d", i);
@@ -289,7 +289,7 @@ struct runner {
 static void *run_batches(void *arg)
 {
 	struct runner *r = arg;
-	char keys[T_KEYS][8], value[32];
+	char keys[T_KEYS][16], value[48];
 	struct store_op ops[T_KEYS];
 	unsigned seed = (unsigned)r->id * 7919u + 1;
 
@@ -319,7 +319,7 @@ static void test_concurrent_batches_stay_whole(void **state)
 	pthread_t t[T_THREADS];
 	struct runner r[T_THREADS];
 	struct store_value first, v;
-	char key[8];
+	char key[16];
 
 	for (int i = 0; i < T_THREADS; i++) {
 		r[i] = (struct runner){ .s = S, .id = i };
