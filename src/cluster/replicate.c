@@ -73,12 +73,16 @@ struct sender {
 	size_t depth;                   /* (lock) batches queued, the one in flight included */
 	bool failing;                   /* (lock) its last try got no answer */
 	int64_t sending_since;          /* (lock) monotonic ms the push in flight began; 0: none */
+	int64_t usual_ms;               /* (lock) moving average of its answered pushes, ms */
 	bool stop;                      /* (lock) */
 };
 
 #define SENDER_QUEUE_BYTES (64u << 20) /* one peer's pushes waiting, at most */
 #define PUSH_TRIES 8       /* tries of one batch a peer does not answer: ~10-25 s */
-#define SENDER_SLOW_MS 200 /* a push in flight longer is not waited for (wait_for_senders) */
+/* a push in flight for longer than SENDER_SLOW_TIMES its peer's usual (at
+ * least SENDER_SLOW_MIN_MS) is not waited for (wait_for_senders) */
+#define SENDER_SLOW_TIMES 4
+#define SENDER_SLOW_MIN_MS 20
 
 struct replicate {
 	struct kvs_node *node;
@@ -424,6 +428,8 @@ static void *sender_thread(void *arg)
 			}
 		}
 		pthread_mutex_lock(&r->lock);
+		if (status >= 200 && status < 300) /* answered: the peer's usual pace */
+			s->usual_ms = (7 * s->usual_ms + (now_mono_ms() - s->sending_since)) / 8;
 		s->sending_since = 0;
 		if (!done && tries + 1 >= PUSH_TRIES) { /* given up: sync repairs it */
 			atomic_fetch_add(&node->metrics.push_dropped, b->n);
@@ -573,8 +579,9 @@ static void send_batch(struct replicate *r, struct entry *first, size_t n)
 
 /*
  * Waits (up to 1 s) while a peer that answers, and has not been sending its
- * current batch for SENDER_SLOW_MS already, has a batch queued besides
- * the one it is sending: meanwhile writes pile up into the next batch, so
+ * current batch for SENDER_SLOW_TIMES its usual time already, has a batch
+ * queued besides the one it is sending: meanwhile writes pile up into the
+ * next batch, so
  * batches grow with the load as when one thread sent them all, instead of
  * queueing many small pushes.  A peer that does not answer is not waited
  * for: its queue fills and drops alone.
@@ -589,9 +596,13 @@ static void wait_for_senders(struct replicate *r)
 		bool busy = false;
 		struct timespec until;
 
-		for (struct sender *s = r->senders; s; s = s->next)
+		for (struct sender *s = r->senders; s; s = s->next) {
+			int64_t slow = SENDER_SLOW_TIMES * s->usual_ms;
+
+			slow = slow > SENDER_SLOW_MIN_MS ? slow : SENDER_SLOW_MIN_MS;
 			busy |= !s->failing && s->depth >= 2 &&
-				(!s->sending_since || now - s->sending_since < SENDER_SLOW_MS);
+				(!s->sending_since || now - s->sending_since < slow);
+		}
 		if (!busy || node_stopping(r->node) || now - start >= 1000)
 			break;
 		/* wake on a sent batch, or after 50 ms to see a push turn slow */
