@@ -98,13 +98,6 @@ struct replicate {
 
 static void senders_stop(struct replicate *r);
 
-static int64_t now_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* True if len bytes more fit in the queue.  Caller holds r->lock. */
 static bool fits(const struct replicate *r, size_t len)
@@ -404,7 +397,7 @@ static void *sender_thread(void *arg)
 		struct queued *q = s->head; /* only this thread takes it off */
 		struct batch *b = q->b;
 		memcpy(address, s->address, sizeof(address));
-		s->sending_since = now_mono_ms();
+		s->sending_since = (int64_t)(hub_now_us() / 1000);
 		pthread_mutex_unlock(&r->lock);
 
 		long status = 0;
@@ -429,7 +422,7 @@ static void *sender_thread(void *arg)
 		}
 		pthread_mutex_lock(&r->lock);
 		if (status >= 200 && status < 300) /* answered: the peer's usual pace */
-			s->usual_ms = (7 * s->usual_ms + (now_mono_ms() - s->sending_since)) / 8;
+			s->usual_ms = (7 * s->usual_ms + ((int64_t)(hub_now_us() / 1000) - s->sending_since)) / 8;
 		s->sending_since = 0;
 		if (!done && tries + 1 >= PUSH_TRIES) { /* given up: sync repairs it */
 			atomic_fetch_add(&node->metrics.push_dropped, b->n);
@@ -588,11 +581,11 @@ static void send_batch(struct replicate *r, struct entry *first, size_t n)
  */
 static void wait_for_senders(struct replicate *r)
 {
-	int64_t start = now_mono_ms();
+	int64_t start = (int64_t)(hub_now_us() / 1000);
 
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
-		int64_t now = now_mono_ms();
+		int64_t now = (int64_t)(hub_now_us() / 1000);
 		bool busy = false;
 		struct timespec until;
 

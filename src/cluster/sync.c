@@ -85,13 +85,6 @@ static bool random_peer(struct kvs_node *node, struct member *out)
 	return members_random(node->members, MEMBER_MASK_LIVE, out, 1) == 1;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * The pause before w's next page: long enough that the walk stays under
@@ -106,7 +99,7 @@ static int64_t page_pause_ms(const struct kvs_node *node, const struct walk *w)
 
 	if (rate > 0) {
 		int64_t due = (int64_t)(w->bytes * 1000 / (uint64_t)rate) -
-			      (mono_ms() - w->started_ms);
+			      ((int64_t)(hub_now_us() / 1000) - w->started_ms);
 		pause = due > pause ? due : pause;
 	}
 	return pause;
@@ -119,7 +112,7 @@ static int64_t page_pause_ms(const struct kvs_node *node, const struct walk *w)
  */
 static int walk_pages(struct kvs_node *node, struct walk *w)
 {
-	w->started_ms = mono_ms();
+	w->started_ms = (int64_t)(hub_now_us() / 1000);
 	w->bytes = 0;
 	while ((!w->max_pages || w->pages < (size_t)w->max_pages) && !node_stopping(node)) {
 		char path[PATH_KEY_MAX * 3 + 128];
