@@ -17,6 +17,9 @@
 #   BENCH_WATCHERS  idle watchers held open in the watch scenarios (1000; quick 200)
 #   BENCH_ONLY=watch  only the watch scenarios (issue 16); report in bench/results/watch.md
 #   BENCH_ONLY=expiry only the expiry scenario (issue 18); report in bench/results/expiry.md
+#   BENCH_ONLY=cluster only the cluster scenarios (bench/cluster.sh: 3 nodes, a 3-member etcd,
+#                   20 and 40 nodes); report in bench/results/cluster.md
+#   BENCH_SCALE="20 40"  cluster sizes of the scale scenario (quick: 10)
 #                   (watch-quick.md with BENCH_QUICK=1)
 set -euo pipefail
 
@@ -33,18 +36,22 @@ OUTDIR=$ROOT/bench/results
 REPORT=latest
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   DUR=1 RUNS=1 NKEYS=10000 N1K=10000 N10K=2000 NBIG=10000 PACED_S=3 FLOOD_S=8 REPORT=quick
+  FULL_S=5 SCALE_SIZES=10
   NWATCH=200 NEXPIRE=5000 EXPIRE_S=5
 else
   DUR=5 RUNS=3 NKEYS=100000 N1K=100000 N10K=20000 NBIG=1000000 PACED_S=10 FLOOD_S=20
+  FULL_S=30 SCALE_SIZES="20 40"
   NWATCH=1000 NEXPIRE=100000 EXPIRE_S=60
 fi
 NWATCH=${BENCH_WATCHERS:-$NWATCH}
+SCALE_SIZES=${BENCH_SCALE:-$SCALE_SIZES}
 ONLY=${BENCH_ONLY:-}
 case "$ONLY" in
   "") ;;
   watch) REPORT=${REPORT/latest/watch}; REPORT=${REPORT/quick/watch-quick} ;;
   expiry) REPORT=${REPORT/latest/expiry}; REPORT=${REPORT/quick/expiry-quick} ;;
-  *) echo "bench: BENCH_ONLY=$ONLY: only 'watch' and 'expiry' are known" >&2; exit 2 ;;
+  cluster) REPORT=${REPORT/latest/cluster}; REPORT=${REPORT/quick/cluster-quick} ;;
+  *) echo "bench: BENCH_ONLY=$ONLY: only 'watch', 'expiry' and 'cluster' are known" >&2; exit 2 ;;
 esac
 FLOOD_S=${BENCH_FLOOD_DURATION:-$FLOOD_S}
 FLOOD_CONNS=${BENCH_FLOOD_CONNS:-300}
@@ -132,10 +139,13 @@ info duration "$DUR"
 info runs "$RUNS"
 info clk_tck "$(getconf CLK_TCK)"
 
-mapfile -t PORTS < <("$PY" "$LIB" ports 15)
+mapfile -t PORTS < <("$PY" "$LIB" ports 21)
 P_A=${PORTS[0]} P_B=${PORTS[1]} P_ETCD=${PORTS[2]} P_ETCDPEER=${PORTS[3]}
 P_BIG=${PORTS[4]} P_C1=${PORTS[5]} P_C2=${PORTS[6]} P_C3=${PORTS[7]} P_FLOOD=${PORTS[8]}
 P_W1=${PORTS[9]} P_W2=${PORTS[10]} P_WON=${PORTS[11]} P_WOFF=${PORTS[12]} P_ACL=${PORTS[13]} P_JOIN=${PORTS[14]}
+P_E1=${PORTS[15]} P_E2=${PORTS[16]} P_E3=${PORTS[17]} P_EP1=${PORTS[18]} P_EP2=${PORTS[19]} P_EP3=${PORTS[20]}
+# shellcheck source=bench/cluster.sh
+. "$ROOT/bench/cluster.sh"
 
 # ------------------------------------------------------------------ servers
 
@@ -495,6 +505,13 @@ if [ "$ONLY" = expiry ]; then
   report
   exit 0
 fi
+if [ "$ONLY" = cluster ]; then
+  bench_cluster
+  for n in $SCALE_SIZES; do bench_scale "$n"; done
+  val scale_sizes "$SCALE_SIZES"
+  report
+  exit 0
+fi
 
 # ================================================================== 1 + 2: single node, etcd
 log "temp dir $TMP; wrk $THREADS threads, $CONNS connections, ${DUR} s x $RUNS runs"
@@ -619,167 +636,10 @@ log "a node joining the $(human "$NBIG")-key node was normal after $JOIN_S s wit
 stop_kvs joiner
 stop_kvs big
 
-# ================================================================== 3: cluster
-C1=127.0.0.1:$P_C1 C2=127.0.0.1:$P_C2 C3=127.0.0.1:$P_C3
-kvs_config n1 "$P_C1" false cluster
-kvs_config n2 "$P_C2" false cluster "$P_C1"
-kvs_config n3 "$P_C3" false cluster "$P_C1"
-start_kvs n1 "$P_C1"
-start_kvs n2 "$P_C2"
-start_kvs n3 "$P_C3"
-
-cluster_ready() {
-  local p
-  for p in "$P_C1" "$P_C2" "$P_C3"; do
-    curl -sf "http://127.0.0.1:$p/health" | jq -e '.mode == "normal" and .member_count == 3' \
-      >/dev/null || return 1
-    curl -sf "http://127.0.0.1:$p/members/" | jq -e '[.[] | select(.status == "alive")] | length == 3' \
-      >/dev/null || return 1
-  done
-}
-deadline=$((SECONDS + 120))
-until cluster_ready; do
-  [ $SECONDS -lt $deadline ] || { log "cluster did not form in 120 s"; tail -5 "$TMP"/n?.log >&2; exit 1; }
-  sleep 0.5
-done
-log "cluster of 3 formed"
-
-snap() { "$PY" "$LIB" snapshot "http://$1" "$2"; }
-snap_all() { snap "$C1" "$TMP/$1.n1.$2"; snap "$C2" "$TMP/$1.n2.$2"; snap "$C3" "$TMP/$1.n3.$2"; }
-
-# converge TAG LOAD_END_NS: after a load, writes a marker on node 1 and waits until nodes 2
-# and 3 can read it and hold as many keys as node 1: the backlog queued before the marker has
-# been applied.  Sets CONVERGE_S, seconds from the end of the load.
-converge() {
-  local tag=$1 t0=$2 k1 k2 k3 deadline=$((SECONDS + 300))
-  curl -sf -X PUT -H 'Content-Type: application/json' -d '{"marker":true}' \
-    "http://$C1/kv/marker/$tag" >/dev/null || { log "marker write failed"; exit 1; }
-  while :; do
-    if curl -sf -o /dev/null "http://$C2/kv/marker/$tag" && curl -sf -o /dev/null "http://$C3/kv/marker/$tag"; then
-      k1=$(metric "$P_C1" kvs_keys); k2=$(metric "$P_C2" kvs_keys); k3=$(metric "$P_C3" kvs_keys)
-      [ "$k2" = "$k1" ] && [ "$k3" = "$k1" ] && break
-    fi
-    [ $SECONDS -lt $deadline ] || { log "$tag: nodes 2 and 3 not caught up after 300 s"; break; }
-    sleep 0.05
-  done
-  CONVERGE_S=$(secs_since "$t0")
-}
-
-# repaired SNAPSHOT...: records applied through sync / anti-entropy rather than the push
-repaired() {
-  cat "$@" | awk '/^kvs_sync_items_applied_total/ && !/kind="push"/ {s += $2} END {printf "%d", s}'
-}
-
-# lag_record TAG LABEL WRITES: histogram quantiles of nodes 2+3 between the snapshots
-lag_record() {
-  local tag=$1 label=$2 writes=$3 p50 p99 count share d0 d1
-  read -r p50 p99 count share < <("$PY" "$LIB" lagq \
-    "$TMP/$tag.n2.before" "$TMP/$tag.n2.after" "$TMP/$tag.n3.before" "$TMP/$tag.n3.after")
-  d0=$(awk '$1 == "kvs_push_dropped_total" {print $2}' "$TMP/$tag.n1.before")
-  d1=$(awk '$1 == "kvs_push_dropped_total" {print $2}' "$TMP/$tag.n1.after")
-  val "${tag}_label" "$label"
-  val "${tag}_hist_p50" "$p50"; val "${tag}_hist_p99" "$p99"
-  val "${tag}_hist_count" "$count / $((writes * 2))"; val "${tag}_hist_share" "$share"
-  val "${tag}_push_dropped" "$((d1 - d0))"
-  # records nodes 2 and 3 got through sync / anti-entropy instead of the push
-  local r0 r1
-  r0=$(repaired "$TMP/$tag.n2.before" "$TMP/$tag.n3.before")
-  r1=$(repaired "$TMP/$tag.n2.after" "$TMP/$tag.n3.after")
-  val "${tag}_repaired" "$((r1 - r0))"
-  val "${tag}_converge_s" "$CONVERGE_S"
-  log "$tag: histogram lag p50 ${p50} s p99 ${p99} s, $count applies of $((writes * 2)) ($share <= 250 ms), caught up ${CONVERGE_S} s after the load"
-}
-direct_record() {
-  local tag=$1 json=$2
-  val "${tag}_direct_p50" "$(jq -r .lag_p50 "$json")"
-  val "${tag}_direct_p99" "$(jq -r .lag_p99 "$json")"
-  val "${tag}_direct_samples" "$(jq -r '"\(.samples)\(if .missing > 0 then " (\(.missing) never readable)" else "" end)"' "$json")"
-  log "$tag: direct $(cat "$json")"
-}
-
-# sampler_start TAG SECONDS / sampler_wait: a slow writer on node 1 (20 writes/s, every one
-# followed until readable on nodes 2 and 3) alongside a wrk load, for the direct figures
-sampler_start() {
-  "$PY" "$LIB" paced --writer "$C1" --readers "$C2,$C3" --rate 20 --duration "$2" \
-    --prefix "lag$1" --sample-every 1 --threads 1 --pollers 4 --out "$TMP/$1.json" >/dev/null &
-  SAMPLER=$!
-  RUNNING[$SAMPLER]="paced sampler $1"
-}
-sampler_wait() { wait "$SAMPLER" || true; unset "RUNNING[$SAMPLER]"; }
-median_rps() {
-  awk -F'\t' -v sc="$1" '$1 == "wrk" && $2 == sc {print $4}' "$RES" | sort -n |
-    awk '{v[NR] = $1} END {printf "%.0f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
-}
-TAGS=()
-
-# --- paced 1,000 writes/s (python, every 10th write followed on nodes 2 and 3)
-snap_all c1k before
-"$PY" "$LIB" paced --writer "$C1" --readers "$C2,$C3" --rate 1000 --duration "$PACED_S" \
-  --prefix lag1k --sample-every 10 --threads 4 --pollers 8 --out "$TMP/c1k.json" >/dev/null
-converge c1k "$(now_ns)"
-snap_all c1k after
-val c1k_rate "$(jq -r '.achieved_rate | floor' "$TMP/c1k.json")"
-lag_record c1k "paced 1,000 writes/s (python)" "$(jq -r .acked "$TMP/c1k.json")"
-direct_record c1k "$TMP/c1k.json"
-TAGS+=(c1k)
-
-# --- a slow peer (issue 20): node 3 SIGSTOPped while 1,000 writes/s go to node 1 for
-# STOP_S s; the lag to node 2 (every 10th write followed), then the seconds from SIGCONT
-# until node 3 holds as many keys as node 1
-STOP_S=$((PACED_S < 10 ? PACED_S : 10))
-kill -STOP "$PID_n3"
-"$PY" "$LIB" paced --writer "$C1" --readers "$C2" --rate 1000 --duration "$STOP_S" \
-  --prefix stop1k --sample-every 10 --threads 4 --pollers 8 --out "$TMP/cstop.json" >/dev/null
-kill -CONT "$PID_n3"
-t_cont=$(now_ns)
-deadline=$((SECONDS + 120))
-until [ "$(metric "$P_C3" kvs_keys)" = "$(metric "$P_C1" kvs_keys)" ]; do
-  [ $SECONDS -lt $deadline ] || { log "node 3 not caught up 120 s after SIGCONT"; break; }
-  sleep 0.05
-done
-val cstop_catchup_s "$(secs_since "$t_cont")"
-val cstop_s "$STOP_S"
-val cstop_p99 "$(jq -r .lag_p99 "$TMP/cstop.json")"
-val cstop_p50 "$(jq -r .lag_p50 "$TMP/cstop.json")"
-log "slow peer: node 3 stopped $STOP_S s; lag to node 2 $(jq -c '{lag_p50, lag_p99, samples, missing}' "$TMP/cstop.json"); node 3 caught up $(secs_since "$t_cont") s after SIGCONT"
-
-# --- paced ladder with wrk (a delay per connection), then full speed: where does lag grow?
-LADDER=${BENCH_LADDER:-2000 4000 8000 16000}
-for rate in $LADDER; do
-  tag=c$((rate / 1000))k
-  snap_all "$tag" before
-  sampler_start "$tag" "$((2 * DUR))"
-  RUN=1
-  save_dur=$DUR; DUR=$((2 * DUR))
-  run_wrk "PUT /kv, cluster, paced $rate/s" "$(human "$NKEYS")" "100 B" "http://$C1" \
-    kvs put "ladder$rate" "$NKEYS" 100 70 . "$THREADS" "$((CONNS * 1000 / rate))"
-  DUR=$save_dur
-  t_end=$(now_ns)
-  sampler_wait
-  writes=$WRK_REQUESTS
-  converge "$tag" "$t_end"
-  snap_all "$tag" after
-  val "${tag}_rate" "$(median_rps "PUT /kv, cluster, paced $rate/s")"
-  lag_record "$tag" "wrk paced at $rate writes/s" "$((writes + $(jq -r .acked "$TMP/$tag.json")))"
-  direct_record "$tag" "$TMP/$tag.json"
-  TAGS+=("$tag")
-done
-
-snap_all cmax before
-sampler_start cmax "$((RUNS * DUR))"
-WRK_TOTAL=0
-rounds "PUT /kv, 3-node cluster, on node 1|$(human "$NKEYS")|100 B|http://$C1|kvs put max $NKEYS 100"
-t_end=$(now_ns)
-sampler_wait
-converge cmax "$t_end"
-snap_all cmax after
-val cmax_rate "$(median_rps "PUT /kv, 3-node cluster, on node 1")"
-lag_record cmax "wrk full speed (total write throughput)" "$((WRK_TOTAL + $(jq -r .acked "$TMP/cmax.json")))"
-direct_record cmax "$TMP/cmax.json"
-TAGS+=(cmax)
-val cluster_tags "${TAGS[*]}"
-
-stop_kvs n3; stop_kvs n2; stop_kvs n1
+# ================================================================== 3: cluster (bench/cluster.sh)
+bench_cluster
+for n in $SCALE_SIZES; do bench_scale "$n"; done
+val scale_sizes "$SCALE_SIZES"
 
 # ================================================================== 6: slow-client flood
 # One node with the defaults (http_threads, http_request_timeout_ms): sequential GET /health

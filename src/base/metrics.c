@@ -167,6 +167,13 @@ void metrics_render(struct metrics *m, struct buf *b)
 	render_counter(b, "kvs_push_dropped_total",
 		       "Records not pushed because the queue was full (sync repairs them).",
 		       atomic_load(&m->push_dropped));
+	render_counter(b, "kvs_writes_throttled_total",
+		       "Writes that waited for this node's pushes to catch up (replication_lag_max_ms).",
+		       atomic_load(&m->writes_throttled));
+	buf_printf(b, "# HELP kvs_write_throttle_seconds_total Time writes spent waiting for pushes.\n"
+		   "# TYPE kvs_write_throttle_seconds_total counter\n"
+		   "kvs_write_throttle_seconds_total %.6f\n",
+		   (double)atomic_load(&m->throttle_wait_us) / 1e6);
 	render_per_kind(b, "kvs_sync_rounds_total", "Sync rounds run, by kind.", m->sync_rounds);
 	render_per_kind(b, "kvs_sync_items_fetched_total", "Records received from peers, by kind.",
 			m->items_fetched);

@@ -48,6 +48,8 @@ struct metrics {
 	_Atomic uint64_t pushes_failed;      /* push batches that failed */
 	_Atomic uint64_t push_items;         /* records sent in pushes */
 	_Atomic uint64_t push_dropped;       /* records dropped: queue full */
+	_Atomic uint64_t writes_throttled;   /* local writes that waited for pushes */
+	_Atomic uint64_t throttle_wait_us;   /* and how long, in all */
 	_Atomic uint64_t sync_rounds[SYNC_KIND_COUNT];
 	_Atomic uint64_t items_fetched[SYNC_KIND_COUNT];
 	_Atomic uint64_t items_applied[SYNC_KIND_COUNT]; /* newer records applied */

@@ -44,6 +44,7 @@ struct entry {
 	struct entry *next;
 	size_t klen, vlen;
 	uint64_t txn;           /* a transaction's entries: one id, never split */
+	int64_t queued_ms;      /* monotonic ms it was queued (backpressure) */
 	struct kvs_record rec;  /* rec.value points into data + klen */
 	char data[];            /* key bytes, value bytes, origin bytes */
 };
@@ -52,6 +53,7 @@ struct entry {
 struct batch {
 	_Atomic int refs;
 	size_t n;               /* records */
+	int64_t born_ms;        /* its first record's queued_ms */
 	struct buf body;        /* the push message */
 };
 
@@ -92,11 +94,19 @@ struct replicate {
 	size_t count, bytes;
 	struct sender *senders; /* (lock) one per peer pushed to so far */
 	pthread_cond_t sent;    /* a sender took a batch off its queue */
+	pthread_cond_t drained; /* the same, or the replicator took a batch: broadcast */
+	atomic_bool behind;     /* pushes lag more than replication_lag_max_ms */
 	_Atomic int64_t last_warn_ms; /* rate limit for push_failed warnings */
 	_Atomic uint64_t txn_seq; /* the last transaction id given */
 };
 
 static void senders_stop(struct replicate *r);
+static int64_t backlog_ms(const struct replicate *r, int64_t now);
+
+static int64_t now_ms(void)
+{
+	return (int64_t)(hub_now_us() / 1000);
+}
 
 
 /* True if len bytes more fit in the queue.  Caller holds r->lock. */
@@ -119,6 +129,7 @@ static struct entry *entry_new(const char *path, size_t len, const struct kvs_re
 	e->klen = len;
 	e->vlen = vlen;
 	e->txn = txn;
+	e->queued_ms = now_ms();
 	e->rec = *rec;
 	memcpy(e->data, path, len);
 	if (vlen)
@@ -161,6 +172,9 @@ static int queue_append(struct replicate *r, struct entry *first, size_t count, 
 	r->tail = last;
 	r->count += count;
 	r->bytes += bytes;
+	if (r->node->cfg.replication_lag_max_ms > 0)
+		atomic_store_explicit(&r->behind, backlog_ms(r, now_ms()) >
+				      r->node->cfg.replication_lag_max_ms, memory_order_relaxed);
 	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
 	return 0;
@@ -248,6 +262,7 @@ struct replicate *replicate_new(struct kvs_node *node)
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->wake, NULL);
 	pthread_cond_init(&r->sent, NULL);
+	pthread_cond_init(&r->drained, NULL);
 	store_set_listener(node->store, on_write, r);
 	store_set_batch_listener(node->store, on_batch, r);
 	return r;
@@ -268,6 +283,7 @@ void replicate_free(struct replicate *r)
 	pthread_mutex_destroy(&r->lock);
 	pthread_cond_destroy(&r->wake);
 	pthread_cond_destroy(&r->sent);
+	pthread_cond_destroy(&r->drained);
 	free(r);
 }
 
@@ -331,6 +347,7 @@ static struct entry *take_batch(struct replicate *r, size_t *n)
 			r->tail = NULL;
 		r->count -= *n;
 		r->bytes -= bytes;
+		pthread_cond_broadcast(&r->drained);
 	} else {
 		first = NULL;
 	}
@@ -367,6 +384,7 @@ static void sender_pop(struct sender *s, struct queued *q)
 	batch_put(q->b);
 	free(q);
 	pthread_cond_signal(&s->r->sent);
+	pthread_cond_broadcast(&s->r->drained);
 }
 
 /*
@@ -397,7 +415,7 @@ static void *sender_thread(void *arg)
 		struct queued *q = s->head; /* only this thread takes it off */
 		struct batch *b = q->b;
 		memcpy(address, s->address, sizeof(address));
-		s->sending_since = (int64_t)(hub_now_us() / 1000);
+		s->sending_since = now_ms();
 		pthread_mutex_unlock(&r->lock);
 
 		long status = 0;
@@ -422,7 +440,7 @@ static void *sender_thread(void *arg)
 		}
 		pthread_mutex_lock(&r->lock);
 		if (status >= 200 && status < 300) /* answered: the peer's usual pace */
-			s->usual_ms = (7 * s->usual_ms + ((int64_t)(hub_now_us() / 1000) - s->sending_since)) / 8;
+			s->usual_ms = (7 * s->usual_ms + (now_ms() - s->sending_since)) / 8;
 		s->sending_since = 0;
 		if (!done && tries + 1 >= PUSH_TRIES) { /* given up: sync repairs it */
 			atomic_fetch_add(&node->metrics.push_dropped, b->n);
@@ -539,6 +557,7 @@ static void send_batch(struct replicate *r, struct entry *first, size_t n)
 	}
 	b->body = msg.body; /* the batch owns the text now */
 	b->n = n;
+	b->born_ms = first->queued_ms;
 	atomic_store(&b->refs, 1); /* this function's, dropped at the end */
 	pthread_mutex_lock(&r->lock);
 	for (size_t m = 1; m < members; m++) {
@@ -579,23 +598,28 @@ static void send_batch(struct replicate *r, struct entry *first, size_t n)
  * queueing many small pushes.  A peer that does not answer is not waited
  * for: its queue fills and drops alone.
  */
+/* True if s answers and its push in flight (if any) is not overdue: a
+ * peer worth waiting for.  Caller holds r->lock. */
+static bool sender_responsive(const struct sender *s, int64_t now)
+{
+	int64_t slow = SENDER_SLOW_TIMES * s->usual_ms;
+
+	slow = slow > SENDER_SLOW_MIN_MS ? slow : SENDER_SLOW_MIN_MS;
+	return !s->failing && (!s->sending_since || now - s->sending_since < slow);
+}
+
 static void wait_for_senders(struct replicate *r)
 {
-	int64_t start = (int64_t)(hub_now_us() / 1000);
+	int64_t start = now_ms();
 
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
-		int64_t now = (int64_t)(hub_now_us() / 1000);
+		int64_t now = now_ms();
 		bool busy = false;
 		struct timespec until;
 
-		for (struct sender *s = r->senders; s; s = s->next) {
-			int64_t slow = SENDER_SLOW_TIMES * s->usual_ms;
-
-			slow = slow > SENDER_SLOW_MIN_MS ? slow : SENDER_SLOW_MIN_MS;
-			busy |= !s->failing && s->depth >= 2 &&
-				(!s->sending_since || now - s->sending_since < slow);
-		}
+		for (struct sender *s = r->senders; s; s = s->next)
+			busy |= s->depth >= 2 && sender_responsive(s, now);
 		if (!busy || node_stopping(r->node) || now - start >= 1000)
 			break;
 		/* wake on a sent batch, or after 50 ms to see a push turn slow */
@@ -608,6 +632,58 @@ static void wait_for_senders(struct replicate *r)
 		pthread_cond_timedwait(&r->sent, &r->lock, &until);
 	}
 	pthread_mutex_unlock(&r->lock);
+}
+
+/*
+ * How far behind the pushes are, in ms: the age of the oldest record not
+ * yet in a batch, or of the oldest batch a responsive peer has not yet
+ * answered.  A peer that does not answer, or is overdue, is left out: it
+ * must not hold writes back (its queue fills and drops alone, and sync
+ * repairs it).  Caller holds r->lock.
+ */
+static int64_t backlog_ms(const struct replicate *r, int64_t now)
+{
+	int64_t oldest = r->head ? r->head->queued_ms : now;
+
+	for (const struct sender *s = r->senders; s; s = s->next)
+		if (s->head && s->head->b->born_ms < oldest && sender_responsive(s, now))
+			oldest = s->head->b->born_ms;
+	return now - oldest;
+}
+
+int replicate_throttle(struct replicate *r)
+{
+	int64_t budget, start, now;
+	int waited = 0;
+
+	if (!r || (budget = r->node->cfg.replication_lag_max_ms) <= 0 ||
+	    !atomic_load_explicit(&r->behind, memory_order_relaxed))
+		return 0;
+	start = now = now_ms();
+	pthread_mutex_lock(&r->lock);
+	while (now - start < REPLICATE_THROTTLE_MAX_MS && !node_stopping(r->node) &&
+	       !atomic_load(&r->node->left) && backlog_ms(r, now) > budget) {
+		struct timespec until;
+
+		waited = 1;
+		/* woken by a batch sent or taken; at least every 10 ms, to see a
+		 * push turn overdue */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 10 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&r->drained, &r->lock, &until);
+		now = now_ms();
+	}
+	atomic_store_explicit(&r->behind, backlog_ms(r, now) > budget, memory_order_relaxed);
+	pthread_mutex_unlock(&r->lock);
+	if (waited) {
+		atomic_fetch_add(&r->node->metrics.writes_throttled, 1);
+		atomic_fetch_add(&r->node->metrics.throttle_wait_us, (uint64_t)(now - start) * 1000);
+	}
+	return waited;
 }
 
 static void *replicate_thread(void *arg)

@@ -7,7 +7,8 @@
  * The queue is bounded (REPLICATE_QUEUE_BYTES of keys and values, checked
  * and charged under one lock, so concurrent writers never pass it); when
  * full, new records are dropped and counted (kvs_push_dropped_total) rather
- * than blocking writes.
+ * than blocking writes.  Backpressure instead holds writes at the door
+ * while the pushes to a peer that answers fall behind (replicate_throttle).
  *
  * Threads: the store listener (any writing thread, inside store_apply) and
  * replicate_enqueue() add to the queue; the replicator thread alone takes
@@ -21,6 +22,7 @@
 #define REPLICATE_QUEUE_BYTES (64u << 20)
 #define REPLICATE_BATCH_BYTES (4u << 20)
 #define REPLICATE_BATCH_ITEMS 1000
+#define REPLICATE_THROTTLE_MAX_MS 1000 /* the longest one write waits for pushes */
 
 /* Creates the queue and registers it as the store's listener (node->store
  * must be open).  NULL on OOM.  Main thread, before writes start. */
@@ -47,5 +49,18 @@ size_t replicate_pending(struct replicate *r);
  */
 int replicate_enqueue(struct replicate *r, const char *path, size_t len,
 		      const struct kvs_record *rec);
+
+/*
+ * Backpressure for a client write that has just been applied: waits while
+ * the pushes to a peer that answers are more than replication_lag_max_ms
+ * behind (the oldest record not yet answered by it), up to
+ * REPLICATE_THROTTLE_MAX_MS, so a node cannot take writes faster than it
+ * can replicate them: on a shared CPU the waiting writers leave the
+ * replicator its share.  A peer that does not answer, or whose push in
+ * flight is overdue, is never waited for.  Returns 1 if it waited (counted
+ * in kvs_writes_throttled_total), 0 at once in the common case (one atomic
+ * load).  Call with no lock held; r may be NULL.
+ */
+int replicate_throttle(struct replicate *r);
 
 #endif

@@ -97,6 +97,7 @@ struct kvs_config {
 	int probe_interval;
 	int anti_entropy_interval;
 	int peer_timeout_ms;                       /* total timeout of one peer request */
+	int replication_lag_max_ms;                /* writes wait while pushes lag more */
 
 	/* security */
 	char cluster_secret[256];                  /* empty = none */

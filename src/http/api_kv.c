@@ -24,6 +24,7 @@
 #include "kvs.h"
 #include "log.h"
 #include "path.h"
+#include "replicate.h"
 
 #define LIST_DEFAULT_LIMIT 1000
 #define LIST_MAX_LIMIT 10000
@@ -392,6 +393,7 @@ static int apply_one(struct kvs_node *node, struct mg_connection *c, struct stor
 		rc = op->rc;
 	switch (rc) {
 	case 0:
+		replicate_throttle(node->replicate); /* backpressure (replicate.h) */
 		return 0;
 	case KVS_EPRECOND:
 		return api_precondition_failed(c, op);
@@ -493,6 +495,7 @@ static int kv_refresh(struct kvs_node *node, struct mg_connection *c, struct sto
 		return http_error(c, 503, "Retry-After: 1\r\n", "the key kept changing: retry");
 	if (rc != 0)
 		return http_error(c, rc == KVS_ENOTFOUND ? 404 : 500, NULL, "%s", kvs_strerror(rc));
+	replicate_throttle(node->replicate);
 	return put_reply(node, c, op);
 }
 

@@ -35,6 +35,7 @@
 #include "json.h"
 #include "kvs.h"
 #include "path.h"
+#include "replicate.h"
 
 #define JSON_TYPE "application/json"
 #define TXN_BODY_FACTOR 4 /* a body may hold this many max_value_bytes */
@@ -428,6 +429,7 @@ int api_txn(struct kvs_node *node, struct mg_connection *c, const struct mg_requ
 		rc = http_error(c, 500, NULL, "storage failure: %s", kvs_strerror(rc));
 		goto out;
 	}
+	replicate_throttle(node->replicate); /* backpressure (replicate.h) */
 	api_written_index(node, c);
 	rc = answer_results(c, t);
 out:

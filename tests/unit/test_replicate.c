@@ -8,7 +8,9 @@
  * counted (before the fix, each writer checked the cap, dropped the lock,
  * copied its record and added it, so writers that all saw room passed the
  * cap together).  The store listener queues local writes only, and only
- * while a peer is live.
+ * while a peer is live.  Backpressure (replicate_throttle) holds a write
+ * while the oldest unsent record is older than replication_lag_max_ms, and
+ * never with the setting at 0.
  */
 #define _XOPEN_SOURCE 700
 #include <stdarg.h>
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "members.h"
 #include "replicate.h"
@@ -159,12 +162,63 @@ static void test_listener(void **state)
 	assert_int_equal(atomic_load(&node.metrics.push_dropped), 0);
 }
 
+/* ------------------------------------------------------- backpressure */
+
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Queues one small record; returns once the oldest queued one is older
+ * than ms (the replicator is not running: nothing drains the queue). */
+static void queue_and_age(const char *key, int64_t ms, int64_t since)
+{
+	struct kvs_record r = at(1000, 1, "1");
+
+	assert_int_equal(replicate_enqueue(node.replicate, key, strlen(key), &r), 0);
+	while (mono_ms() - since <= ms) {
+		struct timespec t = { 0, 1000000 };
+		nanosleep(&t, NULL);
+	}
+}
+
+static void test_throttle(void **state)
+{
+	int64_t t0 = mono_ms();
+
+	(void)state;
+	node.cfg.replication_lag_max_ms = 20;
+	assert_int_equal(replicate_throttle(node.replicate), 0); /* nothing queued */
+	queue_and_age("a", 30, t0);
+	/* the flag is set when a record is queued: the next write sees the backlog */
+	assert_int_equal(replicate_enqueue(node.replicate, "b", 1, &(struct kvs_record){ 0 }), 0);
+	t0 = mono_ms();
+	assert_int_equal(replicate_throttle(node.replicate), 1);
+	/* nothing drains it: the write waited its most, then went on */
+	assert_true(mono_ms() - t0 >= REPLICATE_THROTTLE_MAX_MS - 5);
+	assert_int_equal(atomic_load(&node.metrics.writes_throttled), 1);
+	assert_true(atomic_load(&node.metrics.throttle_wait_us) >= (REPLICATE_THROTTLE_MAX_MS - 5) * 1000u);
+
+	/* a node that has left, or the setting at 0, never waits */
+	atomic_store(&node.left, true);
+	assert_int_equal(replicate_throttle(node.replicate), 0);
+	atomic_store(&node.left, false);
+	node.cfg.replication_lag_max_ms = 0;
+	assert_int_equal(replicate_enqueue(node.replicate, "c", 1, &(struct kvs_record){ 0 }), 0);
+	assert_int_equal(replicate_throttle(node.replicate), 0);
+	assert_int_equal(atomic_load(&node.metrics.writes_throttled), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cap_holds_concurrently, node_setup,
 						node_teardown),
 		cmocka_unit_test_setup_teardown(test_listener, node_setup, node_teardown),
+		cmocka_unit_test_setup_teardown(test_throttle, node_setup, node_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, NULL);
