@@ -697,11 +697,13 @@ def cluster_report(w, val, rps):
         p99 = float(val[tag + "_hist_p99"])
         up = float(val.get(tag + "_converge_s", "nan"))
         drops, fixed = val.get(tag + "_push_dropped", "?"), val.get(tag + "_repaired", "?")
-        ok = p99 <= 1.0 and up <= 1.0 and drops == "0" and fixed == "0"
-        rows.append((what, "lag p99 %s ms (histogram), caught up %.1f s after, %s push drops, "
-                     "%s repaired by anti-entropy (%s records a regular sync brought before "
-                     "their push)" % (ms(p99), up, drops, fixed, val.get(tag + "_synced", "?")),
-                     ok))
+        after = val.get(tag + "_ae_after")
+        ok = p99 <= 1.0 and up <= 1.0 and drops == "0" and (after or fixed) == "0"
+        rows.append((what, "lag p99 %s ms (histogram), caught up %.1f s after, %s push drops; "
+                     "anti-entropy: %s records fetched during the load (ahead of their push), %s "
+                     "in the 12 s after it; %s records a regular sync brought before their push"
+                     % (ms(p99), up, drops, fixed, after if after is not None else "not measured",
+                        val.get(tag + "_synced", "?")), ok))
 
     lag_goal("cfull", "3 nodes, full-speed PUT on node 1 for %s s (%s writes/s): lag p99 ≤ 1 s, "
              "caught up ≤ 1 s, nothing dropped or repaired" % (val.get("cfull_s", "?"),
@@ -725,14 +727,15 @@ def cluster_report(w, val, rps):
     if sizes:
         w("| nodes on one machine (small-memory config) | full membership after s | "
           "writes/s on node 1 | readable on every node p50 ms | p99 ms | samples | "
-          "RSS per node MB | CPU per node |")
-        w("|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "RSS per node MB | CPU per node | node 1 CPU | push requests per write on node 1 |")
+        w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for n in sizes:
-            w("| %s | %s | %s | %s | %s | %s | %s | %s%% |" % (
+            w("| %s | %s | %s | %s | %s | %s | %s | %s%% | %s%% | %s |" % (
                 n, val.get("scale%s_members_s" % n, "?"), fmt_int(val.get("scale%s_rate" % n)),
                 ms(val.get("scale%s_p50" % n)), ms(val.get("scale%s_p99" % n)),
                 val.get("scale%s_samples" % n, "?"), val.get("scale%s_rss_mb" % n, "?"),
-                val.get("scale%s_cpu_pct" % n, "?")))
+                val.get("scale%s_cpu_pct" % n, "?"), val.get("scale%s_origin_cpu_pct" % n, "?"),
+                val.get("scale%s_pushes_per_write" % n, "?")))
         w("")
         w("All nodes seeded by node 1 and started at once; membership: from the first start until "
           "every node is `normal` and lists all of them alive. Readable on every node: from the "

@@ -240,6 +240,11 @@ bench_cluster() {
   lag_record cfull "wrk full speed for $FULL_S s, one run" \
     "$((WRK_REQUESTS + $(jq -r .acked "$TMP/cfull.json")))"
   direct_record cfull "$TMP/cfull.json"
+  # anything left for anti-entropy to repair: one anti_entropy_interval (10 s) after catching up,
+  # records its rounds applied meanwhile (those during the load raced the push, see above)
+  sleep 12
+  snap_all cfull settled
+  val cfull_ae_after "$(($(repaired "$TMP"/cfull.n?.settled) - $(repaired "$TMP"/cfull.n?.after)))"
   TAGS+=(cfull)
 
   # --- full speed spread over the three nodes (goal 2), beside a three-member etcd cluster
@@ -282,7 +287,7 @@ bench_cluster() {
 # for PACED_S s, every 25th followed until readable on every other node (polled one node after
 # another, so the figure includes a sweep over N-1 nodes); RSS and CPU per node meanwhile.
 bench_scale() {
-  local n=$1 i ports pids=() nodes=() t0 t1 c0 c1 ticks secs rss_sum=0 rss_max=0 r others
+  local n=$1 i ports pids=() nodes=() t0 t1 c0 c1 o0 b0 ticks secs rss_sum=0 rss_max=0 r others
   mapfile -t ports < <("$PY" "$LIB" ports "$n")
   for ((i = 0; i < n; i++)); do
     kvs_config "s$i" "${ports[$i]}" false cluster "$([ "$i" = 0 ] || echo "${ports[0]}")"
@@ -301,11 +306,18 @@ bench_scale() {
     log "$n nodes: full membership on every node $secs s after the first start"
     others=$(IFS=,; echo "${nodes[*]:1}")
     c0=$(for p in "${pids[@]}"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{s += $1} END {print s}')
+    o0=$(awk '{print $14 + $15}' "/proc/${pids[0]}/stat")
+    b0=$(metric "${ports[0]}" kvs_push_batches_sent_total)
     t1=$(now_ns)
     "$PY" "$LIB" paced --writer "${nodes[0]}" --readers "$others" --rate 500 --duration "$PACED_S" \
       --prefix "scale$n" --sample-every 25 --threads 2 --pollers 8 --out "$TMP/scale$n.json" >/dev/null
     c1=$(for p in "${pids[@]}"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{s += $1} END {print s}')
     ticks=$(getconf CLK_TCK)
+    # the origin: its share of a core, and push requests per write (batches x peers)
+    val "scale${n}_origin_cpu_pct" "$(awk -v d="$(($(awk '{print $14 + $15}' "/proc/${pids[0]}/stat") - o0))" \
+      -v t="$ticks" -v a="$t1" -v b="$(now_ns)" 'BEGIN {printf "%.1f", 100 * d / t / ((b - a) / 1e9)}')"
+    val "scale${n}_pushes_per_write" "$(awk -v d="$(($(metric "${ports[0]}" kvs_push_batches_sent_total) - b0))" \
+      -v w="$(jq -r .acked "$TMP/scale$n.json")" 'BEGIN {printf "%.1f", d / w}')"
     val "scale${n}_cpu_pct" "$(awk -v d="$((c1 - c0))" -v t="$ticks" -v n="$n" -v a="$t1" -v b="$(now_ns)" \
       'BEGIN {printf "%.1f", 100 * d / t / n / ((b - a) / 1e9)}')"
     for p in "${pids[@]}"; do

@@ -19,6 +19,7 @@
 #   BENCH_ONLY=expiry only the expiry scenario (issue 18); report in bench/results/expiry.md
 #   BENCH_ONLY=cluster only the cluster scenarios (bench/cluster.sh: 3 nodes, a 3-member etcd,
 #                   20 and 40 nodes); report in bench/results/cluster.md
+#   BENCH_ONLY=scale  only the 20- and 40-node part of it; report in bench/results/scale.md
 #   BENCH_SCALE="20 40"  cluster sizes of the scale scenario (quick: 10)
 #                   (watch-quick.md with BENCH_QUICK=1)
 set -euo pipefail
@@ -50,8 +51,8 @@ case "$ONLY" in
   "") ;;
   watch) REPORT=${REPORT/latest/watch}; REPORT=${REPORT/quick/watch-quick} ;;
   expiry) REPORT=${REPORT/latest/expiry}; REPORT=${REPORT/quick/expiry-quick} ;;
-  cluster) REPORT=${REPORT/latest/cluster}; REPORT=${REPORT/quick/cluster-quick} ;;
-  *) echo "bench: BENCH_ONLY=$ONLY: only 'watch', 'expiry' and 'cluster' are known" >&2; exit 2 ;;
+  cluster|scale) REPORT=${REPORT/latest/$ONLY}; REPORT=${REPORT/quick/$ONLY-quick} ;;
+  *) echo "bench: BENCH_ONLY=$ONLY: only 'watch', 'expiry', 'cluster' and 'scale' are known" >&2; exit 2 ;;
 esac
 FLOOD_S=${BENCH_FLOOD_DURATION:-$FLOOD_S}
 FLOOD_CONNS=${BENCH_FLOOD_CONNS:-300}
@@ -505,8 +506,8 @@ if [ "$ONLY" = expiry ]; then
   report
   exit 0
 fi
-if [ "$ONLY" = cluster ]; then
-  bench_cluster
+if [ "$ONLY" = cluster ] || [ "$ONLY" = scale ]; then
+  [ "$ONLY" = scale ] || bench_cluster
   for n in $SCALE_SIZES; do bench_scale "$n"; done
   val scale_sizes "$SCALE_SIZES"
   report
