@@ -8,7 +8,7 @@ BUILD   ?= build
 CONFIG  ?= config.yaml
 PYTHON  ?= /usr/bin/python3
 
-PKGS    := rocksdb libcjson yaml-0.1 uuid libcurl libsystemd openssl
+PKGS    := rocksdb libcjson yaml-0.1 uuid libcurl libsystemd openssl libzstd
 
 # src/ has one folder per layer; includes point down only (make lint checks):
 #   base < config < data < store < node.h < cluster < http < main.c, node.c
@@ -24,7 +24,7 @@ ALL_CFLAGS  = $(CFLAGS) $(KVS_CFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcivetweb -pthread -lm
 
 # Every module of the node, layer by layer (see above).
-CORE_OBJS := base/kvs base/log base/metrics base/buf config/config config/config_table \
+CORE_OBJS := base/kvs base/log base/metrics base/buf base/zstd_codec config/config config/config_table \
              config/config_text config/config_check data/version data/path \
              data/json data/record data/wire data/member data/push store/rcache store/store store/store_walk \
              store/changes store/hub store/expiry \
@@ -37,7 +37,7 @@ CORE := $(patsubst %,$(BUILD)/%.o,$(CORE_OBJS))
 NODE := $(patsubst %,$(BUILD)/%.o,$(NODE_OBJS))
 
 UNIT_TESTS := config path json version record rcache store vote members wire buf store_fault \
-              apply replicate push api_fault peer store_walk changes batch expiry
+              apply replicate push api_fault peer store_walk changes batch expiry zstd_codec
 UNIT_BINS  := $(patsubst %,$(BUILD)/tests/test_%,$(UNIT_TESTS))
 
 .PHONY: all deps test-deps run test lint unit integration install uninstall clean bench

@@ -167,6 +167,16 @@ void metrics_render(struct metrics *m, struct buf *b)
 	render_counter(b, "kvs_push_dropped_total",
 		       "Records not pushed because the queue was full (sync repairs them).",
 		       atomic_load(&m->push_dropped));
+	render_counter(b, "kvs_push_compressed_total",
+		       "Push batches sent zstd-compressed (to peers that take it).",
+		       atomic_load(&m->push_compressed));
+	render_counter(b, "kvs_push_bytes_total", "Bytes of push bodies sent, before compression.",
+		       atomic_load(&m->push_bytes));
+	render_counter(b, "kvs_push_wire_bytes_total", "Bytes of push bodies sent, as sent.",
+		       atomic_load(&m->push_wire_bytes));
+	render_counter(b, "kvs_push_encoding_refused_total",
+		       "Compressed pushes a peer refused (415): sent again plain.",
+		       atomic_load(&m->push_encoding_refused));
 	render_counter(b, "kvs_writes_throttled_total",
 		       "Writes that waited for this node's pushes to catch up (replication_lag_max_ms).",
 		       atomic_load(&m->writes_throttled));

@@ -48,6 +48,10 @@ struct metrics {
 	_Atomic uint64_t pushes_failed;      /* push batches that failed */
 	_Atomic uint64_t push_items;         /* records sent in pushes */
 	_Atomic uint64_t push_dropped;       /* records dropped: queue full */
+	_Atomic uint64_t push_compressed;    /* push batches sent as zstd */
+	_Atomic uint64_t push_bytes;         /* push bodies sent, as JSON */
+	_Atomic uint64_t push_wire_bytes;    /* the same as sent (compressed or not) */
+	_Atomic uint64_t push_encoding_refused; /* 415 from a peer: resent plain */
 	_Atomic uint64_t writes_throttled;   /* local writes that waited for pushes */
 	_Atomic uint64_t throttle_wait_us;   /* and how long, in all */
 	_Atomic uint64_t sync_rounds[SYNC_KIND_COUNT];

@@ -13,9 +13,11 @@
 #include "peer_io.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -89,9 +91,25 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 	return buf_failed(b) ? 0 : size * n; /* 0 aborts the transfer */
 }
 
-int peer_request(struct kvs_node *node, const char *address, const char *method,
-		 const char *path, const char *body, size_t len, long timeout_ms,
-		 struct buf *reply, long *status)
+/* CURLOPT_HEADERFUNCTION of a push: notes "Accept-Encoding: ...zstd..."
+ * in the answer (the peer takes compressed pushes, RFC 7694). */
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+	static const char name[] = "accept-encoding:";
+	bool *zstd_ok = arg;
+	size_t len = size * n;
+
+	if (len > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0 &&
+	    memmem(p + sizeof(name) - 1, len - (sizeof(name) - 1), "zstd", 4))
+		*zstd_ok = true;
+	return len;
+}
+
+/* peer_request, and for a push: the body's Content-Encoding (NULL: none)
+ * and where to note that the answer offers zstd (NULL: not looked at). */
+static int request(struct kvs_node *node, const char *address, const char *method,
+		   const char *path, const char *body, size_t len, long timeout_ms,
+		   struct buf *reply, long *status, const char *encoding, bool *zstd_ok)
 {
 	CURL *h = thread_handle();
 	struct curl_slist *hdrs = NULL;
@@ -119,6 +137,8 @@ int peer_request(struct kvs_node *node, const char *address, const char *method,
 	curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 32L);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, reply);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, zstd_ok ? on_header : NULL);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, zstd_ok); /* NULL: headers go nowhere */
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
@@ -130,6 +150,10 @@ int peer_request(struct kvs_node *node, const char *address, const char *method,
 	}
 	snprintf(hdr, sizeof(hdr), "%s: %s", PEER_CLUSTER_HEADER, node->cfg.cluster_id);
 	hdrs = curl_slist_append(hdrs, hdr);
+	if (encoding) {
+		snprintf(hdr, sizeof(hdr), "Content-Encoding: %s", encoding);
+		hdrs = curl_slist_append(hdrs, hdr);
+	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	if (tls) {
 		/* our certificate doubles as the client certificate for mutual TLS */
@@ -162,6 +186,43 @@ int peer_request(struct kvs_node *node, const char *address, const char *method,
 		return KVS_EPEER;
 	}
 	return 0;
+}
+
+int peer_request(struct kvs_node *node, const char *address, const char *method,
+		 const char *path, const char *body, size_t len, long timeout_ms,
+		 struct buf *reply, long *status)
+{
+	return request(node, address, method, path, body, len, timeout_ms, reply, status, NULL,
+		       NULL);
+}
+
+int peer_push(struct kvs_node *node, const char *address, const struct peer_body *b,
+	      bool *zstd_ok, struct buf *reply, long *status)
+{
+	bool packed = *zstd_ok && b->zbody && node->cfg.peer_compression, offered = false;
+	int rc = request(node, address, "POST", "/members/push", packed ? b->zbody : b->body,
+			 packed ? b->zlen : b->len, 0, reply, status, packed ? "zstd" : NULL,
+			 &offered);
+
+	if (rc != 0 && packed && *status == 415) {
+		/* it no longer takes zstd (restarted with peer_compression off, or
+		 * older): the plain body at once, and plain from now on */
+		atomic_fetch_add(&node->metrics.push_encoding_refused, 1);
+		packed = false;
+		buf_reset(reply);
+		offered = false;
+		rc = request(node, address, "POST", "/members/push", b->body, b->len, 0, reply,
+			     status, NULL, &offered);
+	}
+	if (*status > 0)
+		*zstd_ok = offered; /* what its latest answer said */
+	if (rc == 0) {
+		atomic_fetch_add(&node->metrics.push_bytes, b->len);
+		atomic_fetch_add(&node->metrics.push_wire_bytes, packed ? b->zlen : b->len);
+		if (packed)
+			atomic_fetch_add(&node->metrics.push_compressed, 1);
+	}
+	return rc;
 }
 
 int peer_json(struct kvs_node *node, const char *address, const char *method, const char *path,

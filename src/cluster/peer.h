@@ -44,6 +44,26 @@ int peer_request(struct kvs_node *node, const char *address, const char *method,
 		 const char *path, const char *body, size_t len, long timeout_ms,
 		 struct buf *reply, long *status);
 
+/* A push body, and its zstd frame when it was worth one (zbody NULL: none). */
+struct peer_body {
+	const char *body;
+	size_t len;
+	const char *zbody;
+	size_t zlen;
+};
+
+/*
+ * POST /members/push: the zstd frame (Content-Encoding: zstd) when there is
+ * one, *zstd_ok (the peer offered it before) and peer_compression allow,
+ * else the plain body; a 415 to the frame gets the plain body sent at once.
+ * On return *zstd_ok is what the peer's answer said (Accept-Encoding: zstd),
+ * kept as it was if there was no answer.  Counts the bytes sent
+ * (kvs_push_bytes_total, kvs_push_wire_bytes_total).  Otherwise as
+ * peer_request.
+ */
+int peer_push(struct kvs_node *node, const char *address, const struct peer_body *b,
+	      bool *zstd_ok, struct buf *reply, long *status);
+
 /*
  * Percent-encodes s for a query string into a malloc'd string (caller
  * frees with free()); NULL on OOM.  Any thread.

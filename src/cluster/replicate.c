@@ -39,6 +39,7 @@
 #include "push.h"
 #include "store.h"
 #include "version.h"
+#include "zstd_codec.h"
 
 struct entry {
 	struct entry *next;
@@ -55,6 +56,7 @@ struct batch {
 	size_t n;               /* records */
 	int64_t born_ms;        /* its first record's queued_ms */
 	struct buf body;        /* the push message */
+	struct buf zbody;       /* its zstd frame (len 0: none, too small or off) */
 };
 
 struct queued {
@@ -359,6 +361,7 @@ static void batch_put(struct batch *b)
 {
 	if (atomic_fetch_sub(&b->refs, 1) == 1) {
 		buf_release(&b->body);
+		buf_release(&b->zbody);
 		free(b);
 	}
 }
@@ -404,6 +407,7 @@ static void *sender_thread(void *arg)
 	char address[CONFIG_ADDR_MAX];
 	struct buf reply;
 	int tries = 0;
+	bool zstd_ok = false; /* the peer offered zstd in its last answer */
 
 	buf_init(&reply, 1 << 16);
 	pthread_mutex_lock(&r->lock);
@@ -426,8 +430,10 @@ static void *sender_thread(void *arg)
 			atomic_fetch_add(&node->metrics.push_dropped, b->n);
 		} else {
 			buf_reset(&reply);
-			if (peer_request(node, address, "POST", "/members/push", b->body.data,
-					 b->body.len, 0, &reply, &status) == 0) {
+			struct peer_body pb = { b->body.data, b->body.len,
+						b->zbody.len ? b->zbody.data : NULL, b->zbody.len };
+
+			if (peer_push(node, address, &pb, &zstd_ok, &reply, &status) == 0) {
 				atomic_fetch_add(&node->metrics.pushes_sent, 1);
 				atomic_fetch_add(&node->metrics.push_items, b->n);
 			} else {
@@ -556,6 +562,11 @@ static void send_batch(struct replicate *r, struct entry *first, size_t n)
 		return;
 	}
 	b->body = msg.body; /* the batch owns the text now */
+	/* compressed once for every peer that takes it (peer_push decides) */
+	buf_init(&b->zbody, b->body.len + (b->body.len >> 3) + 1024);
+	if (node->cfg.peer_compression && b->body.len >= ZSTD_CODEC_MIN_BYTES &&
+	    (zstd_pack(b->body.data, b->body.len, &b->zbody) != 0 || b->zbody.len >= b->body.len))
+		buf_reset(&b->zbody); /* no frame, or no smaller: sent plain */
 	b->n = n;
 	b->born_ms = first->queued_ms;
 	atomic_store(&b->refs, 1); /* this function's, dropped at the end */

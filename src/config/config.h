@@ -98,6 +98,7 @@ struct kvs_config {
 	int anti_entropy_interval;
 	int peer_timeout_ms;                       /* total timeout of one peer request */
 	int replication_lag_max_ms;                /* writes wait while pushes lag more */
+	bool peer_compression;                     /* zstd push bodies, negotiated */
 
 	/* security */
 	char cluster_secret[256];                  /* empty = none */

@@ -134,6 +134,8 @@ const struct config_key config_keys[] = {
 	    "Seconds a delete marker is kept before it is purged, {}."),
 	KEY(peer_timeout_ms, CT_INT, 100, 60000, NULL, CD_VALUE, "2000",
 	    "Total timeout of one request to a peer, in milliseconds, {}."),
+	KEY(peer_compression, CT_BOOL, 0, 0, NULL, CD_VALUE, "true",
+	    "true: take zstd-compressed pushes from peers and send them to peers that take\nthem (pushes of 16 KiB or more); false: plain JSON both ways."),
 	KEY(replication_lag_max_ms, CT_INT, 0, 60000, NULL, CD_VALUE, "250",
 	    "Backpressure: a write waits (up to 1 s) while this node's pushes to a peer that\nanswers are further behind than this, in milliseconds, {} (0 = never wait)."),
 	KEY(http_request_timeout_ms, CT_INT, 100, 600000, NULL, CD_VALUE, "10000",

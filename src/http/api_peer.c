@@ -12,9 +12,11 @@
  * worker threads.
  */
 #include <malloc.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
 
@@ -32,6 +34,7 @@
 #include "sync.h"
 #include "version.h"
 #include "wire.h"
+#include "zstd_codec.h"
 
 #define JSON "application/json"
 #define PAGE_MAX_BYTES (8u << 20)   /* a listing page stops early past this */
@@ -319,7 +322,10 @@ int api_peer_push(struct kvs_node *node, struct mg_connection *c,
 	int len = snprintf(reply, sizeof(reply),
 			   "{\"applied\":%zu,\"stale\":%zu,\"conflicts\":%zu,\"refused\":%zu}",
 			   cnt.applied, cnt.stale, cnt.conflicts, cnt.refused);
-	return http_send(c, 200, JSON, NULL, reply, (size_t)len);
+	/* offers zstd for the next pushes (RFC 7694); a sender that never sees
+	 * this header never compresses (zstd_codec.h) */
+	return http_send(c, 200, JSON, node->cfg.peer_compression ? "Accept-Encoding: zstd\r\n" : NULL,
+			 reply, (size_t)len);
 }
 
 struct page {
@@ -523,23 +529,54 @@ static int with_budget(struct kvs_node *node, struct mg_connection *c,
  * Reads and parses a peer message body: capped in size, then checked for
  * depth and value count before cJSON builds it (json_parse_bounded), so
  * neither the worker's stack nor the heap grows past a small multiple of
- * the body.  Answers the error itself and returns its status, else 0 with
- * *out set (caller frees with cJSON_Delete).
+ * the body.  A push (zstd_allowed) may come as one zstd frame
+ * (Content-Encoding: zstd, while peer_compression is on), decompressed
+ * within the same cap; any other Content-Encoding gets 415.  Answers the
+ * error itself and returns its status, else 0 with *out set (caller frees
+ * with cJSON_Delete).
  */
-static int read_message(struct kvs_node *node, struct mg_connection *c, cJSON **out,
-			size_t *out_len)
+static int read_message(struct kvs_node *node, struct mg_connection *c, bool zstd_allowed,
+			cJSON **out, size_t *out_len)
 {
 	size_t max = 8 * (size_t)node->cfg.max_value_bytes + (8u << 20), len;
 	const char *why = "not a JSON object";
 	char *text;
-	int rc = http_read_body(c, max, &text, &len);
+	const char *enc = mg_get_header(c, "Content-Encoding");
+	int rc;
 
+	/* a push may come as one zstd frame (zstd_codec.h); nothing else does */
+	if (enc && strcasecmp(enc, "identity") != 0 &&
+	    !(strcasecmp(enc, "zstd") == 0 && node->cfg.peer_compression && zstd_allowed)) {
+		mg_disable_keep_alive(c); /* its body is left unread */
+		atomic_fetch_add(&node->metrics.peer_messages_refused, 1);
+		return http_error(c, 415, "Connection: close\r\n",
+				  "Content-Encoding %.32s not accepted here", enc);
+	}
+	rc = http_read_body(c, max, &text, &len);
 	if (rc != 0) {
 		bool close = rc == 413 || rc == 408;
 
 		if (close)
 			mg_disable_keep_alive(c);
 		return http_error(c, rc, close ? "Connection: close\r\n" : NULL, "bad request body");
+	}
+	if (enc && strcasecmp(enc, "zstd") == 0) {
+		char *plain;
+		size_t plain_len;
+
+		rc = zstd_unpack(text, len, max, &plain, &plain_len);
+		free(text);
+		release_memory(len);
+		if (rc != 0) {
+			atomic_fetch_add(&node->metrics.peer_messages_refused, 1);
+			return http_error(c, rc == KVS_ETOOBIG ? 413 : rc == KVS_ENOMEM ? 503 : 400,
+					  NULL, "zstd body: %s",
+					  rc == KVS_ETOOBIG ? "larger than the body cap when decompressed"
+					  : rc == KVS_ENOMEM ? "out of memory"
+					  : "not one whole zstd frame");
+		}
+		text = plain;
+		len = plain_len;
 	}
 	*out = json_parse_bounded(text, len, JSON_PEER_MAX_DEPTH, JSON_PEER_MAX_VALUES, &why);
 	free(text);
@@ -561,7 +598,7 @@ int api_peer_call(struct kvs_node *node, struct mg_connection *c, const struct m
 	size_t body_len = 0; /* what was read: chunked bodies have no Content-Length */
 	int rc;
 
-	if (has_body && (rc = read_message(node, c, &body, &body_len)) != 0)
+	if (has_body && (rc = read_message(node, c, fn == api_peer_push, &body, &body_len)) != 0)
 		return rc;
 	if (paged)
 		rc = with_budget(node, c, ri, body, fn);
