@@ -244,6 +244,13 @@ bench_cluster() {
   # records its rounds applied meanwhile (those during the load raced the push, see above)
   sleep 12
   snap_all cfull settled
+  # push bodies as sent (zstd, negotiated) against their JSON size, node 1
+  local raw wire
+  raw=$(awk '$1 == "kvs_push_bytes_total" {v[FILENAME] = $2} END {print v[ARGV[1]] - v[ARGV[2]]}' \
+    "$TMP/cfull.n1.after" "$TMP/cfull.n1.before")
+  wire=$(awk '$1 == "kvs_push_wire_bytes_total" {v[FILENAME] = $2} END {print v[ARGV[1]] - v[ARGV[2]]}' \
+    "$TMP/cfull.n1.after" "$TMP/cfull.n1.before")
+  val cfull_push_wire "$(awk -v r="$raw" -v w="$wire" 'BEGIN {printf "%.1f of %.1f MB (%.2f)", w / 1e6, r / 1e6, r ? w / r : 0}')"
   val cfull_ae_after "$(($(repaired "$TMP"/cfull.n?.settled) - $(repaired "$TMP"/cfull.n?.after)))"
   TAGS+=(cfull)
 
