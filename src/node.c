@@ -45,12 +45,13 @@ void node_request_stop(struct kvs_node *node)
 	pthread_mutex_unlock(&node->stop_lock);
 }
 
-int node_spawn(struct kvs_node *node, void *(*fn)(void *))
+int node_spawn(struct kvs_node *node, void *(*fn)(void *), const char *name)
 {
 	if (node->thread_count >= (int)(sizeof(node->threads) / sizeof(node->threads[0])))
 		return KVS_ENOMEM;
 	if (pthread_create(&node->threads[node->thread_count], NULL, fn, node) != 0)
 		return KVS_ENOMEM;
+	pthread_setname_np(node->threads[node->thread_count], name); /* best effort */
 	node->thread_count++;
 	return 0;
 }

@@ -97,8 +97,9 @@ bool node_sleep_ms(struct kvs_node *node, int64_t ms);
 /* Asks every thread to stop and wakes those in node_sleep_ms(). */
 void node_request_stop(struct kvs_node *node);
 
-/* Starts fn(node) as a background thread joined by node_join_threads(). */
-int node_spawn(struct kvs_node *node, void *(*fn)(void *));
+/* Starts fn(node) as a background thread joined by node_join_threads(),
+ * named name (at most 15 characters: what `top -H` and perf show). */
+int node_spawn(struct kvs_node *node, void *(*fn)(void *), const char *name);
 
 /* Joins every thread started with node_spawn(). */
 void node_join_threads(struct kvs_node *node);

@@ -294,5 +294,5 @@ static void *conflict_thread(void *arg)
 
 int conflict_start(struct kvs_node *node)
 {
-	return node_spawn(node, conflict_thread);
+	return node_spawn(node, conflict_thread, "kvs-conflict");
 }

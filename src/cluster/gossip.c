@@ -379,7 +379,8 @@ void gossip_leave(struct kvs_node *node)
 
 int gossip_start(struct kvs_node *node)
 {
-	if (node_spawn(node, gossip_thread) != 0 || node_spawn(node, probe_thread) != 0)
+	if (node_spawn(node, gossip_thread, "kvs-gossip") != 0 ||
+	    node_spawn(node, probe_thread, "kvs-probe") != 0)
 		return KVS_ENOMEM;
 	return 0;
 }

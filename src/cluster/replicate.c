@@ -28,6 +28,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -505,6 +506,9 @@ static struct sender *sender_for(struct replicate *r, const struct member *m)
 		free(s);
 		return NULL;
 	}
+	char name[16]; /* "kvs-push:" and the peer's id, cut to the 15 a name holds */
+	snprintf(name, sizeof(name), "kvs-push:%.6s", s->id);
+	pthread_setname_np(s->thread, name);
 	s->next = r->senders;
 	r->senders = s;
 	return s;
@@ -722,5 +726,5 @@ static void *replicate_thread(void *arg)
 
 int replicate_start(struct kvs_node *node)
 {
-	return node_spawn(node, replicate_thread);
+	return node_spawn(node, replicate_thread, "kvs-replicate");
 }

@@ -385,5 +385,5 @@ static void *sync_thread(void *arg)
 
 int sync_start(struct kvs_node *node)
 {
-	return node_spawn(node, sync_thread);
+	return node_spawn(node, sync_thread, "kvs-sync");
 }

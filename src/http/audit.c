@@ -114,6 +114,7 @@ struct audit *audit_open(const char *target, char *err, size_t errlen)
 		free(a);
 		return NULL;
 	}
+	pthread_setname_np(a->thread, "kvs-audit");
 	return a;
 }
 

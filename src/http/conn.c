@@ -177,6 +177,8 @@ static bool slot_addr(struct conn_slot *slot);
 void conn_guard_start(struct conn_guard *g)
 {
 	g->reaper_started = pthread_create(&g->reaper, NULL, reaper_thread, g) == 0;
+	if (g->reaper_started)
+		pthread_setname_np(g->reaper, "kvs-conn-reaper");
 	if (!g->reaper_started)
 		log_error("http_reaper", "reason=\"cannot start the reaper thread: slow and idle "
 			  "connections are cut only by civetweb's timeouts\"");

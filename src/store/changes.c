@@ -232,6 +232,7 @@ int store_changes_enable(struct store *s, uint64_t keep)
 		cs->keep = 0;
 		return KVS_ENOMEM;
 	}
+	pthread_setname_np(cs->trimmer, "kvs-trim");
 	cs->trimmer_started = true;
 	return 0;
 }

@@ -178,6 +178,7 @@ int store_expiry_start(struct store *s)
 		free(r);
 		return KVS_ENOMEM;
 	}
+	pthread_setname_np(r->thread, "kvs-expiry");
 	return 0;
 }
 
