@@ -24,15 +24,15 @@ ALL_CFLAGS  = $(CFLAGS) $(KVS_CFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcivetweb -pthread -lm
 
 # Every module of the node, layer by layer (see above).
-CORE_OBJS := base/kvs base/log base/metrics base/buf config/config config/config_table \
+CORE_OBJS := base/kvs base/log base/metrics base/buf base/fsutil config/config config/config_table \
              config/config_text config/config_check data/version data/path \
-             data/json data/record data/wire data/member data/push store/rcache store/store store/store_walk \
-             store/changes store/hub store/expiry \
+             data/json data/record data/wire data/member data/push data/snapshot store/rcache store/store \
+             store/store_walk store/changes store/hub store/expiry store/restore \
              cluster/members
 NODE_OBJS := $(CORE_OBJS) base/notify node cluster/peer cluster/conflict cluster/gossip \
              cluster/replicate cluster/sync cluster/apply cluster/fetch cluster/anti_entropy \
              cluster/vote cluster/clock http/audit http/server http/conn http/auth http/routes http/api_kv \
-             http/api_cluster http/api_peer http/api_watch http/api_txn
+             http/api_cluster http/api_peer http/api_watch http/api_txn http/api_admin
 CORE := $(patsubst %,$(BUILD)/%.o,$(CORE_OBJS))
 NODE := $(patsubst %,$(BUILD)/%.o,$(NODE_OBJS))
 

@@ -199,8 +199,10 @@ struct store *store_open(const char *dir, bool sync_writes, size_t cache_bytes, 
 	 * unordered_write lets each writer insert its own batch into the
 	 * memtable once its WAL record is written: +50% PUT/s here (make bench).
 	 * What it gives up is that a concurrent reader may see part of another
-	 * writer's batch, and snapshots are not immutable.  kvs reads no
-	 * snapshots; writers of one path are serialised by the path lock and
+	 * writer's batch, and snapshots are not immutable.  kvs reads one
+	 * kind of snapshot, store_snapshot(), taken while no multi-op batch
+	 * writes, where a late one-key write only shows that key's old or new
+	 * version; writers of one path are serialised by the path lock and
 	 * store_apply returns only after its own batch is in the memtable; and
 	 * the index walkers re-read each record, so a half-visible batch (record
 	 * before its index entries, or the reverse) only shows a version a moment
