@@ -14,8 +14,8 @@
  * Dispatch, in this order, for the first row whose path matches:
  *  1. access: of the row serving the request's method; for a method the
  *     resource does not serve, a client resource asks what the method
- *     would (read for GET and HEAD, write otherwise), an open or peer
- *     resource its own.  So with a cluster secret nothing under /members/
+ *     would (read for GET and HEAD, write otherwise), an open, peer or
+ *     admin resource its own.  So with a cluster secret nothing under /members/
  *     but the client routes answers anything but 401 without the secret:
  *     not even whether a path or method exists.
  *  2. a resource without a handler (the rest of /members/): 404.
@@ -191,7 +191,7 @@ static const struct route *route_find(const char *path, unsigned method, const s
  * the design comment). */
 static enum auth_access unserved_access(const struct route *res, unsigned method)
 {
-	if (res->access == AUTH_OPEN || res->access == AUTH_PEER)
+	if (res->access == AUTH_OPEN || res->access == AUTH_PEER || res->access == AUTH_ADMIN)
 		return res->access;
 	return method & M_READ ? AUTH_READ : AUTH_WRITE;
 }
