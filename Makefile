@@ -37,7 +37,7 @@ CORE := $(patsubst %,$(BUILD)/%.o,$(CORE_OBJS))
 NODE := $(patsubst %,$(BUILD)/%.o,$(NODE_OBJS))
 
 UNIT_TESTS := config path json version record rcache store vote members wire buf store_fault \
-              apply replicate push api_fault peer store_walk changes batch expiry
+              apply replicate push api_fault peer store_walk changes batch expiry snapshot
 UNIT_BINS  := $(patsubst %,$(BUILD)/tests/test_%,$(UNIT_TESTS))
 
 .PHONY: all deps test-deps run test lint unit integration install uninstall clean bench
