@@ -40,7 +40,7 @@ UNIT_TESTS := config path json version record rcache store vote members wire buf
               apply replicate push api_fault peer store_walk changes batch expiry snapshot
 UNIT_BINS  := $(patsubst %,$(BUILD)/tests/test_%,$(UNIT_TESTS))
 
-.PHONY: all deps test-deps run test lint unit integration install uninstall clean bench
+.PHONY: all deps test-deps run test lint unit integration install uninstall clean bench deb
 
 all: $(BUILD)/kvs $(BUILD)/test_conflict
 
@@ -55,10 +55,11 @@ $(BUILD)/%.o: src/%.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # civetweb's TLS needs the OpenSSL 1.1 shim of src/compat/ssl_compat.c, found
-# next to the binary (build/) or in $(PREFIX)/lib/kvs once installed.
+# next to the binary (build/) or in $(PREFIX)/lib/kvs once installed.  It calls
+# nothing of libc, but is linked with it as every shared library is (lintian).
 $(BUILD)/libssl.so: src/compat/ssl_compat.c | $(BUILD)
 	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -shared \
-		-Wl,-soname,libssl.so -o $@ $< -l:libssl.so.3
+		-Wl,-soname,libssl.so -o $@ $< -l:libssl.so.3 -Wl,--no-as-needed -lc
 
 $(BUILD)/kvs: $(NODE) $(BUILD)/main.o $(BUILD)/libssl.so
 	$(CC) $(LDFLAGS) -o $@ $(NODE) $(BUILD)/main.o \
@@ -133,6 +134,7 @@ integration: $(BUILD)/kvs
 # and the data in /var/lib/kvs stay.  Both honour DESTDIR (staged installs).
 UNITDIR ?= /lib/systemd/system
 DOCDIR  ?= /usr/share/doc/kvs
+MANDIR  ?= $(PREFIX)/share/man
 
 install: $(BUILD)/kvs
 	install -D -m 0755 $(BUILD)/kvs $(DESTDIR)$(PREFIX)/bin/kvs
@@ -142,6 +144,7 @@ install: $(BUILD)/kvs
 		> $(DESTDIR)$(UNITDIR)/kvs.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/kvs.service
 	install -m 0644 config/kvs.yaml $(DESTDIR)$(DOCDIR)/kvs.yaml.example
+	install -D -m 0644 man/kvs.1 $(DESTDIR)$(MANDIR)/man1/kvs.1
 	test -e $(DESTDIR)/etc/kvs/kvs.yaml || { \
 		sed 's|^data_dir: .*|data_dir: /var/lib/kvs/data|' config/kvs.yaml \
 			> $(DESTDIR)/etc/kvs/kvs.yaml && \
@@ -150,11 +153,32 @@ install: $(BUILD)/kvs
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/kvs $(DESTDIR)$(UNITDIR)/kvs.service \
-		$(DESTDIR)$(DOCDIR)/kvs.yaml.example $(DESTDIR)$(PREFIX)/lib/kvs/libssl.so
+		$(DESTDIR)$(DOCDIR)/kvs.yaml.example $(DESTDIR)$(PREFIX)/lib/kvs/libssl.so \
+		$(DESTDIR)$(MANDIR)/man1/kvs.1
 	rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(PREFIX)/lib/kvs 2>/dev/null || true
 
 clean:
 	rm -rf $(BUILD)
+
+# deb: the Debian package $(BUILD)/deb/kvs_<version>_amd64.deb (debian/,
+# debhelper), built by dpkg-buildpackage in a copy of the tree (tracked and
+# new files, not build output) under $(BUILD)/deb/, so that nothing is
+# written outside the tree.  The version is KVS_VERSION (src/base/kvs.h),
+# which debian/changelog must match.  Installs debhelper and lintian when
+# missing; lintian's errors fail the build.
+KVS_VERSION := $(shell sed -n 's/^\#define KVS_VERSION "\(.*\)"/\1/p' src/base/kvs.h)
+DEB_DIR     := $(BUILD)/deb
+
+deb:
+	@scripts/deps.sh deb
+	@head -n 1 debian/changelog | grep -q '^kvs ($(KVS_VERSION))' || { \
+		echo "deb: debian/changelog's version is not KVS_VERSION $(KVS_VERSION)"; exit 1; }
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/kvs-$(KVS_VERSION)
+	git ls-files -co --exclude-standard | grep -v '^debian/kvs/' | \
+		tar -cf - --ignore-failed-read -T - | tar -xf - -C $(DEB_DIR)/kvs-$(KVS_VERSION)
+	cd $(DEB_DIR)/kvs-$(KVS_VERSION) && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error $(DEB_DIR)/kvs_$(KVS_VERSION)_amd64.deb
+	@echo "deb: $(DEB_DIR)/kvs_$(KVS_VERSION)_amd64.deb"
 
 # ---------------------------------------------------------------------------
 # Fuzzing and sanitizer builds (tests/fuzz/README.md).
