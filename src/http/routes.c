@@ -14,8 +14,8 @@
  * Dispatch, in this order, for the first row whose path matches:
  *  1. access: of the row serving the request's method; for a method the
  *     resource does not serve, a client resource asks what the method
- *     would (read for GET and HEAD, write otherwise), an open, peer or
- *     admin resource its own.  So with a cluster secret nothing under /members/
+ *     would (read for GET and HEAD, write otherwise), an open or peer
+ *     resource its own.  So with a cluster secret nothing under /members/
  *     but the client routes answers anything but 401 without the secret:
  *     not even whether a path or method exists.
  *  2. a resource without a handler (the rest of /members/): 404.
@@ -120,8 +120,6 @@ static const struct route routes[] = {
 	{ "/watch/", PREFIX, M_GET, AUTH_READ, ROUTE_WATCH, .fn = api_watch, .flags = INDEX,
 	  .bad_path = api_watch_bad_path },
 	{ "/admin/snapshot", EXACT, M_GET, AUTH_ADMIN, ROUTE_ADMIN, .fn = api_admin_snapshot },
-	/* the rest of /admin/: 404, and only to an admin */
-	{ "/admin/", PREFIX, 0, AUTH_ADMIN, ROUTE_ADMIN, .fn = NULL },
 	/* the peer namespace: any other path under /members/ is 404, but only
 	 * to a peer (with a secret, 401 to anyone else) */
 	{ "/members/", PREFIX, 0, AUTH_PEER, ROUTE_PEER, .fn = NULL },
@@ -191,7 +189,7 @@ static const struct route *route_find(const char *path, unsigned method, const s
  * the design comment). */
 static enum auth_access unserved_access(const struct route *res, unsigned method)
 {
-	if (res->access == AUTH_OPEN || res->access == AUTH_PEER || res->access == AUTH_ADMIN)
+	if (res->access == AUTH_OPEN || res->access == AUTH_PEER)
 		return res->access;
 	return method & M_READ ? AUTH_READ : AUTH_WRITE;
 }
