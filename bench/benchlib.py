@@ -708,6 +708,8 @@ def snapshot_report(w, val, rps, info):
         w("| PUT req/s while snapshots run, as a ratio to without (same rounds) | %.2f "
           "(%s / %s) |" % (during / without, "{:,.0f}".format(during),
                            "{:,.0f}".format(without)))
+    if val.get("snap_non200"):
+        w("| answers other than 200 from the snapshot node | %s |" % val["snap_non200"])
     if "snap_restore_s" in val:
         w("| `kvs --restore` of that snapshot into an empty data dir | %s s (%s MB on disk) |"
           % (val["snap_restore_s"], val.get("snap_restore_mb", "?")))

@@ -514,6 +514,9 @@ bench_snapshot() {
     val "snap_loop|$RUN" "$(cat "$TMP/snap_loop.json")"
     log "snapshots under PUT load: $(cat "$TMP/snap_loop.json")"
   done
+  # requests the node answered with something else than 200 (wrk counts them as errors)
+  val snap_non200 "$(curl -s "$url/metrics" | awk '/^kvs_http_requests_total/ && !/status="200"/ \
+    {printf "%s%s", s, $0; s = "; "}')"
   stop_kvs snap
   kvs_config snapr "$P_SNAP" false
   t0=$(now_ns)
