@@ -136,28 +136,21 @@ void store_digests(struct store *s, uint64_t out[STORE_BUCKETS])
 
 /* ------------------------------------------------------------- open/close */
 
+/* rebuild()'s callback: one record into the digests, counters and latest_ts. */
+static int rebuild_one(void *ctx, const char *key, size_t klen, const struct kvs_record *r)
+{
+	struct store *s = ctx;
+
+	store_account(s, store_path_hash(key, klen), key, klen, NULL, r);
+	if (r->v.ts > s->latest_ts)
+		s->latest_ts = r->v.ts;
+	return 0;
+}
+
 /* Rebuilds digests, counters and latest_ts with one scan at open. */
 static int rebuild(struct store *s)
 {
-	const struct store_io *io = store_io;
-	rocksdb_iterator_t *it = io->create_iterator_cf(s->db, s->ropts, s->cf[CF_RECORDS]);
-
-	for (io->iter_seek_to_first(it); io->iter_valid(it); io->iter_next(it)) {
-		size_t klen, vlen;
-		const char *k = io->iter_key(it, &klen);
-		const char *v = io->iter_value(it, &vlen);
-		struct kvs_record r;
-
-		if (record_decode((const uint8_t *)v, vlen, &r) != 0) {
-			log_error("store_corrupt", "key=\"%s\" reason=\"undecodable record\"",
-				  LOG_ESCN(k, klen));
-			continue;
-		}
-		store_account(s, store_path_hash(k, klen), k, klen, NULL, &r);
-		if (r.v.ts > s->latest_ts)
-			s->latest_ts = r.v.ts;
-	}
-	return store_walk_end(it, "rebuild");
+	return store_walk_records(s, s->ropts, rebuild_one, s, "rebuild");
 }
 
 struct store *store_open(const char *dir, bool sync_writes, size_t cache_bytes, char *errbuf,
