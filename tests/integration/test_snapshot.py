@@ -166,9 +166,10 @@ def metric(node, name):
 # --------------------------------------------------------------------------
 # access
 
-def test_snapshot_needs_the_admin_scope(node_factory):
+def test_snapshot_needs_the_admin_scope(node_factory, tmp_path):
+    audit = tmp_path / "audit.log"
     n = node_factory.start("a1", extra={
-        "cluster_secret": "cluster-secret-0123456789",
+        "cluster_secret": "cluster-secret-0123456789", "audit_log": str(audit),
         "auth_tokens": [f"read:{READ}", f"write:{WRITE}", SCOPED, ADMIN_TOKEN]})
     assert n.put("/kv/k", '"v"', headers=bearer(WRITE)).status_code == 200
     r = n.get("/admin/snapshot")
@@ -184,6 +185,14 @@ def test_snapshot_needs_the_admin_scope(node_factory):
     assert_json_error(n.request("POST", "/admin/snapshot", headers=bearer(READ)), 403)
     assert_json_error(n.request("POST", "/admin/snapshot", headers=bearer(ADMIN)), 405)
     assert_json_error(n.get("/admin/other", headers=bearer(ADMIN)), 404)
+
+    # every snapshot request is audited, granted or refused, with the token's name
+    def audited():
+        lines = [json.loads(x) for x in audit.read_text().splitlines() if x.strip()]
+        got = {(x["path"], x["status"], x["token"]) for x in lines if x["method"] == "GET"}
+        return {("/admin/snapshot", 401, None), ("/admin/snapshot", 403, "app"),
+                ("/admin/snapshot", 200, "ops")} <= got
+    wait_until(audited, timeout=5, msg="audit lines for /admin/snapshot")
 
 
 # --------------------------------------------------------------------------
