@@ -10,7 +10,8 @@
  * (they are not in it).  The 200 and its headers go out before the first
  * record, so a failure part-way (storage error, client gone) can only end
  * the stream early: the file then has no valid trailer, which
- * `kvs --restore` refuses.  The failure is logged.
+ * `kvs --restore` refuses.  The failure is logged.  At most
+ * HTTP_SNAPSHOTS_MAX streams run at once (503 with Retry-After beyond).
  *
  * Threads: a civetweb worker, for as long as the stream runs.
  */
@@ -45,14 +46,21 @@ int api_admin_snapshot(struct kvs_node *node, struct mg_connection *c,
 
 	(void)ri;
 	(void)raw_path;
-	if (snapshot_writer_init(&w, node->cfg.node_id, now, sink_conn, c) != 0)
+	if (!http_snapshot_begin(c))
+		return http_error(c, 503, "Retry-After: 5\r\n",
+				  "%d snapshots are running already: retry when one is done",
+				  HTTP_SNAPSHOTS_MAX);
+	if (snapshot_writer_init(&w, node->cfg.node_id, now, sink_conn, c) != 0) {
+		http_snapshot_end(c);
 		return http_error(c, 500, NULL, "out of memory");
+	}
 	snprintf(extra, sizeof(extra),
 		 "Content-Disposition: attachment; filename=\"kvs-%s-%lld.snap\"\r\n"
 		 "X-Kvs-Snapshot-Version: %d\r\n",
 		 node->cfg.node_id, (long long)now, SNAPSHOT_VERSION);
 	if (!http_stream_start(c, "application/octet-stream", extra)) {
 		snapshot_writer_release(&w);
+		http_snapshot_end(c);
 		return 200;
 	}
 	rc = store_snapshot(node->store, add_record, &w);
@@ -67,5 +75,6 @@ int api_admin_snapshot(struct kvs_node *node, struct mg_connection *c,
 			 (unsigned long long)w.count, (unsigned long long)w.bytes,
 			 rc == KVS_EIO && w.err ? "client gone" : kvs_strerror(rc));
 	snapshot_writer_release(&w);
+	http_snapshot_end(c);
 	return 200;
 }

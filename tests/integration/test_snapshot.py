@@ -22,7 +22,7 @@ Snapshots and restore (SPEC section 11, issue 22), on real nodes:
 """
 import hashlib
 import json
-import random
+import socket
 import struct
 import subprocess
 import threading
@@ -193,6 +193,35 @@ def test_snapshot_needs_the_admin_scope(node_factory, tmp_path):
         return {("/admin/snapshot", 401, None), ("/admin/snapshot", 403, "app"),
                 ("/admin/snapshot", 200, "ops")} <= got
     wait_until(audited, timeout=5, msg="audit lines for /admin/snapshot")
+
+
+def test_at_most_two_snapshots_stream_at_once(node_factory):
+    """Two clients that do not read hold their streams open; a third request gets 503
+    with Retry-After; once they hang up, snapshots are served again."""
+    n = node_factory.start("l1")
+    big = json.dumps("x" * 900_000)
+    for i in range(40):  # 36 MB: more than loopback socket buffers hold
+        assert n.put(f"/kv/big/{i:02d}", big).status_code == 200
+    holders = []
+    try:
+        for _ in range(2):
+            s = socket.create_connection(("127.0.0.1", n.port), timeout=10)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(b"GET /admin/snapshot HTTP/1.1\r\nHost: x\r\n\r\n")
+            holders.append(s)
+        for s in holders:
+            assert s.recv(12) == b"HTTP/1.1 200"
+        # (a Response is falsy when not ok: wait for a list holding it)
+        r = wait_until(lambda: [r for r in [n.get("/admin/snapshot")] if r.status_code == 503],
+                       timeout=10, msg="a third snapshot refused")[0]
+        assert_json_error(r, 503)
+        assert r.headers["Retry-After"] == "5"
+    finally:
+        for s in holders:
+            s.close()
+    data = wait_until(lambda: (lambda r: r.content if r.status_code == 200 else None)(
+        n.get("/admin/snapshot", timeout=60)), timeout=30, msg="snapshots served again")
+    assert parse_snapshot(data)["count"] == 40
 
 
 # --------------------------------------------------------------------------
