@@ -127,10 +127,11 @@ integration: $(BUILD)/kvs
 	KVS_BIN=$(abspath $(BUILD)/kvs) $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 # install: $(PREFIX)/bin/kvs; the systemd unit, its ExecStart pointed at
-# that binary; the default config as an example under $(DOCDIR); and
+# that binary; the default config as an example under $(DOCDIR); kvs(1) in
+# $(MANDIR); and
 # /etc/kvs/kvs.yaml (data_dir set to the unit's state directory) only when
 # no such file exists, so a user's config is never overwritten.
-# uninstall removes the binary, the unit and the example; /etc/kvs/kvs.yaml
+# uninstall removes the binary, the unit, the example and the man page; /etc/kvs/kvs.yaml
 # and the data in /var/lib/kvs stay.  Both honour DESTDIR (staged installs).
 UNITDIR ?= /lib/systemd/system
 DOCDIR  ?= /usr/share/doc/kvs
