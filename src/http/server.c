@@ -246,14 +246,21 @@ bool http_snapshot_begin(struct mg_connection *c)
 		atomic_fetch_sub(&hs->snapshots, 1);
 		return false;
 	}
+	/* a long stream, like a watch: not a worker held by a slow client, so
+	 * it does not put the server under connection pressure (conn.c), which
+	 * would cut clients between keep-alive requests (408s seen under PUT
+	 * load in make bench) */
+	conn_slot_watch(hs->guard, mg_get_user_connection_data(c), true);
 	return true;
 }
 
 void http_snapshot_end(struct mg_connection *c)
 {
 	struct kvs_node *node = mg_get_user_data(mg_get_context(c));
+	struct http_server *hs = node->http;
 
-	atomic_fetch_sub(&node->http->snapshots, 1);
+	conn_slot_watch(hs->guard, mg_get_user_connection_data(c), false);
+	atomic_fetch_sub(&hs->snapshots, 1);
 }
 
 int http_error(struct mg_connection *c, int status, const char *extra, const char *fmt, ...)
