@@ -153,16 +153,23 @@ int store_restore(const char *file, const char *data_dir, size_t max_record,
 {
 	struct snapshot_reader r;
 	struct store *s = NULL;
-	char tmp[4096], serr[512];
+	char dir[4096], tmp[4096 + sizeof(RESTORE_SUFFIX)], serr[512];
 	FILE *f = NULL;
+	size_t dlen;
 	int rc;
 
 	err[0] = '\0';
 	memset(out, 0, sizeof(*out));
-	if (snprintf(tmp, sizeof(tmp), "%s%s", data_dir, RESTORE_SUFFIX) >= (int)sizeof(tmp)) {
-		say(err, errlen, "data_dir path too long");
+	if ((dlen = strlen(data_dir)) == 0 || dlen >= sizeof(dir)) {
+		say(err, errlen, "data_dir is empty or too long");
 		return KVS_EINVAL;
 	}
+	/* "data/" names the same dir as "data": the work dir goes beside it */
+	memcpy(dir, data_dir, dlen + 1);
+	while (dlen > 1 && dir[dlen - 1] == '/')
+		dir[--dlen] = '\0';
+	data_dir = dir;
+	snprintf(tmp, sizeof(tmp), "%s%s", dir, RESTORE_SUFFIX);
 	if ((rc = check_target(data_dir, err, errlen)) != 0)
 		return rc;
 	if (!(f = fopen(file, "rb"))) {

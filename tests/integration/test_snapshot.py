@@ -439,6 +439,11 @@ def test_restore_refuses_a_data_dir_in_use_and_a_missing_file(tmp_path, kvs_bin,
     (leftover / "junk").write_text("x")
     restore(kvs_bin, f, cfg)
     assert not leftover.exists() and (data_dir / "CURRENT").exists()
+    # a data_dir written with a trailing slash is the same directory
+    slash = tmp_path / "slash"
+    cfg.write_text(f"node_id: r\ndata_dir: {slash}/\n")
+    restore(kvs_bin, f, cfg)
+    assert (slash / "CURRENT").exists() and not Path(str(slash) + ".restoring").exists()
     # usage errors
     p = subprocess.run([str(kvs_bin), "--restore"], capture_output=True, text=True)
     assert p.returncode == 2 and "usage" in p.stderr
