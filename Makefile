@@ -197,14 +197,14 @@ FUZZ_BUILD   ?= build/fuzz
 FUZZ_SECONDS ?= 30
 FUZZ_ARGS    ?=
 FUZZ_SKIP_KNOWN ?=
-FUZZ_TARGETS := path json config record wire
-FUZZ_PKGS    := libcjson yaml-0.1 uuid
+FUZZ_TARGETS := path json config record wire snapshot
+FUZZ_PKGS    := libcjson yaml-0.1 uuid libcrypto
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP $(INCLUDES) \
                 $(FUZZ_SAN) $(shell pkg-config --cflags $(FUZZ_PKGS) 2>/dev/null)
 FUZZ_LIBS    := $(shell pkg-config --libs $(FUZZ_PKGS) 2>/dev/null) -pthread -lm
 # The modules the parsers need; none of them opens RocksDB, curl or civetweb.
-FUZZ_OBJS    := base/kvs base/log data/version data/path data/json data/record base/buf \
+FUZZ_OBJS    := base/kvs base/log data/version data/path data/json data/record data/snapshot base/buf \
                 config/config config/config_table config/config_text config/config_check \
                 data/wire data/member cluster/members
 FUZZ_CORE    := $(patsubst %,$(FUZZ_BUILD)/%.o,$(FUZZ_OBJS))

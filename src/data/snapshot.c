@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "config.h"
 #include "kvs.h"
 
 #define FRAME_RECORD 'R'
@@ -203,6 +204,8 @@ int snapshot_reader_init(struct snapshot_reader *r, FILE *f, size_t max_record)
 	    (rc = take(r, when, sizeof(when), true, "the header")) != 0)
 		return rc;
 	r->node_id[n] = '\0';
+	if (strlen(r->node_id) != n || !config_node_id_valid(r->node_id))
+		return fail(r, "damaged header: the node id is not a valid node_id");
 	r->taken_ms = (int64_t)record_get_be64(when);
 	return 0;
 }
