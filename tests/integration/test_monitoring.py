@@ -101,6 +101,18 @@ def test_the_files_hold_what_the_issue_asks():
     for want in ("request rate", "latency", "replication lag", "members", "conflicts",
                  "cache hit rate"):
         assert want in titles, want
+    # the dashboard's shape (no Grafana on these machines to load it): unique panel ids,
+    # panels inside the 24-column grid, every query on the dashboard's data source variable
+    d = json.loads((MON / "grafana-dashboard.json").read_text())
+    ids = [p["id"] for p in d["panels"]]
+    assert len(ids) == len(set(ids))
+    assert {v["name"] for v in d["templating"]["list"]} == {"datasource", "job"}
+    for p in d["panels"]:
+        g = p["gridPos"]
+        assert 0 <= g["x"] and g["x"] + g["w"] <= 24 and g["h"] > 0, p["title"]
+        if p["type"] != "row":
+            assert p["targets"], p["title"]
+            assert p["datasource"]["uid"] == "${datasource}", p["title"]
     assert base_query('up{job="kvs"} == 0') == 'up{job="kvs"}'
     assert base_query('max by (i) (x{a=~"b|c"}) > 0') == 'max by (i) (x{a=~"b|c"})'
 
