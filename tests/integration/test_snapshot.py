@@ -443,6 +443,8 @@ def test_restore_refuses_a_data_dir_in_use_and_a_missing_file(tmp_path, kvs_bin,
     cfg.write_text(f"node_id: r\ndata_dir: {slash}/\n")
     restore(kvs_bin, f, cfg)
     assert (slash / "CURRENT").exists() and not Path(str(slash) + ".restoring").exists()
-    # usage errors
+    # usage errors, and a config that does not exist (never created by --restore)
     p = subprocess.run([str(kvs_bin), "--restore"], capture_output=True, text=True)
     assert p.returncode == 2 and "usage" in p.stderr
+    p = restore(kvs_bin, f, tmp_path / "absent.yaml", expect=2)
+    assert "cannot open" in p.stderr and not (tmp_path / "absent.yaml").exists()
