@@ -24,23 +24,24 @@ ALL_CFLAGS  = $(CFLAGS) $(KVS_CFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcivetweb -pthread -lm
 
 # Every module of the node, layer by layer (see above).
-CORE_OBJS := base/kvs base/log base/metrics base/buf base/zstd_codec config/config config/config_table \
-             config/config_text config/config_check data/version data/path \
-             data/json data/record data/wire data/member data/push store/rcache store/store store/store_walk \
-             store/changes store/hub store/expiry \
+CORE_OBJS := base/kvs base/log base/metrics base/buf base/zstd_codec base/fsutil config/config \
+             config/config_table config/config_text config/config_check data/version data/path \
+             data/json data/record data/wire data/member data/push data/snapshot store/rcache store/store \
+             store/store_walk store/changes store/hub store/expiry store/restore \
              cluster/members
 NODE_OBJS := $(CORE_OBJS) base/notify node cluster/peer cluster/conflict cluster/gossip \
              cluster/replicate cluster/sync cluster/apply cluster/fetch cluster/anti_entropy \
              cluster/vote cluster/clock http/audit http/server http/conn http/auth http/routes http/api_kv \
-             http/api_cluster http/api_peer http/api_watch http/api_txn
+             http/api_cluster http/api_peer http/api_watch http/api_txn http/api_admin
 CORE := $(patsubst %,$(BUILD)/%.o,$(CORE_OBJS))
 NODE := $(patsubst %,$(BUILD)/%.o,$(NODE_OBJS))
 
 UNIT_TESTS := config path json version record rcache store vote members wire buf store_fault \
-              apply replicate push api_fault peer store_walk changes batch expiry zstd_codec
+              apply replicate push api_fault peer store_walk changes batch expiry zstd_codec \
+              snapshot
 UNIT_BINS  := $(patsubst %,$(BUILD)/tests/test_%,$(UNIT_TESTS))
 
-.PHONY: all deps test-deps run test lint unit integration install uninstall clean bench
+.PHONY: all deps test-deps run test lint unit integration install uninstall clean bench deb
 
 all: $(BUILD)/kvs $(BUILD)/test_conflict
 
@@ -55,10 +56,11 @@ $(BUILD)/%.o: src/%.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # civetweb's TLS needs the OpenSSL 1.1 shim of src/compat/ssl_compat.c, found
-# next to the binary (build/) or in $(PREFIX)/lib/kvs once installed.
+# next to the binary (build/) or in $(PREFIX)/lib/kvs once installed.  It calls
+# nothing of libc, but is linked with it as every shared library is (lintian).
 $(BUILD)/libssl.so: src/compat/ssl_compat.c | $(BUILD)
 	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -shared \
-		-Wl,-soname,libssl.so -o $@ $< -l:libssl.so.3
+		-Wl,-soname,libssl.so -o $@ $< -l:libssl.so.3 -Wl,--no-as-needed -lc
 
 $(BUILD)/kvs: $(NODE) $(BUILD)/main.o $(BUILD)/libssl.so
 	$(CC) $(LDFLAGS) -o $@ $(NODE) $(BUILD)/main.o \
@@ -126,13 +128,15 @@ integration: $(BUILD)/kvs
 	KVS_BIN=$(abspath $(BUILD)/kvs) $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 # install: $(PREFIX)/bin/kvs; the systemd unit, its ExecStart pointed at
-# that binary; the default config as an example under $(DOCDIR); and
+# that binary; the default config as an example under $(DOCDIR); kvs(1) in
+# $(MANDIR); and
 # /etc/kvs/kvs.yaml (data_dir set to the unit's state directory) only when
 # no such file exists, so a user's config is never overwritten.
-# uninstall removes the binary, the unit and the example; /etc/kvs/kvs.yaml
+# uninstall removes the binary, the unit, the example and the man page; /etc/kvs/kvs.yaml
 # and the data in /var/lib/kvs stay.  Both honour DESTDIR (staged installs).
 UNITDIR ?= /lib/systemd/system
 DOCDIR  ?= /usr/share/doc/kvs
+MANDIR  ?= $(PREFIX)/share/man
 
 install: $(BUILD)/kvs
 	install -D -m 0755 $(BUILD)/kvs $(DESTDIR)$(PREFIX)/bin/kvs
@@ -142,6 +146,7 @@ install: $(BUILD)/kvs
 		> $(DESTDIR)$(UNITDIR)/kvs.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/kvs.service
 	install -m 0644 config/kvs.yaml $(DESTDIR)$(DOCDIR)/kvs.yaml.example
+	install -D -m 0644 man/kvs.1 $(DESTDIR)$(MANDIR)/man1/kvs.1
 	test -e $(DESTDIR)/etc/kvs/kvs.yaml || { \
 		sed 's|^data_dir: .*|data_dir: /var/lib/kvs/data|' config/kvs.yaml \
 			> $(DESTDIR)/etc/kvs/kvs.yaml && \
@@ -150,11 +155,32 @@ install: $(BUILD)/kvs
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/kvs $(DESTDIR)$(UNITDIR)/kvs.service \
-		$(DESTDIR)$(DOCDIR)/kvs.yaml.example $(DESTDIR)$(PREFIX)/lib/kvs/libssl.so
+		$(DESTDIR)$(DOCDIR)/kvs.yaml.example $(DESTDIR)$(PREFIX)/lib/kvs/libssl.so \
+		$(DESTDIR)$(MANDIR)/man1/kvs.1
 	rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(PREFIX)/lib/kvs 2>/dev/null || true
 
 clean:
 	rm -rf $(BUILD)
+
+# deb: the Debian package $(BUILD)/deb/kvs_<version>_amd64.deb (debian/,
+# debhelper), built by dpkg-buildpackage in a copy of the tree (tracked and
+# new files, not build output) under $(BUILD)/deb/, so that nothing is
+# written outside the tree.  The version is KVS_VERSION (src/base/kvs.h),
+# which debian/changelog must match.  Installs debhelper and lintian when
+# missing; lintian's errors fail the build.
+KVS_VERSION := $(shell sed -n 's/^\#define KVS_VERSION "\(.*\)"/\1/p' src/base/kvs.h)
+DEB_DIR     := $(BUILD)/deb
+
+deb:
+	@scripts/deps.sh deb
+	@head -n 1 debian/changelog | grep -q '^kvs ($(KVS_VERSION))' || { \
+		echo "deb: debian/changelog's version is not KVS_VERSION $(KVS_VERSION)"; exit 1; }
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/kvs-$(KVS_VERSION)
+	git ls-files -co --exclude-standard | grep -v '^debian/kvs/' | \
+		tar -cf - --ignore-failed-read -T - | tar -xf - -C $(DEB_DIR)/kvs-$(KVS_VERSION)
+	cd $(DEB_DIR)/kvs-$(KVS_VERSION) && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error $(DEB_DIR)/kvs_$(KVS_VERSION)_amd64.deb
+	@echo "deb: $(DEB_DIR)/kvs_$(KVS_VERSION)_amd64.deb"
 
 # ---------------------------------------------------------------------------
 # Fuzzing and sanitizer builds (tests/fuzz/README.md).
@@ -172,14 +198,14 @@ FUZZ_BUILD   ?= build/fuzz
 FUZZ_SECONDS ?= 30
 FUZZ_ARGS    ?=
 FUZZ_SKIP_KNOWN ?=
-FUZZ_TARGETS := path json config record wire
-FUZZ_PKGS    := libcjson yaml-0.1 uuid
+FUZZ_TARGETS := path json config record wire snapshot
+FUZZ_PKGS    := libcjson yaml-0.1 uuid libcrypto
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP $(INCLUDES) \
                 $(FUZZ_SAN) $(shell pkg-config --cflags $(FUZZ_PKGS) 2>/dev/null)
 FUZZ_LIBS    := $(shell pkg-config --libs $(FUZZ_PKGS) 2>/dev/null) -pthread -lm
 # The modules the parsers need; none of them opens RocksDB, curl or civetweb.
-FUZZ_OBJS    := base/kvs base/log data/version data/path data/json data/record base/buf \
+FUZZ_OBJS    := base/kvs base/log data/version data/path data/json data/record data/snapshot base/buf \
                 config/config config/config_table config/config_text config/config_check \
                 data/wire data/member cluster/members
 FUZZ_CORE    := $(patsubst %,$(FUZZ_BUILD)/%.o,$(FUZZ_OBJS))

@@ -617,6 +617,7 @@ def cmd_report(path):
     watch_report(w, val, wrk, rps, info)
     expiry_report(w, val)
     cluster_report(w, val, rps)
+    snapshot_report(w, val, rps, info)
     if "GET /health" not in wrk:   # BENCH_ONLY: the issue-7 scenarios did not run
         print("\n".join(out))
         return
@@ -771,6 +772,43 @@ def expiry_report(w, val):
     w("Node 2's CPU while the keys expired: %.1f%% of a core (idle before: %.1f%%), i.e. %.1f%% "
       "per 1,000 keys/s expiring." % (100 * e["cpu_window"], 100 * e["cpu_idle"],
                                       100 * (e["cpu_window"] - e["cpu_idle"]) * 1000 / e["rate"]))
+    w("")
+
+
+def snapshot_report(w, val, rps, info):
+    """The snapshot figures of issue 22 (bench/snapshot.py, bench_snapshot in run.sh)."""
+    if "snap_idle" not in val:
+        return
+    try:
+        idle = json.loads(val["snap_idle"])
+        loops = [json.loads(v) for k, v in sorted(val.items()) if k.startswith("snap_loop|")]
+    except ValueError:
+        return
+    big = info.get("nbig", "1M")
+    w("### Snapshots (issue 22)")
+    w("")
+    w("| measurement | value |")
+    w("|---|---:|")
+    w("| GET /admin/snapshot of %s keys (100 B values), idle node | %.1f MB in %.2f s: %.0f MB/s |"
+      % (big, idle["bytes"] / 1e6, idle["seconds"], idle["mb_s"]))
+    w("| node RSS before / peak during that snapshot | %.1f / %.1f MB |"
+      % (idle["rss_before_mb"], idle["rss_peak_mb"]))
+    if loops:
+        mbs = sorted(x["mb_s"] for x in loops)[len(loops) // 2]
+        peak = max(x["rss_peak_mb"] for x in loops)
+        w("| snapshots back to back under full PUT load | %s snapshots, median %.0f MB/s, "
+          "peak RSS %.1f MB |" % (sum(x["snapshots"] for x in loops), mbs, peak))
+    without = rps("PUT /kv, snapshot node, no snapshot")
+    during = rps("PUT /kv, snapshots running")
+    if without and during:
+        w("| PUT req/s while snapshots run, as a ratio to without (same rounds) | %.2f "
+          "(%s / %s) |" % (during / without, "{:,.0f}".format(during),
+                           "{:,.0f}".format(without)))
+    if val.get("snap_non200"):
+        w("| answers other than 200 from the snapshot node | %s |" % val["snap_non200"])
+    if "snap_restore_s" in val:
+        w("| `kvs --restore` of that snapshot into an empty data dir | %s s (%s MB on disk) |"
+          % (val["snap_restore_s"], val.get("snap_restore_mb", "?")))
     w("")
 
 

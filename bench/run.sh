@@ -21,6 +21,7 @@
 #                   20 and 40 nodes); report in bench/results/cluster.md
 #   BENCH_ONLY=scale  only the 20- and 40-node part of it; report in bench/results/scale.md
 #   BENCH_SCALE="20 40"  cluster sizes of the scale scenario (quick: 10)
+#   BENCH_ONLY=snapshot only the snapshot scenario (issue 22); bench/results/snapshot.md
 #                   (watch-quick.md with BENCH_QUICK=1)
 set -euo pipefail
 
@@ -31,6 +32,7 @@ PY=/usr/bin/python3
 LIB=$ROOT/bench/benchlib.py
 WATCH=$ROOT/bench/watch.py
 EXPIRY=$ROOT/bench/expiry.py
+SNAP=$ROOT/bench/snapshot.py
 LUA=$ROOT/bench/load.lua
 OUTDIR=$ROOT/bench/results
 
@@ -51,8 +53,9 @@ case "$ONLY" in
   "") ;;
   watch) REPORT=${REPORT/latest/watch}; REPORT=${REPORT/quick/watch-quick} ;;
   expiry) REPORT=${REPORT/latest/expiry}; REPORT=${REPORT/quick/expiry-quick} ;;
-  cluster|scale) REPORT=${REPORT/latest/$ONLY}; REPORT=${REPORT/quick/$ONLY-quick} ;;
-  *) echo "bench: BENCH_ONLY=$ONLY: only 'watch', 'expiry', 'cluster' and 'scale' are known" >&2; exit 2 ;;
+  cluster|scale|snapshot) REPORT=${REPORT/latest/$ONLY}; REPORT=${REPORT/quick/$ONLY-quick} ;;
+  *) echo "bench: BENCH_ONLY=$ONLY: only 'watch', 'expiry', 'cluster', 'scale' and 'snapshot' are known" >&2
+     exit 2 ;;
 esac
 FLOOD_S=${BENCH_FLOOD_DURATION:-$FLOOD_S}
 FLOOD_CONNS=${BENCH_FLOOD_CONNS:-300}
@@ -140,11 +143,12 @@ info duration "$DUR"
 info runs "$RUNS"
 info clk_tck "$(getconf CLK_TCK)"
 
-mapfile -t PORTS < <("$PY" "$LIB" ports 21)
+mapfile -t PORTS < <("$PY" "$LIB" ports 22)
 P_A=${PORTS[0]} P_B=${PORTS[1]} P_ETCD=${PORTS[2]} P_ETCDPEER=${PORTS[3]}
 P_BIG=${PORTS[4]} P_C1=${PORTS[5]} P_C2=${PORTS[6]} P_C3=${PORTS[7]} P_FLOOD=${PORTS[8]}
 P_W1=${PORTS[9]} P_W2=${PORTS[10]} P_WON=${PORTS[11]} P_WOFF=${PORTS[12]} P_ACL=${PORTS[13]} P_JOIN=${PORTS[14]}
 P_E1=${PORTS[15]} P_E2=${PORTS[16]} P_E3=${PORTS[17]} P_EP1=${PORTS[18]} P_EP2=${PORTS[19]} P_EP3=${PORTS[20]}
+P_SNAP=${PORTS[21]}
 # shellcheck source=bench/cluster.sh
 . "$ROOT/bench/cluster.sh"
 
@@ -267,11 +271,12 @@ quiesce() {
 }
 
 # run_wrk SCENARIO KEYS SIZE URL LUA-ARGS...: one timed wrk run, appended to the results.
+# Waits for idle servers first, unless NO_QUIESCE=1 (a load of the caller's runs alongside).
 # Sets WRK_REQUESTS and WRK_CPU_TICKS (CPU the servers used during the run, clock ticks).
 run_wrk() {
   local sc=$1 keys=$2 size=$3 url=$4 out line c0
   shift 4
-  quiesce
+  [ "${NO_QUIESCE:-0}" = 1 ] || quiesce
   c0=$(cpu_ticks)
   out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --timeout 10s -s "$LUA" "$url" -- "$@" 2>&1) || {
     log "wrk failed for $sc:"; echo "$out" >&2; exit 1; }
@@ -489,6 +494,51 @@ bench_expiry() {
   stop_kvs x1
 }
 
+# Snapshots (issue 22): one node holding NBIG keys of 100 B.  One snapshot on the idle node
+# (MB/s; its RSS before and at its peak); then RUNS rounds of PUT throughput without a
+# snapshot and while snapshots run back to back (their MB/s and peak RSS under writes), the
+# ratio of the two from the same round; and `kvs --restore` of the first snapshot into an
+# empty data dir.
+bench_snapshot() {
+  local url=http://127.0.0.1:$P_SNAP k sp t0
+  k=$(human "$NBIG")
+  kvs_config snap "$P_SNAP" false
+  start_kvs snap "$P_SNAP"
+  fill "$url" kvs snap "$NBIG" 100
+  quiesce
+  "$PY" "$SNAP" take --port "$P_SNAP" --pid "$PID_snap" --file "$TMP/snap.bin" \
+    --out "$TMP/snap_idle.json" >/dev/null || { log "snapshot failed"; exit 1; }
+  val snap_idle "$(cat "$TMP/snap_idle.json")"
+  log "snapshot of $k keys, idle node: $(cat "$TMP/snap_idle.json")"
+  for ((RUN = 1; RUN <= RUNS; RUN++)); do
+    run_wrk "PUT /kv, snapshot node, no snapshot" "$k" "100 B" "$url" kvs put snap "$NBIG" 100
+    quiesce
+    rm -f "$TMP/snap.stop"
+    "$PY" "$SNAP" loop --port "$P_SNAP" --pid "$PID_snap" --stop "$TMP/snap.stop" \
+      --out "$TMP/snap_loop.json" >/dev/null &
+    sp=$!
+    RUNNING[$sp]="snapshot loop"
+    NO_QUIESCE=1 run_wrk "PUT /kv, snapshots running" "$k" "100 B" "$url" kvs put snap "$NBIG" 100
+    touch "$TMP/snap.stop"
+    wait "$sp" || log "warning: the snapshot loop reported an error"
+    unset "RUNNING[$sp]"
+    val "snap_loop|$RUN" "$(cat "$TMP/snap_loop.json")"
+    log "snapshots under PUT load: $(cat "$TMP/snap_loop.json")"
+  done
+  # requests the node answered with something else than 200 (wrk counts them as errors)
+  val snap_non200 "$(curl -s "$url/metrics" | awk '/^kvs_http_requests_total/ && !/status="200"/ \
+    {printf "%s%s", s, $0; s = "; "}')"
+  stop_kvs snap
+  kvs_config snapr "$P_SNAP" false
+  t0=$(now_ns)
+  "$KVS" --restore "$TMP/snap.bin" "$TMP/snapr.yaml" >"$TMP/snapr.log" 2>&1 ||
+    { log "restore failed:"; cat "$TMP/snapr.log" >&2; exit 1; }
+  val snap_restore_s "$(secs_since "$t0")"
+  val snap_restore_mb "$(du -sb "$TMP/snapr.data" | awk '{printf "%.1f", $1 / 1e6}')"
+  log "restore: $(cat "$TMP/snapr.log") in $(secs_since "$t0") s"
+  rm -rf "$TMP/snapr.data" "$TMP/snap.data" "$TMP/snap.bin"
+}
+
 report() {
   mkdir -p "$OUTDIR"
   "$PY" "$LIB" report "$RES" >"$OUTDIR/$REPORT.md"
@@ -510,6 +560,11 @@ if [ "$ONLY" = cluster ] || [ "$ONLY" = scale ]; then
   [ "$ONLY" = scale ] || bench_cluster
   for n in $SCALE_SIZES; do bench_scale "$n"; done
   val scale_sizes "$SCALE_SIZES"
+  report
+  exit 0
+fi
+if [ "$ONLY" = snapshot ]; then
+  bench_snapshot
   report
   exit 0
 fi
@@ -672,6 +727,9 @@ bench_watches
 
 # ================================================================== 8: expiry
 bench_expiry
+
+# ================================================================== 9: snapshots
+bench_snapshot
 
 # ================================================================== 5: report
 report

@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # Installs the Debian packages kvs needs to build and test, only those missing.
-# Usage: scripts/deps.sh [build|test|bench|all]   (default: build)
+# Usage: scripts/deps.sh [build|test|bench|deb|all]   (default: build)
 # Does nothing (and needs no network) when everything is already installed.
 set -euo pipefail
 
 build_pkgs="build-essential pkg-config libcivetweb-dev librocksdb-dev libyaml-dev libcjson-dev
 uuid-dev libcurl4-openssl-dev libsystemd-dev libssl-dev libzstd-dev"
 test_pkgs="libcmocka-dev python3-pytest python3-requests curl jq procps iproute2 iptables faketime
-libfaketime openssl clang-14 libclang-rt-14-dev cppcheck zstd"
+libfaketime openssl clang-14 libclang-rt-14-dev cppcheck zstd prometheus debhelper dpkg-dev lintian"
 bench_pkgs="wrk etcd-server etcd-client"
+deb_pkgs="debhelper dpkg-dev lintian"
 
 case "${1:-build}" in
   build) want="$build_pkgs" ;;
   test)  want="$build_pkgs $test_pkgs" ;;
   bench) want="$build_pkgs $test_pkgs $bench_pkgs" ;;
+  deb)   want="$build_pkgs $deb_pkgs" ;;
   all)   want="$build_pkgs $test_pkgs $bench_pkgs" ;;
-  *) echo "usage: $0 [build|test|bench|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|test|bench|deb|all]" >&2; exit 2 ;;
 esac
 
 missing=()

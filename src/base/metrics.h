@@ -23,6 +23,7 @@ enum metrics_route {
 	ROUTE_PEER,      /* /members/... peer endpoints */
 	ROUTE_WATCH,     /* /watch/... */
 	ROUTE_TXN,       /* /txn */
+	ROUTE_ADMIN,     /* /admin/... */
 	ROUTE_OTHER,     /* anything else (404) */
 	ROUTE_COUNT
 };

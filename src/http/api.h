@@ -84,6 +84,11 @@ int api_members(struct kvs_node *node, struct mg_connection *c,
 int api_members_leave(struct kvs_node *node, struct mg_connection *c,
 		      const struct mg_request_info *ri, const char *raw_path);
 
+/* GET /admin/snapshot: the node's records as a snapshot stream
+ * (api_admin.c, SPEC section 11) */
+int api_admin_snapshot(struct kvs_node *node, struct mg_connection *c,
+		       const struct mg_request_info *ri, const char *raw_path);
+
 /*
  * The node-to-node endpoints under /members/ (api_peer.c), each named for
  * its path: POST join, gossip, ping, probe, suspect, left, push, fetch

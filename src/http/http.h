@@ -116,6 +116,16 @@ void http_watch_end(struct mg_connection *c);
 bool http_watch_over(struct mg_connection *c);
 int http_watchers(struct kvs_node *node);
 
+/*
+ * Snapshot streams (api_admin.c): each holds a worker and a RocksDB
+ * snapshot for as long as its client reads, so at most HTTP_SNAPSHOTS_MAX
+ * run at once.  http_snapshot_begin() takes a place for c's request (false:
+ * all are taken); http_snapshot_end() gives it back.
+ */
+#define HTTP_SNAPSHOTS_MAX 2
+bool http_snapshot_begin(struct mg_connection *c);
+void http_snapshot_end(struct mg_connection *c);
+
 /* Sends {"error": msg} with status; extra headers as above.  Returns status. */
 int http_error(struct mg_connection *c, int status, const char *extra, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

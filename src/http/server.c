@@ -80,6 +80,7 @@ struct http_server {
 	struct kvs_node *node;
 	struct conn_guard *guard;       /* slots, body watches, the reaper */
 	_Atomic int watchers;           /* watch requests open, at most max_watchers */
+	_Atomic int snapshots;          /* snapshot streams running, at most HTTP_SNAPSHOTS_MAX */
 	atomic_bool stopping;           /* http_stop() began: watches end */
 };
 
@@ -232,6 +233,34 @@ bool http_watch_over(struct mg_connection *c)
 int http_watchers(struct kvs_node *node)
 {
 	return node->http ? atomic_load(&node->http->watchers) : 0;
+}
+
+/* --------------------------------------------------------------- snapshots */
+
+bool http_snapshot_begin(struct mg_connection *c)
+{
+	struct kvs_node *node = mg_get_user_data(mg_get_context(c));
+	struct http_server *hs = node->http;
+
+	if (atomic_fetch_add(&hs->snapshots, 1) >= HTTP_SNAPSHOTS_MAX) {
+		atomic_fetch_sub(&hs->snapshots, 1);
+		return false;
+	}
+	/* a long stream, like a watch: not a worker held by a slow client, so
+	 * it does not put the server under connection pressure (conn.c), which
+	 * would cut clients between keep-alive requests (408s seen under PUT
+	 * load in make bench) */
+	conn_slot_watch(hs->guard, mg_get_user_connection_data(c), true);
+	return true;
+}
+
+void http_snapshot_end(struct mg_connection *c)
+{
+	struct kvs_node *node = mg_get_user_data(mg_get_context(c));
+	struct http_server *hs = node->http;
+
+	conn_slot_watch(hs->guard, mg_get_user_connection_data(c), false);
+	atomic_fetch_sub(&hs->snapshots, 1);
 }
 
 int http_error(struct mg_connection *c, int status, const char *extra, const char *fmt, ...)

@@ -136,28 +136,21 @@ void store_digests(struct store *s, uint64_t out[STORE_BUCKETS])
 
 /* ------------------------------------------------------------- open/close */
 
+/* rebuild()'s callback: one record into the digests, counters and latest_ts. */
+static int rebuild_one(void *ctx, const char *key, size_t klen, const struct kvs_record *r)
+{
+	struct store *s = ctx;
+
+	store_account(s, store_path_hash(key, klen), key, klen, NULL, r);
+	if (r->v.ts > s->latest_ts)
+		s->latest_ts = r->v.ts;
+	return 0;
+}
+
 /* Rebuilds digests, counters and latest_ts with one scan at open. */
 static int rebuild(struct store *s)
 {
-	const struct store_io *io = store_io;
-	rocksdb_iterator_t *it = io->create_iterator_cf(s->db, s->ropts, s->cf[CF_RECORDS]);
-
-	for (io->iter_seek_to_first(it); io->iter_valid(it); io->iter_next(it)) {
-		size_t klen, vlen;
-		const char *k = io->iter_key(it, &klen);
-		const char *v = io->iter_value(it, &vlen);
-		struct kvs_record r;
-
-		if (record_decode((const uint8_t *)v, vlen, &r) != 0) {
-			log_error("store_corrupt", "key=\"%s\" reason=\"undecodable record\"",
-				  LOG_ESCN(k, klen));
-			continue;
-		}
-		store_account(s, store_path_hash(k, klen), k, klen, NULL, &r);
-		if (r.v.ts > s->latest_ts)
-			s->latest_ts = r.v.ts;
-	}
-	return store_walk_end(it, "rebuild");
+	return store_walk_records(s, s->ropts, rebuild_one, s, "rebuild");
 }
 
 struct store *store_open(const char *dir, bool sync_writes, size_t cache_bytes, char *errbuf,
@@ -199,8 +192,10 @@ struct store *store_open(const char *dir, bool sync_writes, size_t cache_bytes, 
 	 * unordered_write lets each writer insert its own batch into the
 	 * memtable once its WAL record is written: +50% PUT/s here (make bench).
 	 * What it gives up is that a concurrent reader may see part of another
-	 * writer's batch, and snapshots are not immutable.  kvs reads no
-	 * snapshots; writers of one path are serialised by the path lock and
+	 * writer's batch, and snapshots are not immutable.  kvs reads one
+	 * kind of snapshot, store_snapshot(), taken while no multi-op batch
+	 * writes, where a late one-key write only shows that key's old or new
+	 * version; writers of one path are serialised by the path lock and
 	 * store_apply returns only after its own batch is in the memtable; and
 	 * the index walkers re-read each record, so a half-visible batch (record
 	 * before its index entries, or the reverse) only shows a version a moment

@@ -224,6 +224,18 @@ int store_list(struct store *s, const char *prefix, size_t plen, const char *aft
 int store_scan_time(struct store *s, int64_t from_ts, const char *from_key, size_t fklen,
 		    bool descending, size_t limit, store_item_fn fn, void *ctx);
 
+/*
+ * Walks every record as of one moment (a RocksDB snapshot), tombstones and
+ * expired values included, versions as stored, in bytewise key order: the
+ * source of GET /admin/snapshot.  Writes go on meanwhile and are not seen.
+ * No multi-op batch is half-seen: the snapshot is taken while none writes
+ * (store.c, "Batches and unordered_write").  Memory does not grow with the
+ * data: one iterator, one record at a time; blocks read are kept out of the
+ * block cache.  A record that does not decode is logged and skipped.
+ * Returns 0, fn's non-zero value, or KVS_EIO.
+ */
+int store_snapshot(struct store *s, store_item_fn fn, void *ctx);
+
 /* Copies the STORE_BUCKETS digests (XOR of item hashes) into out. */
 void store_digests(struct store *s, uint64_t out[STORE_BUCKETS]);
 

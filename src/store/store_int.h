@@ -129,6 +129,15 @@ int store_failed(const char *op, char *err);
  */
 int store_walk_end(rocksdb_iterator_t *it, const char *op);
 
+/*
+ * Walks every record of `records` with read options ro (a snapshot, or
+ * s->ropts), in key order, tombstones and expired values included; a
+ * record that does not decode is logged (as op) and skipped.  Returns 0,
+ * fn's non-zero value, or KVS_EIO.
+ */
+int store_walk_records(struct store *s, const rocksdb_readoptions_t *ro, store_item_fn fn,
+		       void *ctx, const char *op);
+
 /* changes.c: set up from the `changes` column family at open (after the
  * column families are open), and stop the trimmer at close. */
 int store_changes_open(struct store *s);

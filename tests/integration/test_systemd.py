@@ -269,8 +269,10 @@ def test_make_install_and_uninstall(tmp_path, kvs_bin):
     unit = root / "lib/systemd/system/kvs.service"
     example = root / "usr/share/doc/kvs/kvs.yaml.example"
     etc_cfg = root / "etc/kvs/kvs.yaml"
+    manpage = root / "usr/share/man/man1/kvs.1"
 
     assert binary.read_bytes() == Path(kvs_bin).read_bytes()
+    assert manpage.read_text() == (REPO / "man" / "kvs.1").read_text()
     assert mode_of(binary) == 0o755
     assert mode_of(unit) == 0o644
 
@@ -302,5 +304,6 @@ def test_make_install_and_uninstall(tmp_path, kvs_bin):
     assert not binary.exists()
     assert not unit.exists()
     assert not example.exists()
+    assert not manpage.exists()
     assert etc_cfg.read_text() == "# mine\nport: 9999\n"   # the user's config stays
     assert (data / "CURRENT").read_text() == "x"            # and so does the data
