@@ -38,11 +38,11 @@ NODE := $(patsubst %,$(BUILD)/%.o,$(NODE_OBJS))
 
 UNIT_TESTS := config path json version record rcache store vote members wire buf store_fault \
               apply replicate push api_fault peer store_walk changes batch expiry
-UNIT_BINS  := $(patsubst %,$(BUILD)/tests/test_%,$(UNIT_TESTS))
+UNIT_BINS  := $(patsubst %,$(BUILD)/tests/test_%,$(UNIT_TESTS) client kvsctl_args)
 
 .PHONY: all deps test-deps run test lint unit integration install uninstall clean bench
 
-all: $(BUILD)/kvs $(BUILD)/test_conflict
+all: $(BUILD)/kvs $(BUILD)/test_conflict client
 
 deps:
 	@scripts/deps.sh build
@@ -93,6 +93,106 @@ $(BUILD)/tests/test_api_fault $(BUILD)/tests/test_peer: $(BUILD)/tests/test_%: t
 $(BUILD)/test_conflict: test_conflict/test_conflict.c $(CORE) | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(CORE) $(LDLIBS)
 
+# ---------------------------------------------------------------------------
+# libkvs and kvsctl (README "Client library and kvsctl").  Outside the node's
+# layers: src/client/ (the library, public header kvs_client.h) and
+# src/kvsctl/ (the tool; it reaches nodes through kvs_client.h only).
+#   $(BUILD)/libkvs.so.1 (soname libkvs.so.1) + libkvs.so, libkvs.a
+#   $(BUILD)/kvsctl (libkvs linked in statically: no run-time path to find)
+#   $(BUILD)/stage/  libkvs installed as `make install` would, with kvs.pc;
+#                    examples/ build against it through pkg-config
+CLIENT_PKGS  := libcurl libcjson
+CLIENT_SO    := 1
+CLIENT_VER   := 1.0.0
+CLIENT_OBJS  := $(patsubst %,$(BUILD)/client/%.o,client client_kv client_watch client_cluster)
+CLIENT_FLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
+                -fPIC -MMD -MP -Isrc/client \
+                $(shell pkg-config --cflags $(CLIENT_PKGS) 2>/dev/null)
+CLIENT_LIBS  := $(shell pkg-config --libs $(CLIENT_PKGS) 2>/dev/null)
+KVSCTL_OBJS  := $(patsubst %,$(BUILD)/ctl/%.o,main args table cmd_kv cmd_cluster cmd_watch shell)
+KVSCTL_FLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
+                -MMD -MP -Isrc/client -Isrc/kvsctl $(shell pkg-config --cflags libcjson libedit 2>/dev/null)
+STAGE        := $(abspath $(BUILD))/stage
+LIBDIR       ?= $(PREFIX)/lib
+INCDIR       ?= $(PREFIX)/include
+MANDIR       ?= $(PREFIX)/share/man
+BASHCOMPDIR  ?= $(PREFIX)/share/bash-completion/completions
+
+.PHONY: client stage
+
+client: $(BUILD)/libkvs.so $(BUILD)/libkvs.a $(BUILD)/kvsctl $(BUILD)/examples/config_watch
+
+$(CLIENT_OBJS): $(BUILD)/client/%.o: src/client/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CLIENT_FLAGS) -c -o $@ $<
+
+$(KVSCTL_OBJS): $(BUILD)/ctl/%.o: src/kvsctl/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KVSCTL_FLAGS) -c -o $@ $<
+
+# Only kvs_* is exported (src/client/libkvs.map); kc_* stays inside.
+$(BUILD)/libkvs.so.$(CLIENT_VER): $(CLIENT_OBJS) src/client/libkvs.map
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libkvs.so.$(CLIENT_SO) \
+		-Wl,--version-script=src/client/libkvs.map -o $@ $(CLIENT_OBJS) $(CLIENT_LIBS)
+
+$(BUILD)/libkvs.so: $(BUILD)/libkvs.so.$(CLIENT_VER)
+	ln -sf libkvs.so.$(CLIENT_VER) $(BUILD)/libkvs.so.$(CLIENT_SO)
+	ln -sf libkvs.so.$(CLIENT_VER) $@
+
+$(BUILD)/libkvs.a: $(CLIENT_OBJS)
+	rm -f $@
+	ar rcs $@ $(CLIENT_OBJS)
+
+$(BUILD)/kvsctl: $(KVSCTL_OBJS) $(BUILD)/libkvs.a
+	$(CC) $(LDFLAGS) -o $@ $(KVSCTL_OBJS) $(BUILD)/libkvs.a $(CLIENT_LIBS) \
+		$(shell pkg-config --libs libedit 2>/dev/null)
+
+# kvs.pc for a given prefix: $(call kvs_pc,PREFIX,LIBDIR,INCDIR)
+define kvs_pc
+sed -e 's|@PREFIX@|$(1)|' -e 's|@LIBDIR@|$(2)|' -e 's|@INCDIR@|$(3)|' \
+	-e 's|@VERSION@|$(CLIENT_VER)|' src/client/kvs.pc.in
+endef
+
+# The staged install examples/ build against (what `make install` puts in place).
+$(STAGE)/lib/pkgconfig/kvs.pc: $(BUILD)/libkvs.so $(BUILD)/libkvs.a src/client/kvs_client.h src/client/kvs.pc.in
+	$(MAKE) --no-print-directory install-lib DESTDIR= PREFIX=$(STAGE) LIBDIR=$(STAGE)/lib INCDIR=$(STAGE)/include
+
+$(BUILD)/examples/config_watch: examples/config_watch.c $(STAGE)/lib/pkgconfig/kvs.pc
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -std=c11 -Wall -Wextra -Werror -o $@ $< \
+		$$(PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config --cflags --libs kvs) \
+		-Wl,-rpath,$(STAGE)/lib
+
+$(BUILD)/tests/test_client: tests/unit/test_client.c $(BUILD)/libkvs.a | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(CLIENT_FLAGS) -o $@ $< $(BUILD)/libkvs.a $(CLIENT_LIBS) -lcmocka
+
+$(BUILD)/tests/test_kvsctl_args: tests/unit/test_kvsctl_args.c $(BUILD)/ctl/args.o | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(KVSCTL_FLAGS) -o $@ $< $(BUILD)/ctl/args.o -lcmocka
+
+.PHONY: install-lib install-client uninstall-client
+
+# libkvs alone: .so (with its soname links), .a, header, kvs.pc.
+install-lib: $(BUILD)/libkvs.so $(BUILD)/libkvs.a
+	install -D -m 0755 $(BUILD)/libkvs.so.$(CLIENT_VER) $(DESTDIR)$(LIBDIR)/libkvs.so.$(CLIENT_VER)
+	ln -sf libkvs.so.$(CLIENT_VER) $(DESTDIR)$(LIBDIR)/libkvs.so.$(CLIENT_SO)
+	ln -sf libkvs.so.$(CLIENT_VER) $(DESTDIR)$(LIBDIR)/libkvs.so
+	install -m 0644 $(BUILD)/libkvs.a $(DESTDIR)$(LIBDIR)/libkvs.a
+	install -D -m 0644 src/client/kvs_client.h $(DESTDIR)$(INCDIR)/kvs_client.h
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig
+	$(call kvs_pc,$(PREFIX),$(LIBDIR),$(INCDIR)) > $(DESTDIR)$(LIBDIR)/pkgconfig/kvs.pc
+
+# kvsctl, its man page and bash completion, and libkvs.
+install-client: install-lib $(BUILD)/kvsctl
+	install -D -m 0755 $(BUILD)/kvsctl $(DESTDIR)$(PREFIX)/bin/kvsctl
+	install -D -m 0644 doc/kvsctl.1 $(DESTDIR)$(MANDIR)/man1/kvsctl.1
+	install -D -m 0644 scripts/kvsctl.bash $(DESTDIR)$(BASHCOMPDIR)/kvsctl
+
+uninstall-client:
+	rm -f $(DESTDIR)$(PREFIX)/bin/kvsctl $(DESTDIR)$(MANDIR)/man1/kvsctl.1 \
+		$(DESTDIR)$(BASHCOMPDIR)/kvsctl $(DESTDIR)$(INCDIR)/kvs_client.h \
+		$(DESTDIR)$(LIBDIR)/libkvs.so.$(CLIENT_VER) $(DESTDIR)$(LIBDIR)/libkvs.so.$(CLIENT_SO) \
+		$(DESTDIR)$(LIBDIR)/libkvs.so $(DESTDIR)$(LIBDIR)/libkvs.a $(DESTDIR)$(LIBDIR)/pkgconfig/kvs.pc
+
 $(BUILD) $(BUILD)/tests:
 	mkdir -p $@
 
@@ -134,7 +234,7 @@ integration: $(BUILD)/kvs
 UNITDIR ?= /lib/systemd/system
 DOCDIR  ?= /usr/share/doc/kvs
 
-install: $(BUILD)/kvs
+install: $(BUILD)/kvs install-client
 	install -D -m 0755 $(BUILD)/kvs $(DESTDIR)$(PREFIX)/bin/kvs
 	install -D -m 0644 $(BUILD)/libssl.so $(DESTDIR)$(PREFIX)/lib/kvs/libssl.so
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)/etc/kvs
@@ -148,7 +248,7 @@ install: $(BUILD)/kvs
 		chmod 0644 $(DESTDIR)/etc/kvs/kvs.yaml; }
 	@echo "kvs: installed; then: systemctl daemon-reload && systemctl enable --now kvs"
 
-uninstall:
+uninstall: uninstall-client
 	rm -f $(DESTDIR)$(PREFIX)/bin/kvs $(DESTDIR)$(UNITDIR)/kvs.service \
 		$(DESTDIR)$(DOCDIR)/kvs.yaml.example $(DESTDIR)$(PREFIX)/lib/kvs/libssl.so
 	rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(PREFIX)/lib/kvs 2>/dev/null || true
