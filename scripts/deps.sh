@@ -5,10 +5,10 @@
 set -euo pipefail
 
 build_pkgs="build-essential pkg-config libcivetweb-dev librocksdb-dev libyaml-dev libcjson-dev
-uuid-dev libcurl4-openssl-dev libsystemd-dev libssl-dev"
+uuid-dev libcurl4-openssl-dev libsystemd-dev libssl-dev libedit-dev"
 test_pkgs="libcmocka-dev python3-pytest python3-requests curl jq procps iproute2 iptables faketime
 libfaketime openssl clang-14 libclang-rt-14-dev cppcheck"
-bench_pkgs="wrk etcd-server etcd-client"
+bench_pkgs="wrk etcd-server etcd-client hyperfine"
 
 case "${1:-build}" in
   build) want="$build_pkgs" ;;

@@ -489,7 +489,7 @@ def test_shell_put_get_history(one, tmp_path):
         sh.send(b"exit\r")
         _, status = os.waitpid(sh.pid, 0)
         assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-        # libedit's history file: a header line, then lines with blanks as \\040
+        # libedit's history file: a header line, then lines with blanks as \040
         lines = hist.read_text().replace("\\040", " ").splitlines()
         assert any("put sh/k" in x for x in lines) and any("get sh/k" in x for x in lines)
     finally:
