@@ -189,7 +189,8 @@ int kvsctl_dispatch(struct session *s, int argc, char **argv)
 	if (!(cmd = kvsctl_find(argv[0])))
 		return usage_error(NULL, "unknown command '%s'", argv[0]);
 	memcpy(spec, global_opts, sizeof(global_opts));
-	memcpy(spec + N_GLOBAL, cmd->opts, sizeof(*spec) * (size_t)cmd->n_opts);
+	if (cmd->n_opts)
+		memcpy(spec + N_GLOBAL, cmd->opts, sizeof(*spec) * (size_t)cmd->n_opts);
 	if (args_parse(argc - 1, argv + 1, spec, N_GLOBAL + cmd->n_opts, &a, err, sizeof(err)))
 		return usage_error(cmd->name, "%s", err);
 	if (a.val[G_HELP]) {

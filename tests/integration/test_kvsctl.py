@@ -38,6 +38,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FAST_INTERVALS, REPO, free_port, kvs_bin_path, wait_members, wait_until
+from test_security import TLSNode, pki  # noqa: F401  (pki is a fixture: a throwaway CA)
 
 BUILD = kvs_bin_path().parent
 KVSCTL = Path(os.environ.get("KVSCTL_BIN", str(BUILD / "kvsctl")))
@@ -288,6 +289,22 @@ def test_tokens_refused_exit_5(node_factory):
     assert ctl("members", endpoints=ep).returncode == 5
 
 
+def test_tls_options(node_factory, pki):  # noqa: F811
+    """--cacert/--cert/--key against a node that requires client certificates."""
+    n = TLSNode(node_factory.kvs_bin, node_factory.base / "tls", node_id="tls", pki=pki)
+    node_factory.nodes.append(n)
+    n.start()
+    tls = ["--cacert", str(pki / "ca.crt"), "--cert", str(pki / "node.crt"),
+           "--key", str(pki / "node.key")]
+    ok(ctl(*tls, "put", "tls/k", '"s"', endpoints=n.address))     # https: a CA was given
+    assert ok(ctl(*tls, "get", "tls/k", endpoints=f"https://{n.address}")) == '"s"\n'
+    # no client certificate, or no CA to trust the node: TLS fails, nothing answered
+    r = ctl("--cacert", str(pki / "ca.crt"), "get", "tls/k", endpoints=n.address)
+    assert r.returncode == 4, r.stderr
+    r = ctl("get", "tls/k", endpoints=f"https://{n.address}")
+    assert r.returncode == 4 and "certificate" in r.stderr.lower(), r.stderr
+
+
 # --------------------------------------------------------------------------
 # cluster commands
 
@@ -535,7 +552,9 @@ int main(int argc, char **argv) {
                            capture_output=True, text=True).stdout.split()
     assert f"-I{pre}/include" in flags and f"-L{pre}/lib" in flags and "-lkvs" in flags
     exe = tmp_path / "prog"
-    subprocess.run(["cc", "-o", str(exe), str(prog), *flags], check=True, timeout=60)
+    # a sanitizer build's libkvs needs its runtime first: build the program alike
+    san = os.environ.get("CFLAGS", "").split() if os.environ.get("KVS_SANITIZER") else []
+    subprocess.run(["cc", *san, "-o", str(exe), str(prog), *flags], check=True, timeout=60)
     runenv = dict(os.environ, LD_LIBRARY_PATH=str(pre / "lib"))
     r = subprocess.run([str(exe), one.address], env=runenv, capture_output=True, text=True,
                        timeout=20)
