@@ -120,7 +120,8 @@ BASHCOMPDIR  ?= $(PREFIX)/share/bash-completion/completions
 
 .PHONY: client stage
 
-client: $(BUILD)/libkvs.so $(BUILD)/libkvs.a $(BUILD)/kvsctl $(BUILD)/examples/config_watch
+client: $(BUILD)/libkvs.so $(BUILD)/libkvs.a $(BUILD)/kvsctl $(BUILD)/examples/config_watch \
+	$(BUILD)/bench/kvs_client_bench
 
 $(CLIENT_OBJS): $(BUILD)/client/%.o: src/client/%.c
 	@mkdir -p $(@D)
@@ -158,6 +159,13 @@ $(STAGE)/lib/pkgconfig/kvs.pc: $(BUILD)/libkvs.so $(BUILD)/libkvs.a src/client/k
 	$(MAKE) --no-print-directory install-lib DESTDIR= PREFIX=$(STAGE) LIBDIR=$(STAGE)/lib INCDIR=$(STAGE)/include
 
 $(BUILD)/examples/config_watch: examples/config_watch.c $(STAGE)/lib/pkgconfig/kvs.pc
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -std=c11 -Wall -Wextra -Werror -o $@ $< \
+		$$(PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config --cflags --libs kvs) \
+		-Wl,-rpath,$(STAGE)/lib
+
+# libkvs get/put per second from one thread (bench/run.sh, BENCH_ONLY=client).
+$(BUILD)/bench/kvs_client_bench: bench/client_bench.c $(STAGE)/lib/pkgconfig/kvs.pc
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -std=c11 -Wall -Wextra -Werror -o $@ $< \
 		$$(PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config --cflags --libs kvs) \

@@ -582,6 +582,7 @@ def cmd_report(path):
 
     watch_report(w, val, wrk, rps, info)
     expiry_report(w, val)
+    client_report(w, val)
     if "GET /health" not in wrk:   # BENCH_ONLY: the issue-7 scenarios did not run
         print("\n".join(out))
         return
@@ -676,6 +677,55 @@ def expiry_report(w, val):
       "per 1,000 keys/s expiring." % (100 * e["cpu_window"], 100 * e["cpu_idle"],
                                       100 * (e["cpu_window"] - e["cpu_idle"]) * 1000 / e["rate"]))
     w("")
+
+
+def client_report(w, val):
+    """libkvs and kvsctl (issue 21): medians over the rounds of bench_client in run.sh."""
+    if not any(k.startswith("client_") for k in val):
+        return
+
+    def med(prefix):
+        """Median req/s (and p50, p99 in us) of the runs named prefix_<run>."""
+        runs = [[float(x) for x in val[k].split()] for k in sorted(val)
+                if k.startswith(prefix + "_") and len(val[k].split()) == 3]
+        if not runs:
+            return None
+        return [statistics.median(r[i] for r in runs) for i in range(3)]
+
+    w("### libkvs and kvsctl (issue 21)")
+    w("")
+    w("| 100 B values | libkvs, 1 thread, keep-alive | wrk, 1 connection | libkvs / wrk 1 conn | "
+      "wrk 2×64 | libkvs / wrk 2×64 |")
+    w("|---|---:|---:|---:|---:|---:|")
+    for mode in ("get", "put"):
+        lib, one, many = (med("client_%s_%s" % (mode, t)) for t in ("lib", "wrk1", "wrk64"))
+        if not lib:
+            continue
+
+        def cell(r):
+            return "%s/s (p50 %.2f ms, p99 %.2f ms)" % ("{:,.0f}".format(r[0]), r[1] / 1000,
+                                                         r[2] / 1000) if r else "-"
+
+        def ratio(r):
+            return "%.2f×" % (lib[0] / r[0]) if r and r[0] else "-"
+        w("| %s | %s | %s | %s | %s | %s |" % (mode.upper(), cell(lib), cell(one), ratio(one),
+                                               cell(many), ratio(many)))
+    w("")
+    if "client_hyperfine" in val:
+        try:
+            res = json.loads(val["client_hyperfine"])
+        except ValueError:
+            res = []
+        w("| wall time per call (hyperfine, process start to exit) | mean | median | stddev | min |")
+        w("|---|---:|---:|---:|---:|")
+        for r in res:
+            name = "`kvsctl get`" if "kvsctl" in r["command"] else "`curl -s` GET"
+            w("| %s | %.2f ms | %.2f ms | %.2f ms | %.2f ms |" % (
+                name, r["mean"] * 1000, r["median"] * 1000, r["stddev"] * 1000, r["min"] * 1000))
+        if len(res) == 2:
+            w("")
+            w("kvsctl / curl (mean): %.2f×" % (res[0]["mean"] / res[1]["mean"]))
+        w("")
 
 
 def watch_report(w, val, wrk, rps, info):

@@ -32,6 +32,8 @@ struct kvs_client {
 	long connect_timeout_ms, timeout_ms;
 	size_t max_reply;
 	CURL *curl;                  /* reused: keeps the connection open */
+	struct curl_slist *hdr_get;  /* headers of every request without a body */
+	struct curl_slist *hdr_body; /* ... and with one (Content-Type too) */
 	char errmsg[512];
 	char curl_err[CURL_ERROR_SIZE];
 };
