@@ -254,6 +254,11 @@ def test_no_endpoint_reachable_exit_4():
     assert r.returncode == 4 and "no endpoint reachable" in r.stderr
     r = ctl("put", "k", "1", endpoints=dead_endpoint())
     assert r.returncode == 4
+    # a watch tries every endpoint three times over (a pause after each pass), then gives up
+    t0 = time.monotonic()
+    r = ctl("watch", "k", endpoints=f"{dead_endpoint()},{dead_endpoint()}")
+    assert r.returncode == 4 and "watch: no endpoint reachable" in r.stderr
+    assert 2.0 <= time.monotonic() - t0 < 15
 
 
 # --------------------------------------------------------------------------
