@@ -166,7 +166,8 @@ int kvs_delete(kvs_client *c, const char *key, const char *if_match);
  * kvs_list_next or kvs_list_free. */
 struct kvs_item {
 	const char *key;
-	const char *json;            /* the value with values=true, else NULL */
+	const char *json;            /* the value with values=true, else NULL; re-serialised
+					compactly (GET gives the stored bytes exactly) */
 	size_t len;
 	struct kvs_version version;  /* filled with values=true */
 };
@@ -218,7 +219,7 @@ struct kvs_event {
 	uint64_t index;              /* the index on the node that sent it */
 	const char *key;
 	const char *type;            /* "put", "delete" or "expire" */
-	const char *json;            /* a put's value (NULL otherwise or with no_values) */
+	const char *json;            /* a put's value, compact (NULL otherwise or with no_values) */
 	size_t len;
 	struct kvs_version version;
 	const char *origin;          /* node that wrote it, or NULL */

@@ -181,10 +181,19 @@ static int run_snapshot(struct session *s, const struct args *a, enum out_fmt ou
 		return EXIT_USAGE;
 	if ((n = kvs_snapshot_save(c, a->pos[1])) < 0)
 		return fail(s, (int)n, "snapshot");
-	if (out == OUT_JSON)
-		printf("{\"file\":\"%s\",\"bytes\":%" PRId64 "}\n", a->pos[1], n);
-	else
+	if (out == OUT_JSON) {
+		cJSON *o = cJSON_CreateObject();
+		char *txt;
+
+		cJSON_AddStringToObject(o, "file", a->pos[1]);
+		cJSON_AddNumberToObject(o, "bytes", (double)n);
+		if ((txt = cJSON_PrintUnformatted(o)) != NULL)
+			printf("%s\n", txt);
+		free(txt);
+		cJSON_Delete(o);
+	} else {
 		printf("saved %" PRId64 " bytes to %s\n", n, a->pos[1]);
+	}
 	return 0;
 }
 
