@@ -684,13 +684,25 @@ def client_report(w, val):
     if not any(k.startswith("client_") for k in val):
         return
 
+    def runs_of(prefix):
+        """{run: [req/s, p50 us, p99 us]} of the values named prefix_<run>."""
+        return {k.rsplit("_", 1)[1]: [float(x) for x in val[k].split()] for k in val
+                if k.startswith(prefix + "_") and len(val[k].split()) == 3}
+
     def med(prefix):
-        """Median req/s (and p50, p99 in us) of the runs named prefix_<run>."""
-        runs = [[float(x) for x in val[k].split()] for k in sorted(val)
-                if k.startswith(prefix + "_") and len(val[k].split()) == 3]
+        """Median req/s, p50 and p99 (us) over the runs, each column its own median."""
+        runs = list(runs_of(prefix).values())
         if not runs:
             return None
         return [statistics.median(r[i] for r in runs) for i in range(3)]
+
+    def round_ratio(mode, other):
+        """Median of the per-round ratios libkvs / other (rounds run side by side), and them."""
+        lib, oth = runs_of("client_%s_lib" % mode), runs_of("client_%s_%s" % (mode, other))
+        rs = [lib[r][0] / oth[r][0] for r in sorted(lib) if r in oth and oth[r][0]]
+        if not rs:
+            return "-"
+        return "%.2f× (%s)" % (statistics.median(rs), ", ".join("%.2f" % x for x in rs))
 
     w("### libkvs and kvsctl (issue 21)")
     w("")
@@ -706,10 +718,12 @@ def client_report(w, val):
             return "%s/s (p50 %.2f ms, p99 %.2f ms)" % ("{:,.0f}".format(r[0]), r[1] / 1000,
                                                          r[2] / 1000) if r else "-"
 
-        def ratio(r):
-            return "%.2f×" % (lib[0] / r[0]) if r and r[0] else "-"
-        w("| %s | %s | %s | %s | %s | %s |" % (mode.upper(), cell(lib), cell(one), ratio(one),
-                                               cell(many), ratio(many)))
+        w("| %s | %s | %s | %s | %s | %s |" % (mode.upper(), cell(lib), cell(one),
+                                               round_ratio(mode, "wrk1"), cell(many),
+                                               round_ratio(mode, "wrk64")))
+    w("")
+    w("Ratios: the median of the rounds' own ratios (each round runs the three side by side), "
+      "the rounds' in brackets.")
     w("")
     if "client_hyperfine" in val:
         try:
