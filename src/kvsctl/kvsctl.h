@@ -16,6 +16,7 @@ enum out_fmt { OUT_DEFAULT, OUT_TABLE, OUT_JSON, OUT_VALUE };
 /* The global options, and the client made from them on first use. */
 struct session {
 	const char *endpoints, *token, *cacert, *cert, *key;
+	char *owned[5];              /* copies of the above set by options (a shell line is freed) */
 	long timeout_ms;
 	enum out_fmt out;            /* -o of the command line (a command may override) */
 	kvs_client *client;          /* NULL until a command needs it */

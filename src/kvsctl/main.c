@@ -138,7 +138,12 @@ static int apply_globals(struct session *s, const struct args *a, const char *cm
 
 	for (int i = G_ENDPOINTS; i <= G_KEY; i++) {
 		if (a->val[i]) {
-			*dst[i] = a->val[i];
+			free(s->owned[i]);
+			if (!(s->owned[i] = strdup(a->val[i]))) {
+				fprintf(stderr, "kvsctl: out of memory\n");
+				return EXIT_OTHER;
+			}
+			*dst[i] = s->owned[i];
 			changed = true;
 		}
 	}
@@ -259,5 +264,7 @@ int main(int argc, char **argv)
 	rc = kvsctl_dispatch(&s, n, args);
 	free(args);
 	kvs_client_free(s.client);
+	for (int k = G_ENDPOINTS; k <= G_KEY; k++)
+		free(s.owned[k]);
 	return rc;
 }

@@ -505,6 +505,13 @@ def test_shell_put_get_history(one, tmp_path):
         sh.send(b"heal\t\r")                      # Tab completes the command name
         sh.expect(rb"c1\s+http://")
         sh.expect(rb"kvs> ")
+        # options on a line stay for the next ones (copied: the line itself is freed)
+        sh.send(f"health --endpoints {one.address}\r".encode())
+        sh.expect(rb"c1\s+http://")
+        sh.expect(rb"kvs> ")
+        sh.send(b"get sh/k --timeout 5s\r")     # a new client, on the endpoint given above
+        sh.expect(rb'\{"a": 43\}')
+        sh.expect(rb"kvs> ")
         sh.send(b"get sh/none\r")
         sh.expect(rb"key not found")
         sh.expect(rb"kvs> ")
