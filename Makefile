@@ -42,6 +42,9 @@ UNIT_BINS  := $(patsubst %,$(BUILD)/tests/test_%,$(UNIT_TESTS) client kvsctl_arg
 
 .PHONY: all deps test-deps run test lint unit integration install uninstall clean bench
 
+# A recipe that fails (a link cut short) leaves no half-written target behind.
+.DELETE_ON_ERROR:
+
 all: $(BUILD)/kvs $(BUILD)/test_conflict client
 
 deps:

@@ -573,8 +573,18 @@ int main(int argc, char **argv) {
     assert r.returncode == 0 and r.stdout == "[7] nf\n", r
     ldd = subprocess.run(["ldd", str(exe)], env=runenv, capture_output=True, text=True).stdout
     assert f"{pre}/lib/libkvs.so.1" in ldd
-    assert subprocess.run(["bash", "-n", str(pre / "share/bash-completion/completions/kvsctl")]
-                          ).returncode == 0
+    # the completion: commands, a command's options, -o formats, keys through kvsctl ls
+    comp = pre / "share/bash-completion/completions/kvsctl"
+    script = (f'source {comp}; complete -p kvsctl; '
+              'c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _kvsctl; '
+              'echo "${COMPREPLY[*]}"; }; '
+              'c kvsctl st; c kvsctl put k --cr; c kvsctl get k -o ""; c kvsctl get linked/')
+    r = subprocess.run(["bash", "-c", script],
+                       env=dict(runenv, PATH=f"{pre}/bin:{os.environ['PATH']}",
+                                KVS_ENDPOINTS=one.address),
+                       capture_output=True, text=True, timeout=30)
+    assert r.stdout.splitlines() == ["complete -F _kvsctl kvsctl", "status", "--create",
+                                     "table json value", "linked/k"], r
     subprocess.run(["make", "-s", "-C", str(REPO), f"BUILD={build}", "uninstall-client",
                     f"DESTDIR={dest}", "PREFIX=/usr/local"], check=True, timeout=120,
                    capture_output=True)
