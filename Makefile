@@ -233,7 +233,7 @@ unit: $(UNIT_BINS)
 	@failed=""; for t in $(UNIT_BINS); do echo "== $$t"; $$t 2>&1 || failed="$$failed $$t"; done; \
 	if [ -n "$$failed" ]; then echo "unit: FAILED:$$failed"; exit 1; fi
 
-integration: $(BUILD)/kvs
+integration: $(BUILD)/kvs client
 	KVS_BIN=$(abspath $(BUILD)/kvs) $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 # install: $(PREFIX)/bin/kvs; the systemd unit, its ExecStart pointed at

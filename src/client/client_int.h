@@ -92,6 +92,23 @@ int kc_endpoint_norm(const char *in, size_t len, bool tls, char *out, size_t n);
 /* Parses a "W/..." free ETag header value into uuid (37 bytes). */
 void kc_parse_etag(const char *v, char *uuid);
 
+/* Events a watch handed to its callback recently, by a hash of key and
+ * uuid (client_watch.c): what a resume by `since` may bring again. */
+struct kc_seen {
+	struct kc_seen_entry {
+		uint64_t h;
+		int64_t ts;
+	} *v;
+	size_t n, cap;
+	int64_t newest;              /* largest timestamp added */
+};
+
+uint64_t kc_event_hash(const char *key, const char *uuid);
+bool kc_seen_has(const struct kc_seen *s, uint64_t h);
+/* Adds h (an event stamped ts); when full, first forgets the entries older
+ * than newest - 2 x margin, which no resume can bring again.  0 or KVS_ENOMEM. */
+int kc_seen_add(struct kc_seen *s, uint64_t h, int64_t ts, int64_t margin);
+
 int kc_buf_add(struct kc_buf *b, const char *s, size_t n);
 int kc_buf_printf(struct kc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void kc_buf_release(struct kc_buf *b);

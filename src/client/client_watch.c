@@ -29,20 +29,10 @@
 #define WATCH_DEFAULT_ROUNDS 3
 #define WATCH_GRACE_MS 15000         /* beyond the long-poll's wait before a reply counts as lost */
 
-/* Events recently handed to the callback, by hash of key and uuid. */
-struct seen {
-	struct seen_entry {
-		uint64_t h;
-		int64_t ts;
-	} *v;
-	size_t n, cap;
-	int64_t newest;
-};
-
 struct watch_state {
 	kvs_client *c;
 	struct kvs_watch_options opt;
-	struct seen seen;
+	struct kc_seen seen;
 	size_t ep;                   /* endpoint in use */
 	bool by_index;
 	uint64_t index;
@@ -58,7 +48,7 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static uint64_t hash_event(const char *key, const char *uuid)
+uint64_t kc_event_hash(const char *key, const char *uuid)
 {
 	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
 
@@ -70,7 +60,7 @@ static uint64_t hash_event(const char *key, const char *uuid)
 	return h;
 }
 
-static bool seen_has(const struct seen *s, uint64_t h)
+bool kc_seen_has(const struct kc_seen *s, uint64_t h)
 {
 	for (size_t i = 0; i < s->n; i++)
 		if (s->v[i].h == h)
@@ -78,8 +68,7 @@ static bool seen_has(const struct seen *s, uint64_t h)
 	return false;
 }
 
-/* Adds h, and forgets what no resume can bring again (older than the margin). */
-static int seen_add(struct seen *s, uint64_t h, int64_t ts, int64_t margin)
+int kc_seen_add(struct kc_seen *s, uint64_t h, int64_t ts, int64_t margin)
 {
 	if (ts > s->newest)
 		s->newest = ts;
@@ -92,7 +81,7 @@ static int seen_add(struct seen *s, uint64_t h, int64_t ts, int64_t margin)
 		s->n = j;
 		if (s->n * 2 >= s->cap) {
 			size_t cap = s->cap ? s->cap * 2 : 256;
-			struct seen_entry *v = realloc(s->v, cap * sizeof(*v));
+			struct kc_seen_entry *v = realloc(s->v, cap * sizeof(*v));
 
 			if (!v)
 				return KVS_ENOMEM;
@@ -135,11 +124,11 @@ static int deliver(struct watch_state *w, const cJSON *e, kvs_watch_fn fn, void 
 	ev.type = str_member(e, "type");
 	if (!ev.key || !ev.type || !uuid)
 		return KVS_EPROTO;
-	h = hash_event(ev.key, uuid);
+	h = kc_event_hash(ev.key, uuid);
 	ev.version.timestamp = num_member(e, "timestamp");
-	if (seen_has(&w->seen, h))
+	if (kc_seen_has(&w->seen, h))
 		return 0;
-	if ((rc = seen_add(&w->seen, h, ev.version.timestamp, w->opt.margin_ms)) != 0)
+	if ((rc = kc_seen_add(&w->seen, h, ev.version.timestamp, w->opt.margin_ms)) != 0)
 		return rc;
 	snprintf(ev.version.uuid, sizeof(ev.version.uuid), "%s", uuid);
 	ev.version.expires = num_member(e, "expires");

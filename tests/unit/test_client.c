@@ -177,6 +177,35 @@ static void test_unreachable(void **state)
 	kvs_client_free(c);
 }
 
+/* The watch's memory of delivered events: repeats are found, distinct
+ * events are not confused, old entries are forgotten only past the margin. */
+static void test_seen(void **state)
+{
+	struct kc_seen s = { 0 };
+	uint64_t a = kc_event_hash("k", "u1"), b = kc_event_hash("k", "u2");
+
+	(void)state;
+	assert_true(a != b);
+	assert_true(kc_event_hash("ab", "c") != kc_event_hash("a", "bc"));
+	assert_false(kc_seen_has(&s, a));
+	assert_int_equal(kc_seen_add(&s, a, 1000, 5000), 0);
+	assert_true(kc_seen_has(&s, a));
+	assert_false(kc_seen_has(&s, b));
+	/* thousands of later events: a (ts 1000) is pruned once newest passes 11000,
+	 * while events within 2 x margin of the newest stay */
+	for (int i = 0; i < 3000; i++) {
+		char uuid[16];
+
+		snprintf(uuid, sizeof(uuid), "x%d", i);
+		assert_int_equal(kc_seen_add(&s, kc_event_hash("k", uuid), 20000 + i, 5000), 0);
+	}
+	assert_false(kc_seen_has(&s, a));
+	assert_true(kc_seen_has(&s, kc_event_hash("k", "x2999")));
+	assert_true(kc_seen_has(&s, kc_event_hash("k", "x0")));   /* 20000 >= 22999 - 10000 */
+	assert_int_equal(s.newest, 22999);
+	free(s.v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,7 +213,7 @@ int main(void)
 		cmocka_unit_test(test_endpoints),  cmocka_unit_test(test_client_new),
 		cmocka_unit_test(test_etag),       cmocka_unit_test(test_status_map),
 		cmocka_unit_test(test_buf_cap),    cmocka_unit_test(test_strerror),
-		cmocka_unit_test(test_unreachable),
+		cmocka_unit_test(test_unreachable), cmocka_unit_test(test_seen),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
