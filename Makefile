@@ -239,9 +239,11 @@ integration: $(BUILD)/kvs client
 # install: $(PREFIX)/bin/kvs; the systemd unit, its ExecStart pointed at
 # that binary; the default config as an example under $(DOCDIR); and
 # /etc/kvs/kvs.yaml (data_dir set to the unit's state directory) only when
-# no such file exists, so a user's config is never overwritten.
-# uninstall removes the binary, the unit and the example; /etc/kvs/kvs.yaml
-# and the data in /var/lib/kvs stay.  Both honour DESTDIR (staged installs).
+# no such file exists, so a user's config is never overwritten; and the
+# client (install-client: kvsctl, its man page and completion, libkvs).
+# uninstall removes the binary, the unit, the example and the client;
+# /etc/kvs/kvs.yaml and the data in /var/lib/kvs stay.  Both honour DESTDIR
+# (staged installs).
 UNITDIR ?= /lib/systemd/system
 DOCDIR  ?= /usr/share/doc/kvs
 
