@@ -9,9 +9,9 @@
  * Endpoints and failover.  A client holds a list of endpoints ("host:port",
  * "http://host:port" or "https://host:port").  A call goes to the current
  * endpoint; if it cannot reach it (connection refused, name not resolved,
- * connect timeout, TLS handshake failure, connection dropped before any
- * reply) it tries the next one, in order, and stays on the first that
- * answers.  An HTTP answer, whatever its status (4xx and 5xx included), is
+ * connect timeout, TLS handshake failure; for a GET also a connection
+ * dropped or timed out before the reply) it tries the next one, in order,
+ * and stays on the first that answers.  An HTTP answer, whatever its status (4xx and 5xx included), is
  * never retried elsewhere: the node answered.  When every endpoint fails the
  * call returns KVS_EUNREACHABLE.  A write that reached a node whose reply
  * was lost (timeout after sending) is NOT sent again: it returns
@@ -21,7 +21,8 @@
  * and a negative KVS_E* code on failure; kvs_client_strerror() names a code
  * and kvs_client_errmsg() gives the detail of the last failure on a client
  * (the server's {"error": "..."} text, or curl's message).  A failed call
- * leaves its out-parameters untouched.
+ * leaves its out-parameters untouched (kvs_txn's reply on KVS_EPRECOND is
+ * the one documented exception).
  *
  * Threads.  A kvs_client is used by one thread at a time (it owns one curl
  * handle and its connection); use one client per thread for parallel calls.
@@ -31,7 +32,8 @@
  *
  * Keys are given without the /kv/ prefix ("config/app"); a leading '/' is
  * ignored.  The library percent-encodes them.  Values are JSON text, sent
- * and returned byte for byte.
+ * and returned by kvs_get byte for byte (listings and watch events give
+ * them re-serialised compactly: the same JSON value).
  */
 #ifndef KVS_CLIENT_H
 #define KVS_CLIENT_H
@@ -58,7 +60,7 @@ KVS_CLIENT_BEGIN_DECLS
 #define KVS_EPRECOND      -2  /* 412: a condition (If-Match, create-only, txn) failed */
 #define KVS_EAUTH         -3  /* 401: no token, or an unknown one */
 #define KVS_EFORBIDDEN    -4  /* 403: the token may not do this, or the node is read-only */
-#define KVS_EBADREQ       -5  /* 400/411/413/431: the server refused the request as malformed */
+#define KVS_EBADREQ       -5  /* 400/405/411/413/414/431: refused as malformed */
 #define KVS_EUNREACHABLE  -6  /* no endpoint could be reached (or a reply was lost) */
 #define KVS_EUNAVAILABLE  -7  /* 503: node syncing, clock skewed, too many watchers... */
 #define KVS_ESERVER       -8  /* another 5xx, or an unexpected status */
