@@ -11,7 +11,8 @@ What is checked, each through the real kvsctl binary (built next to kvs):
   unreadable file, bad endpoint list) gives one clear line and exit 2, and
   writes nothing;
 * failover: the first endpoint dead, get and put go to the next; a 4xx is
-  never retried on another endpoint; a watch whose node is killed -9 in the
+  never retried on another endpoint; a hung (SIGSTOPped) node: a GET times
+  out to the next endpoint, a sent PUT is not resent; a watch whose node is killed -9 in the
   middle of a stream of writes resumes on the next endpoint and prints every
   event exactly once;
 * the shell through a pseudo-terminal: put, get, the up arrow (history),
@@ -277,6 +278,27 @@ def test_failover_first_endpoint_dead(node_factory):
     r = ctl("get", "only/b", endpoints=f"{a.address},{b.address}")
     assert r.returncode == 1
     assert ok(ctl("get", "only/b", endpoints=f"{dead_endpoint()},{b.address}")) == "1\n"
+
+
+def test_hung_node_get_fails_over_write_is_not_resent(node_factory):
+    """A SIGSTOPped node accepts connections but never answers: a GET times
+    out and goes to the next endpoint; a PUT that was sent is not sent again
+    elsewhere (it may apply later: here, once the node resumes)."""
+    a, b = node_factory.start("ha"), node_factory.start("hb")
+    b.put_json("hung/k", "from b")
+    a.send_signal(signal.SIGSTOP)
+    try:
+        eps = f"{a.address},{b.address}"
+        t0 = time.monotonic()
+        assert ok(ctl("--timeout", "1s", "get", "hung/k", endpoints=eps)) == '"from b"\n'
+        assert time.monotonic() - t0 < 8
+        r = ctl("--timeout", "1s", "put", "hung/w", "1", endpoints=eps)
+        assert r.returncode == 4 and "timed out" in r.stderr.lower(), r.stderr
+        assert b.get("/kv/hung/w").status_code == 404
+    finally:
+        a.send_signal(signal.SIGCONT)
+    wait_until(lambda: a.get("/kv/hung/w").status_code == 200, timeout=10,
+               msg="the PUT sent before the stop applies once the node runs")
 
 
 def test_tokens_refused_exit_5(node_factory):
