@@ -107,7 +107,8 @@ $(BUILD)/test_conflict: test_conflict/test_conflict.c $(CORE) | $(BUILD)
 CLIENT_PKGS  := libcurl libcjson
 CLIENT_SO    := 1
 CLIENT_VER   := 1.0.0
-CLIENT_OBJS  := $(patsubst %,$(BUILD)/client/%.o,client client_kv client_watch client_cluster)
+CLIENT_OBJS  := $(patsubst %,$(BUILD)/client/%.o,client client_kv client_watch client_cluster \
+                  json_scan)
 CLIENT_FLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
                 -fPIC -MMD -MP -Isrc/client \
                 $(shell pkg-config --cflags $(CLIENT_PKGS) 2>/dev/null)

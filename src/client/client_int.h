@@ -109,6 +109,18 @@ bool kc_seen_has(const struct kc_seen *s, uint64_t h);
  * than newest - 2 x margin, which no resume can bring again.  0 or KVS_ENOMEM. */
 int kc_seen_add(struct kc_seen *s, uint64_t h, int64_t ts, int64_t margin);
 
+/* Where one element of a reply's array sits in the text, and its "value". */
+struct kc_span {
+	size_t off, len;             /* the element */
+	size_t val_off, val_len;     /* its "value" member; val_len 0: none */
+};
+
+/* Finds the elements of the array member `array` of the JSON object text
+ * (already known to be valid JSON) and the "value" member of each
+ * (json_scan.c).  Returns how many (at most max), or -1. */
+int kc_scan_array(const char *text, size_t len, const char *array, struct kc_span *spans,
+		  size_t max);
+
 int kc_buf_add(struct kc_buf *b, const char *s, size_t n);
 int kc_buf_printf(struct kc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void kc_buf_release(struct kc_buf *b);

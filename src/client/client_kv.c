@@ -182,6 +182,8 @@ struct kvs_list {
 	char *prefix;                /* as given, normalised by kc_key_path */
 	struct kvs_list_options opt;
 	cJSON *page;                 /* the current page's reply */
+	char *raw;                   /* its text */
+	struct kc_span *spans;       /* where each item's value sits in raw; NULL: not found */
 	const cJSON *keys, *items;   /* its arrays */
 	int pos, count;
 	char *after;                 /* `after` of the next page; NULL: no more */
@@ -225,6 +227,20 @@ static int list_fetch(kvs_list *l)
 		kc_seterr(l->c, "listing reply without keys");
 		rc = KVS_EPROTO;
 		goto out;
+	}
+	free(l->raw);
+	free(l->spans);
+	l->raw = rep.body.data; /* handed over: the values are read from it */
+	rep.body.data = NULL;
+	l->spans = NULL;
+	if (l->opt.values && l->raw) {
+		size_t n = (size_t)cJSON_GetArraySize(l->items);
+
+		if (n && (l->spans = calloc(n, sizeof(*l->spans))) &&
+		    kc_scan_array(l->raw, rep.body.len, "items", l->spans, n) != (int)n) {
+			free(l->spans); /* then values are printed from the parse */
+			l->spans = NULL;
+		}
 	}
 	free(l->after);
 	l->after = NULL;
@@ -296,8 +312,14 @@ int kvs_list_next(kvs_list *l, const struct kvs_item **item)
 	if (l->opt.values && (it = cJSON_GetArrayItem(l->items, l->pos)) != NULL) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(it, "value");
 
+		const struct kc_span *sp = l->spans ? &l->spans[l->pos] : NULL;
+
 		parse_version(it, &l->item.version);
-		if (v && !(l->value_text = cJSON_PrintUnformatted(v)))
+		if (sp && sp->val_len)
+			l->value_text = strndup(l->raw + sp->val_off, sp->val_len);
+		else if (v)
+			l->value_text = cJSON_PrintUnformatted(v);
+		if (v && !l->value_text)
 			return KVS_ENOMEM;
 		l->item.json = l->value_text;
 		l->item.len = l->value_text ? strlen(l->value_text) : 0;
@@ -317,6 +339,8 @@ void kvs_list_free(kvs_list *l)
 	if (!l)
 		return;
 	cJSON_Delete(l->page);
+	free(l->raw);
+	free(l->spans);
 	free(l->prefix);
 	free(l->after);
 	free(l->value_text);

@@ -111,7 +111,8 @@ static int64_t num_member(const cJSON *o, const char *name)
 
 /* Hands one event of a reply to fn unless it was seen.  Returns 0 to go on,
  * fn's nonzero answer, or an error. */
-static int deliver(struct watch_state *w, const cJSON *e, kvs_watch_fn fn, void *arg)
+static int deliver(struct watch_state *w, const cJSON *e, const char *text,
+		   const struct kc_span *sp, kvs_watch_fn fn, void *arg)
 {
 	struct kvs_event ev = { 0 };
 	const char *uuid = str_member(e, "uuid");
@@ -135,9 +136,15 @@ static int deliver(struct watch_state *w, const cJSON *e, kvs_watch_fn fn, void 
 	ev.index = (uint64_t)num_member(e, "index");
 	ev.origin = str_member(e, "origin");
 	ev.endpoint = w->c->endpoints[w->ep];
-	if (val && !(value_text = cJSON_PrintUnformatted(val)))
+	/* the value and the event as the node sent them, else printed from the parse */
+	if (sp && sp->val_len)
+		value_text = strndup(text + sp->val_off, sp->val_len);
+	else if (val)
+		value_text = cJSON_PrintUnformatted(val);
+	if (val && !value_text)
 		return KVS_ENOMEM;
-	if (!(raw = cJSON_PrintUnformatted(e))) {
+	raw = sp ? strndup(text + sp->off, sp->len) : cJSON_PrintUnformatted(e);
+	if (!raw) {
 		free(value_text);
 		return KVS_ENOMEM;
 	}
@@ -158,8 +165,9 @@ static int poll_once(struct watch_state *w, const char *key, kvs_watch_fn fn, vo
 	struct kc_req req = { .method = "GET", .cancel = w->opt.cancel };
 	struct kc_reply rep;
 	const cJSON *events, *e, *idx;
+	struct kc_span *spans = NULL;
 	cJSON *o = NULL;
-	size_t klen = strlen(key);
+	size_t klen = strlen(key), n, i = 0;
 	int rc;
 
 	rc = kc_key_path(&path, "/watch/", key, klen == 0 || key[klen - 1] == '/');
@@ -192,13 +200,21 @@ static int poll_once(struct watch_state *w, const char *key, kvs_watch_fn fn, vo
 		goto out;
 	}
 	w->c->current = w->ep;
+	n = (size_t)cJSON_GetArraySize(events);
+	if (n && (spans = calloc(n, sizeof(*spans))) &&
+	    kc_scan_array(rep.body.data, rep.body.len, "events", spans, n) != (int)n) {
+		free(spans);
+		spans = NULL;
+	}
 	cJSON_ArrayForEach(e, events) {
-		if ((rc = deliver(w, e, fn, arg)) != 0)
+		if ((rc = deliver(w, e, rep.body.data, spans ? &spans[i] : NULL, fn, arg)) != 0)
 			goto out;
+		i++;
 	}
 	w->by_index = true;
 	w->index = (uint64_t)idx->valuedouble;
 out:
+	free(spans);
 	cJSON_Delete(o);
 	kc_reply_release(&rep);
 	return rc;

@@ -32,8 +32,7 @@
  *
  * Keys are given without the /kv/ prefix ("config/app"); a leading '/' is
  * ignored.  The library percent-encodes them.  Values are JSON text, sent
- * and returned by kvs_get byte for byte (listings and watch events give
- * them re-serialised compactly: the same JSON value).
+ * and returned byte for byte (by kvs_get, listings and watch events alike).
  */
 #ifndef KVS_CLIENT_H
 #define KVS_CLIENT_H
@@ -168,8 +167,7 @@ int kvs_delete(kvs_client *c, const char *key, const char *if_match);
  * kvs_list_next or kvs_list_free. */
 struct kvs_item {
 	const char *key;
-	const char *json;            /* the value with values=true, else NULL; re-serialised
-					compactly (GET gives the stored bytes exactly) */
+	const char *json;            /* the value with values=true (as stored), else NULL */
 	size_t len;
 	struct kvs_version version;  /* filled with values=true */
 };
@@ -221,12 +219,12 @@ struct kvs_event {
 	uint64_t index;              /* the index on the node that sent it */
 	const char *key;
 	const char *type;            /* "put", "delete" or "expire" */
-	const char *json;            /* a put's value, compact (NULL otherwise or with no_values) */
+	const char *json;            /* a put's value as stored (NULL otherwise or with no_values) */
 	size_t len;
 	struct kvs_version version;
 	const char *origin;          /* node that wrote it, or NULL */
 	const char *endpoint;        /* the endpoint it came through */
-	const char *raw;             /* the whole event as JSON */
+	const char *raw;             /* the whole event as the node sent it (JSON) */
 };
 
 /* Return 0 to go on watching, anything else to stop (kvs_watch returns it). */

@@ -167,10 +167,14 @@ def test_ls_pages_and_formats(one):
     assert all(UUID_RE.match(i["uuid"]) and i["timestamp"] > 0 for i in items)
     table = ok(ctl("ls", "ls", "--values", endpoints=ep)).splitlines()
     assert table[0].split() == ["KEY", "VALUE", "UUID", "TIMESTAMP", "EXPIRES"]
-    assert table[1].split()[:2] == ["ls/k0", '{"i":0}']
+    assert table[1].startswith("ls/k0  ") and '  {"i": 0}  ' in table[1]
     everything = ok(ctl("ls", "-r", "-o", "value", endpoints=ep)).split()
     assert "lsx/other" in everything and "ls/k4" in everything
     assert ok(ctl("ls", "nothing/here", "-o", "json", endpoints=ep)).strip() == "[]"
+    # values come back as stored, byte for byte, in listings too
+    raw = '{ "x" :  1.50, "s": "}]\\"" }'
+    assert one.put("/kv/lsraw/a", data=raw).status_code == 200
+    assert ok(ctl("ls", "lsraw", "--values", "-o", "value", endpoints=ep)) == raw + "\n"
 
 
 def test_txn(one, tmp_path):
@@ -421,8 +425,15 @@ def test_watch_prints_events(one):
         assert w.stop() == 0                        # Ctrl-C ends it cleanly
     finally:
         w.stop()
-    # table format: INDEX TYPE KEY VALUE; value format: the values
+    # -o value: the values, byte for byte as stored
     idx = int(one.get("/kv/wa/z").headers["X-Kvs-Index"])
+    assert one.put("/kv/wa/raw", data='[1 ,  2.50]').status_code == 200
+    w = Watcher("wa/raw", "--index", str(idx), "-o", "value", endpoints=one.address)
+    try:
+        assert w.read_until(lambda ls: len(ls) >= 1) == ["[1 ,  2.50]"]
+    finally:
+        w.stop()
+    # table format: INDEX TYPE KEY VALUE
     w = Watcher("wa/z", "--index", str(idx - 1), endpoints=one.address)
     try:
         parts = w.read_until(lambda ls: len(ls) >= 1)[0].split()
@@ -450,7 +461,7 @@ def test_watch_survives_node_kill_no_event_lost(node_factory):
 
         for i in range(40):
             write(i)
-        w.read_until(lambda ls: len(ls) >= 20)      # the watch is mid-stream on A
+        w.read_until(lambda ls: len(ls) >= 20, timeout=30)  # the watch is mid-stream on A
         a.kill()
         for i in range(40, 80):
             write(i)
@@ -626,11 +637,11 @@ def test_example_config_watch(one):
         wait_until(lambda: "kvs_watchers_open 1" in one.get("/metrics").text, timeout=10)
         one.put_json("app/cfg/b", {"x": True})
         second = "".join(p.stdout.readline() for _ in range(4))
-        assert second == "# put app/cfg/b\n--- app/cfg/\napp/cfg/a = 1\napp/cfg/b = {\"x\":true}\n"
+        assert second == "# put app/cfg/b\n--- app/cfg/\napp/cfg/a = 1\napp/cfg/b = {\"x\": true}\n"
         one.delete("/kv/app/cfg/a")
         out, _ = p.communicate(timeout=20)
         assert p.returncode == 0
-        assert out == "# delete app/cfg/a\n--- app/cfg/\napp/cfg/b = {\"x\":true}\n"
+        assert out == "# delete app/cfg/a\n--- app/cfg/\napp/cfg/b = {\"x\": true}\n"
     finally:
         if p.poll() is None:
             p.kill()

@@ -206,6 +206,31 @@ static void test_seen(void **state)
 	free(s.v);
 }
 
+/* Values found in a reply's text exactly as the node sent them. */
+static void test_scan_array(void **state)
+{
+	static const char text[] =
+		"{\"prefix\":\"a/\",\"next\":null,\"items\": [ {\"key\":\"a/1\",\"value\":{ \"x\" : 1.50,"
+		" \"s\":\"}]\\\"\"},\"uuid\":\"u\"} , {\"key\":\"a/2\",\"uuid\":\"v\"},"
+		"{\"value\":[1 ,2],\"key\":\"a/3\"} ]}";
+	static const char empty[] = "{\"events\":[],\"index\":4}";
+	struct kc_span sp[4];
+
+	(void)state;
+	assert_int_equal(kc_scan_array(text, strlen(text), "items", sp, 4), 3);
+	assert_int_equal(sp[0].val_len, strlen("{ \"x\" : 1.50, \"s\":\"}]\\\"\"}"));
+	assert_memory_equal(text + sp[0].val_off, "{ \"x\" : 1.50, \"s\":\"}]\\\"\"}", sp[0].val_len);
+	assert_int_equal(sp[1].val_len, 0);                       /* no value member */
+	assert_memory_equal(text + sp[1].off, "{\"key\":\"a/2\",\"uuid\":\"v\"}", sp[1].len);
+	assert_memory_equal(text + sp[2].val_off, "[1 ,2]", sp[2].val_len);
+	assert_int_equal(kc_scan_array(text, strlen(text), "items", sp, 2), -1);   /* over max */
+	assert_int_equal(kc_scan_array(text, strlen(text), "keys", sp, 4), -1);    /* absent */
+	assert_int_equal(kc_scan_array(text, strlen(text), "prefix", sp, 4), -1);  /* no array */
+	assert_int_equal(kc_scan_array(empty, strlen(empty), "events", sp, 4), 0);
+	assert_int_equal(kc_scan_array("[1]", 3, "items", sp, 4), -1);
+	assert_int_equal(kc_scan_array(text, 40, "items", sp, 4), -1);             /* cut short */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -214,6 +239,7 @@ int main(void)
 		cmocka_unit_test(test_etag),       cmocka_unit_test(test_status_map),
 		cmocka_unit_test(test_buf_cap),    cmocka_unit_test(test_strerror),
 		cmocka_unit_test(test_unreachable), cmocka_unit_test(test_seen),
+		cmocka_unit_test(test_scan_array),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
