@@ -286,7 +286,7 @@ FUZZ_BUILD   ?= build/fuzz
 FUZZ_SECONDS ?= 30
 FUZZ_ARGS    ?=
 FUZZ_SKIP_KNOWN ?=
-FUZZ_TARGETS := path json config record wire
+FUZZ_TARGETS := path json config record wire scan
 FUZZ_PKGS    := libcjson yaml-0.1 uuid
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP $(INCLUDES) \
@@ -320,6 +320,10 @@ fuzz-build: $(FUZZ_BINS)
 $(FUZZ_CORE): $(FUZZ_BUILD)/%.o: src/%.c | $(FUZZ_BUILD)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+# fuzz_scan includes libkvs's json_scan.c itself (the client is no module of the node).
+$(FUZZ_BUILD)/fuzz_scan: FUZZ_CFLAGS += -Isrc/client
+$(FUZZ_BUILD)/fuzz_scan: src/client/json_scan.c src/client/client_int.h
 
 $(FUZZ_BINS): $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_CORE) | $(FUZZ_BUILD)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_CORE) $(FUZZ_LIBS)
