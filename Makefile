@@ -39,11 +39,14 @@ NODE := $(patsubst %,$(BUILD)/%.o,$(NODE_OBJS))
 UNIT_TESTS := config path json version record rcache store vote members wire buf store_fault \
               apply replicate push api_fault peer store_walk changes batch expiry zstd_codec \
               snapshot
-UNIT_BINS  := $(patsubst %,$(BUILD)/tests/test_%,$(UNIT_TESTS))
+UNIT_BINS  := $(patsubst %,$(BUILD)/tests/test_%,$(UNIT_TESTS) client kvsctl_args)
 
 .PHONY: all deps test-deps run test lint unit integration install uninstall clean bench deb
 
-all: $(BUILD)/kvs $(BUILD)/test_conflict
+# A recipe that fails (a link cut short) leaves no half-written target behind.
+.DELETE_ON_ERROR:
+
+all: $(BUILD)/kvs $(BUILD)/test_conflict client
 
 deps:
 	@scripts/deps.sh build
@@ -95,6 +98,115 @@ $(BUILD)/tests/test_api_fault $(BUILD)/tests/test_peer: $(BUILD)/tests/test_%: t
 $(BUILD)/test_conflict: test_conflict/test_conflict.c $(CORE) | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(CORE) $(LDLIBS)
 
+# ---------------------------------------------------------------------------
+# libkvs and kvsctl (README "Client library and kvsctl").  Outside the node's
+# layers: src/client/ (the library, public header kvs_client.h) and
+# src/kvsctl/ (the tool; it reaches nodes through kvs_client.h only).
+#   $(BUILD)/libkvs.so.1 (soname libkvs.so.1) + libkvs.so, libkvs.a
+#   $(BUILD)/kvsctl (libkvs linked in statically: no run-time path to find)
+#   $(BUILD)/stage/  libkvs installed as `make install` would, with kvs.pc;
+#                    examples/ build against it through pkg-config
+CLIENT_PKGS  := libcurl libcjson
+CLIENT_SO    := 1
+CLIENT_VER   := 1.0.0
+CLIENT_OBJS  := $(patsubst %,$(BUILD)/client/%.o,client client_kv client_watch client_cluster \
+                  json_scan)
+CLIENT_FLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
+                -fPIC -MMD -MP -Isrc/client \
+                $(shell pkg-config --cflags $(CLIENT_PKGS) 2>/dev/null)
+CLIENT_LIBS  := $(shell pkg-config --libs $(CLIENT_PKGS) 2>/dev/null)
+KVSCTL_OBJS  := $(patsubst %,$(BUILD)/ctl/%.o,main args table cmd_kv cmd_cluster cmd_watch shell)
+KVSCTL_FLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
+                -MMD -MP -Isrc/client -Isrc/kvsctl $(shell pkg-config --cflags libcjson libedit 2>/dev/null)
+STAGE        := $(abspath $(BUILD))/stage
+LIBDIR       ?= $(PREFIX)/lib
+INCDIR       ?= $(PREFIX)/include
+MANDIR       ?= $(PREFIX)/share/man
+BASHCOMPDIR  ?= $(PREFIX)/share/bash-completion/completions
+
+.PHONY: client stage
+
+client: $(BUILD)/libkvs.so $(BUILD)/libkvs.a $(BUILD)/kvsctl $(BUILD)/examples/config_watch \
+	$(BUILD)/bench/kvs_client_bench
+
+$(CLIENT_OBJS): $(BUILD)/client/%.o: src/client/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CLIENT_FLAGS) -c -o $@ $<
+
+$(KVSCTL_OBJS): $(BUILD)/ctl/%.o: src/kvsctl/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KVSCTL_FLAGS) -c -o $@ $<
+
+# Only kvs_* is exported (src/client/libkvs.map); kc_* stays inside.
+$(BUILD)/libkvs.so.$(CLIENT_VER): $(CLIENT_OBJS) src/client/libkvs.map
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libkvs.so.$(CLIENT_SO) \
+		-Wl,--version-script=src/client/libkvs.map -o $@ $(CLIENT_OBJS) $(CLIENT_LIBS)
+
+$(BUILD)/libkvs.so: $(BUILD)/libkvs.so.$(CLIENT_VER)
+	ln -sf libkvs.so.$(CLIENT_VER) $(BUILD)/libkvs.so.$(CLIENT_SO)
+	ln -sf libkvs.so.$(CLIENT_VER) $@
+
+$(BUILD)/libkvs.a: $(CLIENT_OBJS)
+	rm -f $@
+	ar rcs $@ $(CLIENT_OBJS)
+
+$(BUILD)/kvsctl: $(KVSCTL_OBJS) $(BUILD)/libkvs.a
+	$(CC) $(LDFLAGS) -o $@ $(KVSCTL_OBJS) $(BUILD)/libkvs.a $(CLIENT_LIBS) \
+		$(shell pkg-config --libs libedit 2>/dev/null)
+
+# kvs.pc for a given prefix: $(call kvs_pc,PREFIX,LIBDIR,INCDIR)
+define kvs_pc
+sed -e 's|@PREFIX@|$(1)|' -e 's|@LIBDIR@|$(2)|' -e 's|@INCDIR@|$(3)|' \
+	-e 's|@VERSION@|$(CLIENT_VER)|' src/client/kvs.pc.in
+endef
+
+# The staged install examples/ build against (what `make install` puts in place).
+$(STAGE)/lib/pkgconfig/kvs.pc: $(BUILD)/libkvs.so $(BUILD)/libkvs.a src/client/kvs_client.h src/client/kvs.pc.in
+	$(MAKE) --no-print-directory install-lib DESTDIR= PREFIX=$(STAGE) LIBDIR=$(STAGE)/lib INCDIR=$(STAGE)/include
+
+$(BUILD)/examples/config_watch: examples/config_watch.c $(STAGE)/lib/pkgconfig/kvs.pc
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -std=c11 -Wall -Wextra -Werror -o $@ $< \
+		$$(PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config --cflags --libs kvs) \
+		-Wl,-rpath,$(STAGE)/lib
+
+# libkvs get/put per second from one thread (bench/run.sh, BENCH_ONLY=client).
+$(BUILD)/bench/kvs_client_bench: bench/client_bench.c $(STAGE)/lib/pkgconfig/kvs.pc
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -std=c11 -Wall -Wextra -Werror -o $@ $< \
+		$$(PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config --cflags --libs kvs) \
+		-Wl,-rpath,$(STAGE)/lib
+
+$(BUILD)/tests/test_client: tests/unit/test_client.c $(BUILD)/libkvs.a | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(CLIENT_FLAGS) -o $@ $< $(BUILD)/libkvs.a $(CLIENT_LIBS) -lcmocka
+
+$(BUILD)/tests/test_kvsctl_args: tests/unit/test_kvsctl_args.c $(BUILD)/ctl/args.o | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(KVSCTL_FLAGS) -o $@ $< $(BUILD)/ctl/args.o -lcmocka
+
+.PHONY: install-lib install-client uninstall-client
+
+# libkvs alone: .so (with its soname links), .a, header, kvs.pc.
+install-lib: $(BUILD)/libkvs.so $(BUILD)/libkvs.a
+	install -D -m 0755 $(BUILD)/libkvs.so.$(CLIENT_VER) $(DESTDIR)$(LIBDIR)/libkvs.so.$(CLIENT_VER)
+	ln -sf libkvs.so.$(CLIENT_VER) $(DESTDIR)$(LIBDIR)/libkvs.so.$(CLIENT_SO)
+	ln -sf libkvs.so.$(CLIENT_VER) $(DESTDIR)$(LIBDIR)/libkvs.so
+	install -m 0644 $(BUILD)/libkvs.a $(DESTDIR)$(LIBDIR)/libkvs.a
+	install -D -m 0644 src/client/kvs_client.h $(DESTDIR)$(INCDIR)/kvs_client.h
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig
+	$(call kvs_pc,$(PREFIX),$(LIBDIR),$(INCDIR)) > $(DESTDIR)$(LIBDIR)/pkgconfig/kvs.pc
+
+# kvsctl, its man page and bash completion, and libkvs.
+install-client: install-lib $(BUILD)/kvsctl
+	install -D -m 0755 $(BUILD)/kvsctl $(DESTDIR)$(PREFIX)/bin/kvsctl
+	install -D -m 0644 man/kvsctl.1 $(DESTDIR)$(MANDIR)/man1/kvsctl.1
+	install -D -m 0644 scripts/kvsctl.bash $(DESTDIR)$(BASHCOMPDIR)/kvsctl
+
+uninstall-client:
+	rm -f $(DESTDIR)$(PREFIX)/bin/kvsctl $(DESTDIR)$(MANDIR)/man1/kvsctl.1 \
+		$(DESTDIR)$(BASHCOMPDIR)/kvsctl $(DESTDIR)$(INCDIR)/kvs_client.h \
+		$(DESTDIR)$(LIBDIR)/libkvs.so.$(CLIENT_VER) $(DESTDIR)$(LIBDIR)/libkvs.so.$(CLIENT_SO) \
+		$(DESTDIR)$(LIBDIR)/libkvs.so $(DESTDIR)$(LIBDIR)/libkvs.a $(DESTDIR)$(LIBDIR)/pkgconfig/kvs.pc
+
 $(BUILD) $(BUILD)/tests:
 	mkdir -p $@
 
@@ -124,21 +236,21 @@ unit: $(UNIT_BINS)
 	@failed=""; for t in $(UNIT_BINS); do echo "== $$t"; $$t 2>&1 || failed="$$failed $$t"; done; \
 	if [ -n "$$failed" ]; then echo "unit: FAILED:$$failed"; exit 1; fi
 
-integration: $(BUILD)/kvs
+integration: $(BUILD)/kvs client
 	KVS_BIN=$(abspath $(BUILD)/kvs) $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 # install: $(PREFIX)/bin/kvs; the systemd unit, its ExecStart pointed at
 # that binary; the default config as an example under $(DOCDIR); kvs(1) in
-# $(MANDIR); and
-# /etc/kvs/kvs.yaml (data_dir set to the unit's state directory) only when
-# no such file exists, so a user's config is never overwritten.
-# uninstall removes the binary, the unit, the example and the man page; /etc/kvs/kvs.yaml
-# and the data in /var/lib/kvs stay.  Both honour DESTDIR (staged installs).
+# $(MANDIR); /etc/kvs/kvs.yaml (data_dir set to the unit's state directory)
+# only when no such file exists, so a user's config is never overwritten; and
+# the client (install-client: kvsctl, its man page and completion, libkvs).
+# uninstall removes the binary, the unit, the example, the man page and the
+# client; /etc/kvs/kvs.yaml and the data in /var/lib/kvs stay.  Both honour
+# DESTDIR (staged installs).
 UNITDIR ?= /lib/systemd/system
 DOCDIR  ?= /usr/share/doc/kvs
-MANDIR  ?= $(PREFIX)/share/man
 
-install: $(BUILD)/kvs
+install: $(BUILD)/kvs install-client
 	install -D -m 0755 $(BUILD)/kvs $(DESTDIR)$(PREFIX)/bin/kvs
 	install -D -m 0644 $(BUILD)/libssl.so $(DESTDIR)$(PREFIX)/lib/kvs/libssl.so
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)/etc/kvs
@@ -153,7 +265,7 @@ install: $(BUILD)/kvs
 		chmod 0644 $(DESTDIR)/etc/kvs/kvs.yaml; }
 	@echo "kvs: installed; then: systemctl daemon-reload && systemctl enable --now kvs"
 
-uninstall:
+uninstall: uninstall-client
 	rm -f $(DESTDIR)$(PREFIX)/bin/kvs $(DESTDIR)$(UNITDIR)/kvs.service \
 		$(DESTDIR)$(DOCDIR)/kvs.yaml.example $(DESTDIR)$(PREFIX)/lib/kvs/libssl.so \
 		$(DESTDIR)$(MANDIR)/man1/kvs.1
@@ -198,7 +310,7 @@ FUZZ_BUILD   ?= build/fuzz
 FUZZ_SECONDS ?= 30
 FUZZ_ARGS    ?=
 FUZZ_SKIP_KNOWN ?=
-FUZZ_TARGETS := path json config record wire snapshot
+FUZZ_TARGETS := path json config record wire snapshot scan
 FUZZ_PKGS    := libcjson yaml-0.1 uuid libcrypto
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP $(INCLUDES) \
@@ -232,6 +344,10 @@ fuzz-build: $(FUZZ_BINS)
 $(FUZZ_CORE): $(FUZZ_BUILD)/%.o: src/%.c | $(FUZZ_BUILD)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+# fuzz_scan includes libkvs's json_scan.c itself (the client is no module of the node).
+$(FUZZ_BUILD)/fuzz_scan: FUZZ_CFLAGS += -Isrc/client
+$(FUZZ_BUILD)/fuzz_scan: src/client/json_scan.c src/client/client_int.h
 
 $(FUZZ_BINS): $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_CORE) | $(FUZZ_BUILD)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_CORE) $(FUZZ_LIBS)

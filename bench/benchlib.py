@@ -618,6 +618,7 @@ def cmd_report(path):
     expiry_report(w, val)
     cluster_report(w, val, rps)
     snapshot_report(w, val, rps, info)
+    client_report(w, val)
     if "GET /health" not in wrk:   # BENCH_ONLY: the issue-7 scenarios did not run
         print("\n".join(out))
         return
@@ -810,6 +811,69 @@ def snapshot_report(w, val, rps, info):
         w("| `kvs --restore` of that snapshot into an empty data dir | %s s (%s MB on disk) |"
           % (val["snap_restore_s"], val.get("snap_restore_mb", "?")))
     w("")
+
+
+def client_report(w, val):
+    """libkvs and kvsctl (issue 21): medians over the rounds of bench_client in run.sh."""
+    if not any(k.startswith("client_") for k in val):
+        return
+
+    def runs_of(prefix):
+        """{run: [req/s, p50 us, p99 us]} of the values named prefix_<run>."""
+        return {k.rsplit("_", 1)[1]: [float(x) for x in val[k].split()] for k in val
+                if k.startswith(prefix + "_") and len(val[k].split()) == 3}
+
+    def med(prefix):
+        """Median req/s, p50 and p99 (us) over the runs, each column its own median."""
+        runs = list(runs_of(prefix).values())
+        if not runs:
+            return None
+        return [statistics.median(r[i] for r in runs) for i in range(3)]
+
+    def round_ratio(mode, other):
+        """Median of the per-round ratios libkvs / other (rounds run side by side), and them."""
+        lib, oth = runs_of("client_%s_lib" % mode), runs_of("client_%s_%s" % (mode, other))
+        rs = [lib[r][0] / oth[r][0] for r in sorted(lib) if r in oth and oth[r][0]]
+        if not rs:
+            return "-"
+        return "%.2f× (%s)" % (statistics.median(rs), ", ".join("%.2f" % x for x in rs))
+
+    w("### libkvs and kvsctl (issue 21)")
+    w("")
+    w("| 100 B values | libkvs, 1 thread, keep-alive | wrk, 1 connection | libkvs / wrk 1 conn | "
+      "wrk 2×64 | libkvs / wrk 2×64 |")
+    w("|---|---:|---:|---:|---:|---:|")
+    for mode in ("get", "put"):
+        lib, one, many = (med("client_%s_%s" % (mode, t)) for t in ("lib", "wrk1", "wrk64"))
+        if not lib:
+            continue
+
+        def cell(r):
+            return "%s/s (p50 %.2f ms, p99 %.2f ms)" % ("{:,.0f}".format(r[0]), r[1] / 1000,
+                                                         r[2] / 1000) if r else "-"
+
+        w("| %s | %s | %s | %s | %s | %s |" % (mode.upper(), cell(lib), cell(one),
+                                               round_ratio(mode, "wrk1"), cell(many),
+                                               round_ratio(mode, "wrk64")))
+    w("")
+    w("Ratios: the median of the rounds' own ratios (each round runs the three side by side), "
+      "the rounds' in brackets.")
+    w("")
+    if "client_hyperfine" in val:
+        try:
+            res = json.loads(val["client_hyperfine"])
+        except ValueError:
+            res = []
+        w("| wall time per call (hyperfine, process start to exit) | mean | median | stddev | min |")
+        w("|---|---:|---:|---:|---:|")
+        for r in res:
+            name = "`kvsctl get`" if "kvsctl" in r["command"] else "`curl -s` GET"
+            w("| %s | %.2f ms | %.2f ms | %.2f ms | %.2f ms |" % (
+                name, r["mean"] * 1000, r["median"] * 1000, r["stddev"] * 1000, r["min"] * 1000))
+        if len(res) == 2:
+            w("")
+            w("kvsctl / curl (mean): %.2f×" % (res[0]["mean"] / res[1]["mean"]))
+        w("")
 
 
 def watch_report(w, val, wrk, rps, info):

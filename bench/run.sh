@@ -22,6 +22,7 @@
 #   BENCH_ONLY=scale  only the 20- and 40-node part of it; report in bench/results/scale.md
 #   BENCH_SCALE="20 40"  cluster sizes of the scale scenario (quick: 10)
 #   BENCH_ONLY=snapshot only the snapshot scenario (issue 22); bench/results/snapshot.md
+#   BENCH_ONLY=client only libkvs and kvsctl (issue 21); report in bench/results/client.md
 #                   (watch-quick.md with BENCH_QUICK=1)
 set -euo pipefail
 
@@ -40,11 +41,11 @@ REPORT=latest
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   DUR=1 RUNS=1 NKEYS=10000 N1K=10000 N10K=2000 NBIG=10000 PACED_S=3 FLOOD_S=8 REPORT=quick
   FULL_S=5 SCALE_SIZES=10
-  NWATCH=200 NEXPIRE=5000 EXPIRE_S=5
+  NWATCH=200 NEXPIRE=5000 EXPIRE_S=5 NCLIENT=10000 HYPER_RUNS=100
 else
   DUR=5 RUNS=3 NKEYS=100000 N1K=100000 N10K=20000 NBIG=1000000 PACED_S=10 FLOOD_S=20
   FULL_S=30 SCALE_SIZES="20 40"
-  NWATCH=1000 NEXPIRE=100000 EXPIRE_S=60
+  NWATCH=1000 NEXPIRE=100000 EXPIRE_S=60 NCLIENT=100000 HYPER_RUNS=500
 fi
 NWATCH=${BENCH_WATCHERS:-$NWATCH}
 SCALE_SIZES=${BENCH_SCALE:-$SCALE_SIZES}
@@ -53,8 +54,9 @@ case "$ONLY" in
   "") ;;
   watch) REPORT=${REPORT/latest/watch}; REPORT=${REPORT/quick/watch-quick} ;;
   expiry) REPORT=${REPORT/latest/expiry}; REPORT=${REPORT/quick/expiry-quick} ;;
-  cluster|scale|snapshot) REPORT=${REPORT/latest/$ONLY}; REPORT=${REPORT/quick/$ONLY-quick} ;;
-  *) echo "bench: BENCH_ONLY=$ONLY: only 'watch', 'expiry', 'cluster', 'scale' and 'snapshot' are known" >&2
+  cluster|scale|snapshot|client) REPORT=${REPORT/latest/$ONLY}; REPORT=${REPORT/quick/$ONLY-quick} ;;
+  *) echo "bench: BENCH_ONLY=$ONLY: only 'watch', 'expiry', 'cluster', 'scale', 'snapshot' and 'client'" \
+       "are known" >&2
      exit 2 ;;
 esac
 FLOOD_S=${BENCH_FLOOD_DURATION:-$FLOOD_S}
@@ -143,12 +145,12 @@ info duration "$DUR"
 info runs "$RUNS"
 info clk_tck "$(getconf CLK_TCK)"
 
-mapfile -t PORTS < <("$PY" "$LIB" ports 22)
+mapfile -t PORTS < <("$PY" "$LIB" ports 23)
 P_A=${PORTS[0]} P_B=${PORTS[1]} P_ETCD=${PORTS[2]} P_ETCDPEER=${PORTS[3]}
 P_BIG=${PORTS[4]} P_C1=${PORTS[5]} P_C2=${PORTS[6]} P_C3=${PORTS[7]} P_FLOOD=${PORTS[8]}
 P_W1=${PORTS[9]} P_W2=${PORTS[10]} P_WON=${PORTS[11]} P_WOFF=${PORTS[12]} P_ACL=${PORTS[13]} P_JOIN=${PORTS[14]}
 P_E1=${PORTS[15]} P_E2=${PORTS[16]} P_E3=${PORTS[17]} P_EP1=${PORTS[18]} P_EP2=${PORTS[19]} P_EP3=${PORTS[20]}
-P_SNAP=${PORTS[21]}
+P_SNAP=${PORTS[21]} P_CL=${PORTS[22]}
 # shellcheck source=bench/cluster.sh
 . "$ROOT/bench/cluster.sh"
 
@@ -539,6 +541,54 @@ bench_snapshot() {
   rm -rf "$TMP/snapr.data" "$TMP/snap.data" "$TMP/snap.bin"
 }
 
+# libkvs and kvsctl (issue 21), one node with NCLIENT keys of 100 B.  Per round: GET then
+# PUT through libkvs from one thread on one keep-alive connection (bench/client_bench.c),
+# beside wrk on one connection (the same work: the ratio is the library's own cost) and
+# wrk's usual THREADS x CONNS (the node's capacity).  Then `kvsctl get` wall time per call
+# (process start, connect, request, exit) beside curl's, with hyperfine.
+bench_client() {
+  local lib_bin=$ROOT/build/bench/kvs_client_bench ctl=${KVSCTL_BIN:-$ROOT/build/kvsctl}
+  local url=http://127.0.0.1:$P_CL mode out key
+  if [ ! -x "$lib_bin" ] || [ ! -x "$ctl" ]; then
+    log "client: build/kvsctl or build/bench/kvs_client_bench missing (make all): skipped"
+    return 0
+  fi
+  cp "$ctl" "$TMP/kvsctl"
+  kvs_config cl "$P_CL" false
+  start_kvs cl "$P_CL"
+  fill "$url" kvs cl "$NCLIENT" 100
+  for ((RUN = 1; RUN <= RUNS; RUN++)); do
+    for mode in get put; do
+      quiesce
+      out=$(wrk -t1 -c1 -d"${DUR}s" --timeout 10s -s "$LUA" "$url" -- kvs "$mode" cl "$NCLIENT" 100 2>&1 |
+            grep '^RESULT ' | tail -1)
+      val "client_${mode}_wrk1_$RUN" "$(awk '{print $2, $3, $4}' <<<"$out")"
+      quiesce
+      out=$("$lib_bin" "127.0.0.1:$P_CL" "$mode" cl "$NCLIENT" "$DUR" 100 | grep '^RESULT ' || true)
+      VAL_LIB=$(awk '{print $2, $3, $4}' <<<"$out")
+      val "client_${mode}_lib_$RUN" "$VAL_LIB"
+      quiesce
+      out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --timeout 10s -s "$LUA" "$url" -- kvs "$mode" cl \
+            "$NCLIENT" 100 2>&1 | grep '^RESULT ' | tail -1)
+      val "client_${mode}_wrk64_$RUN" "$(awk '{print $2, $3, $4}' <<<"$out")"
+      log "client $mode run $RUN: libkvs $(cut -d' ' -f1 <<<"${VAL_LIB:-}")"
+    done
+  done
+  if command -v hyperfine >/dev/null; then
+    quiesce
+    key=cl/k00000001
+    hyperfine -N --warmup 20 --runs "$HYPER_RUNS" --export-json "$TMP/hyperfine.json" \
+      "$TMP/kvsctl --endpoints 127.0.0.1:$P_CL get $key" "curl -s $url/kv/$key" >&2 ||
+      log "warning: hyperfine failed"
+    [ -s "$TMP/hyperfine.json" ] &&
+      val client_hyperfine "$(jq -c '[.results[] | {command, mean, median, stddev, min, max}]' \
+                              "$TMP/hyperfine.json")"
+  else
+    log "client: hyperfine not installed (make bench installs it): kvsctl wall time skipped"
+  fi
+  stop_kvs cl
+}
+
 report() {
   mkdir -p "$OUTDIR"
   "$PY" "$LIB" report "$RES" >"$OUTDIR/$REPORT.md"
@@ -565,6 +615,11 @@ if [ "$ONLY" = cluster ] || [ "$ONLY" = scale ]; then
 fi
 if [ "$ONLY" = snapshot ]; then
   bench_snapshot
+  report
+  exit 0
+fi
+if [ "$ONLY" = client ]; then
+  bench_client
   report
   exit 0
 fi
@@ -730,6 +785,9 @@ bench_expiry
 
 # ================================================================== 9: snapshots
 bench_snapshot
+
+# ================================================================== 10: libkvs and kvsctl
+bench_client
 
 # ================================================================== 5: report
 report

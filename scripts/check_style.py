@@ -12,6 +12,8 @@ Usage: scripts/check_style.py [SRC_DIR]   (default: src)
    only headers of its own layer or of layers below it:
        base < config < data < store < node.h < cluster < http < main.c, node.c
    A cycle or an arrow pointing up means a module is in the wrong room.
+   The client side stands apart: src/client/ (libkvs) includes no header of
+   the node's layers, src/kvsctl/ of libkvs only kvs_client.h.
 
 Prints FILE:LINE: message for each problem; exits 1 if there was any.
 """
@@ -123,6 +125,21 @@ def layer_of(path, src):
     return parts[0]
 
 
+# The client side stands apart from the node: libkvs (client/) includes no
+# header of the node's layers, and kvsctl (kvsctl/) of libkvs only its public one.
+CLIENT_SIDE = {"client": set(), "kvsctl": {"kvs_client.h"}}
+
+
+def check_client_includes(p, mine, target, theirs, no, problems):
+    if mine == "client" and theirs in RANK:
+        problems.append(f"{p}:{no}: libkvs includes {os.path.basename(target)} of the node "
+                        f"({theirs}/): the client library stands apart")
+    elif mine == "kvsctl" and theirs != "kvsctl" and \
+            os.path.basename(target) not in CLIENT_SIDE["kvsctl"]:
+        problems.append(f"{p}:{no}: kvsctl includes {os.path.basename(target)}: it uses "
+                        f"libkvs's public header kvs_client.h only")
+
+
 def check_includes(src, files, problems):
     where = {}
     for p in files:
@@ -130,6 +147,15 @@ def check_includes(src, files, problems):
             where.setdefault(os.path.basename(p), p)
     for p in files:
         mine = layer_of(p, src)
+        if mine in CLIENT_SIDE:
+            with open(p, encoding="utf-8") as f:
+                for no, line in enumerate(f, 1):
+                    m = re.match(r'\s*#\s*include\s+"([^"]+)"', line)
+                    if m and os.path.basename(m.group(1)) in where:
+                        target = where[os.path.basename(m.group(1))]
+                        check_client_includes(p, mine, target, layer_of(target, src), no,
+                                              problems)
+            continue
         if mine not in RANK:
             continue
         with open(p, encoding="utf-8") as f:

@@ -5,10 +5,10 @@
 set -euo pipefail
 
 build_pkgs="build-essential pkg-config libcivetweb-dev librocksdb-dev libyaml-dev libcjson-dev
-uuid-dev libcurl4-openssl-dev libsystemd-dev libssl-dev libzstd-dev"
+uuid-dev libcurl4-openssl-dev libsystemd-dev libssl-dev libzstd-dev libedit-dev"
 test_pkgs="libcmocka-dev python3-pytest python3-requests curl jq procps iproute2 iptables faketime
 libfaketime openssl clang-14 libclang-rt-14-dev cppcheck zstd prometheus debhelper dpkg-dev lintian"
-bench_pkgs="wrk etcd-server etcd-client"
+bench_pkgs="wrk etcd-server etcd-client hyperfine"
 deb_pkgs="debhelper dpkg-dev lintian"
 
 case "${1:-build}" in
