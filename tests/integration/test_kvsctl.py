@@ -38,7 +38,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAST_INTERVALS, REPO, free_port, kvs_bin_path, wait_members, wait_until
+from conftest import (FAST_INTERVALS, REPO, free_port, kvs_bin_path, wait_members, wait_until,
+                      write_config)
 from test_security import TLSNode, pki  # noqa: F401  (pki is a fixture: a throwaway CA)
 
 BUILD = kvs_bin_path().parent
@@ -199,17 +200,30 @@ def test_txn(one, tmp_path):
     assert r.returncode == 2 and "400" in r.stderr
 
 
-def test_snapshot_save_leaves_nothing_on_error(one, tmp_path):
-    """snapshot save streams GET /admin/snapshot; where the node answers an
-    error the file and its .part are gone and the exit status says why."""
+def test_snapshot_save(node_factory, kvs_bin, tmp_path):
+    """snapshot save streams GET /admin/snapshot (admin scope) to FILE: with a
+    token short of admin it exits 5 and leaves neither the file nor its
+    .part; with an admin token the file is a snapshot kvs --restore takes."""
+    n = node_factory.start("snap", extra={"cluster_secret": SECRET,
+                                          "auth_tokens": [f"read:{READ_TOKEN}",
+                                                          f"write:{WRITE_TOKEN}"]})
+    ok(ctl("put", "s/one", '{"v": 1}', "--token", WRITE_TOKEN, endpoints=n.address))
     out = tmp_path / "snap.bin"
-    r = ctl("snapshot", "save", str(out), endpoints=one.address)
-    if r.returncode == 0:   # the snapshot endpoint exists in this build
-        assert out.stat().st_size > 0 and not Path(str(out) + ".part").exists()
-    else:
-        assert r.returncode == 1 and "admin/snapshot" in r.stderr
-        assert not out.exists() and not Path(str(out) + ".part").exists()
-    r = ctl("snapshot", "load", str(out), endpoints=one.address)
+    r = ctl("snapshot", "save", str(out), "--token", READ_TOKEN, endpoints=n.address)
+    assert r.returncode == 5 and "403" in r.stderr, (r.returncode, r.stderr)
+    assert not out.exists() and not Path(str(out) + ".part").exists()
+    ok(ctl("snapshot", "save", str(out), "--token", WRITE_TOKEN, endpoints=n.address))
+    assert out.read_bytes()[:8] == b"KVSSNAP\0" and not Path(str(out) + ".part").exists()
+    r2 = node_factory.create("restored", extra={"cluster_secret": SECRET,
+                                                "auth_tokens": [f"read:{READ_TOKEN}"]})
+    write_config(r2.config_path, r2.config)
+    p = subprocess.run([str(kvs_bin), "--restore", str(out), str(r2.config_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    r2.start()
+    assert ok(ctl("get", "s/one", "-o", "value", "--token", READ_TOKEN,
+                  endpoints=r2.address)) == '{"v": 1}\n'
+    r = ctl("snapshot", "load", str(out), endpoints=n.address)
     assert r.returncode == 2 and "unknown subcommand" in r.stderr
 
 
