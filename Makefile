@@ -291,8 +291,9 @@ deb:
 	git ls-files -co --exclude-standard | grep -v '^debian/kvs/' | \
 		tar -cf - --ignore-failed-read -T - | tar -xf - -C $(DEB_DIR)/kvs-$(KVS_VERSION)
 	cd $(DEB_DIR)/kvs-$(KVS_VERSION) && dpkg-buildpackage -us -uc -b
-	lintian --fail-on error $(DEB_DIR)/kvs_$(KVS_VERSION)_amd64.deb
-	@echo "deb: $(DEB_DIR)/kvs_$(KVS_VERSION)_amd64.deb"
+	lintian --fail-on error $(DEB_DIR)/kvs_$(KVS_VERSION)_amd64.deb \
+		$(DEB_DIR)/libkvs1_$(KVS_VERSION)_amd64.deb $(DEB_DIR)/libkvs-dev_$(KVS_VERSION)_amd64.deb
+	@echo "deb: $(DEB_DIR)/kvs_$(KVS_VERSION)_amd64.deb (and libkvs1, libkvs-dev)"
 
 # ---------------------------------------------------------------------------
 # Fuzzing and sanitizer builds (tests/fuzz/README.md).

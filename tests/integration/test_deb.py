@@ -78,8 +78,16 @@ def test_make_deb_installs_removes_and_purges(tmp_path):
     deb = build / "deb" / f"kvs_{VERSION}_amd64.deb"
     assert deb.exists(), p.stdout[-2000:]
     assert "lintian --fail-on error" in p.stdout
-    lint = run(["lintian", str(deb)], ok=False)
-    assert not [line for line in lint.stdout.splitlines() if line.startswith("E:")], lint.stdout
+    libs = [build / "deb" / f"{name}_{VERSION}_amd64.deb" for name in ("libkvs1", "libkvs-dev")]
+    for d in [deb] + libs:
+        assert d.exists(), d
+        lint = run(["lintian", str(d)], ok=False)
+        assert not [line for line in lint.stdout.splitlines() if line.startswith("E:")], lint.stdout
+    # the library's packages: the .so.1 alone, and what a program builds against
+    assert "/usr/lib/libkvs.so.1" in run(["dpkg-deb", "-c", str(libs[0])]).stdout
+    dev = run(["dpkg-deb", "-c", str(libs[1])]).stdout
+    for f in ("/usr/include/kvs_client.h", "/usr/lib/libkvs.a", "/usr/lib/pkgconfig/kvs.pc"):
+        assert f in dev, f
 
     made_data = not Path("/var/lib/kvs").exists()
     try:
@@ -93,8 +101,12 @@ def test_make_deb_installs_removes_and_purges(tmp_path):
         assert "/etc/kvs/kvs.yaml" in conf
         files = run(["dpkg", "-L", "kvs"]).stdout.split()
         for f in ("/usr/bin/kvs", "/usr/lib/kvs/libssl.so", "/lib/systemd/system/kvs.service",
-                  "/usr/share/man/man1/kvs.1.gz", "/usr/share/doc/kvs/copyright"):
+                  "/usr/share/man/man1/kvs.1.gz", "/usr/share/doc/kvs/copyright",
+                  "/usr/bin/kvsctl", "/usr/share/man/man1/kvsctl.1.gz",
+                  "/usr/share/bash-completion/completions/kvsctl"):
             assert f in files, f
+        assert not [f for f in files if "libkvs" in f]  # the library has packages of its own
+        assert run(["/usr/bin/kvsctl", "--help"]).returncode == 0
         unit = Path("/lib/systemd/system/kvs.service").read_text()
         assert "ExecStart=/usr/bin/kvs /etc/kvs/kvs.yaml" in unit
         assert "DynamicUser=yes" in unit
