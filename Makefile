@@ -32,9 +32,9 @@ CORE_OBJS := base/kvs base/log base/metrics base/buf base/zstd_codec config/conf
 NODE_OBJS := $(CORE_OBJS) base/notify node cluster/peer cluster/conflict cluster/gossip \
              cluster/replicate cluster/sync cluster/apply cluster/fetch cluster/anti_entropy \
              cluster/vote cluster/clock http/audit http/server http/conn http/auth http/routes http/api_kv \
-             http/api_cluster http/api_peer http/api_watch http/api_txn
+             http/api_cluster http/api_peer http/api_watch http/api_txn http/api_ui
 CORE := $(patsubst %,$(BUILD)/%.o,$(CORE_OBJS))
-NODE := $(patsubst %,$(BUILD)/%.o,$(NODE_OBJS))
+NODE := $(patsubst %,$(BUILD)/%.o,$(NODE_OBJS)) $(BUILD)/http/ui_assets.o
 
 UNIT_TESTS := config path json version record rcache store vote members wire buf store_fault \
               apply replicate push api_fault peer store_walk changes batch expiry zstd_codec
@@ -52,6 +52,15 @@ test-deps:
 
 $(BUILD)/%.o: src/%.c
 	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# The web console (ui/, issue 23): its files become constant arrays in a
+# generated C file (scripts/embed_ui.py), served from memory by api_ui.c.
+UI_FILES := $(wildcard ui/*)
+$(BUILD)/http/ui_assets.c: scripts/embed_ui.py $(UI_FILES)
+	$(PYTHON) scripts/embed_ui.py ui $@
+
+$(BUILD)/http/ui_assets.o: $(BUILD)/http/ui_assets.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # civetweb's TLS needs the OpenSSL 1.1 shim of src/compat/ssl_compat.c, found

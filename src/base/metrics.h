@@ -23,6 +23,7 @@ enum metrics_route {
 	ROUTE_PEER,      /* /members/... peer endpoints */
 	ROUTE_WATCH,     /* /watch/... */
 	ROUTE_TXN,       /* /txn */
+	ROUTE_UI,        /* /ui/ (the web console's static files) */
 	ROUTE_OTHER,     /* anything else (404) */
 	ROUTE_COUNT
 };

@@ -20,6 +20,7 @@
 #include "audit.h"
 #include "clock.h"
 #include "members.h"
+#include "replicate.h"
 
 int api_health(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
 	       const char *raw_path)
@@ -81,6 +82,9 @@ int api_metrics(struct kvs_node *node, struct mg_connection *c,
 		       "max_members.\n# TYPE kvs_members_refused_total counter\n"
 		       "kvs_members_refused_total %llu\n",
 		   (unsigned long long)members_refused_total(node->members));
+	buf_printf(&b, "# HELP kvs_push_queue_records Local writes waiting to be pushed to "
+		       "peers.\n# TYPE kvs_push_queue_records gauge\nkvs_push_queue_records %zu\n",
+		   node->replicate ? replicate_pending(node->replicate) : (size_t)0);
 	buf_printf(&b, "# HELP kvs_watchers_open Watch requests open now (at most max_watchers).\n"
 		       "# TYPE kvs_watchers_open gauge\nkvs_watchers_open %d\n", http_watchers(node));
 	if (store_changes_on(node->store))
