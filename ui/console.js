@@ -208,23 +208,46 @@ function drawRing(members, selfId) {
   ring.setAttribute('aria-label', 'Cluster ring: ' + members.map((m) => m.id + ' ' + m.status).join(', '));
 }
 
+function known(v) {
+  return v !== null && v !== undefined;
+}
+
+function ago(ms) {
+  if (!ms) return '—';
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  return s < 120 ? s + ' s ago' : Math.round(s / 60) + ' min ago';
+}
+
+/* How far the member's newest version trails this node's (from its last
+ * ping answer, so up to a probe interval old): a replication lag estimate. */
+function behind(m, selfMember) {
+  if (!known(m.latest_ts) || !selfMember || !known(selfMember.latest_ts)) return '—';
+  if (m === selfMember) return '0 ms';
+  const d = Math.max(0, selfMember.latest_ts - m.latest_ts);
+  return d < 1000 ? d + ' ms' : fmtNum(d / 1000) + ' s';
+}
+
 function renderMembers(members) {
   const self = state.health ? state.health.node_id : null;
-  const lag = lagQuantiles(state.metrics, null);
-  const keys = state.metrics ? state.metrics.get('kvs_keys') : null;
+  const me = members.find((m) => m.id === self);
   const rows = members.map((m) => {
-    const mine = m.id === self;
+    const stale = known(m.status_age_ms) && m.status_age_ms > 10000 ? ' (as of ' + ago(Date.now() - m.status_age_ms) + ')' : '';
     return el('tr', { 'data-id': m.id, 'data-status': m.status },
-      el('td', {}, el('a', { href: memberUrl(m) }, m.id), mine ? ' (this node)' : ''),
+      el('td', {}, el('a', { href: memberUrl(m) }, m.id), m === me ? ' (this node)' : ''),
       el('td', {}, m.address),
       el('td', { class: 'st-' + m.status }, m.status),
-      el('td', {}, mine && state.health ? state.health.mode : '—'),
-      el('td', {}, m.clock_offset_ms === null || m.clock_offset_ms === undefined ? '—' : m.clock_offset_ms + ' ms'),
-      el('td', {}, mine && keys !== null && keys !== undefined ? String(keys) : '—'),
-      el('td', {}, mine && lag ? fmtNum(lag.p50 * 1000, 0) + ' / ' + fmtNum(lag.p99 * 1000, 0) + ' ms' : '—'),
-      el('td', {}, fmtTime(m.last_seen)));
+      el('td', {}, known(m.mode) ? m.mode + stale : '—'),
+      el('td', {}, known(m.clock_offset_ms) ? m.clock_offset_ms + ' ms' : '—'),
+      el('td', {}, known(m.keys) ? String(m.keys) : '—'),
+      el('td', {}, behind(m, me)),
+      el('td', {}, known(m.push_queue) ? String(m.push_queue) : '—'),
+      el('td', {}, ago(m.last_seen)));
   });
   $('members').tBodies[0].replaceChildren(...rows);
+  const lag = lagQuantiles(state.metrics, null);
+  $('lag-summary').textContent = 'Replication lag of records arriving at this node (since it started): ' +
+    (lag ? 'p50 ≤ ' + fmtNum(lag.p50 * 1000, 0) + ' ms, p99 ≤ ' + fmtNum(lag.p99 * 1000, 0) + ' ms' : 'no records from peers yet') +
+    '. The live chart is under Charts.';
   drawRing(members, self);
 }
 
@@ -336,8 +359,11 @@ function drawChart(c) {
   const names = [...new Set(pts.flatMap((p) => Object.keys(p.values)))].sort();
   const max = Math.max(1e-9, ...pts.flatMap((p) => Object.values(p.values)));
   box.replaceChildren(svg('line', { x1: 0, y1: 99, x2: 300, y2: 99, stroke: '#d1d5db' }));
+  /* the time axis: the last 30 s at first, growing to HISTORY points */
+  const tEnd = pts.length ? pts[pts.length - 1].t : 0;
+  const span = Math.min(HISTORY * POLL_MS, Math.max(30000, pts.length ? tEnd - pts[0].t : 0));
   names.forEach((n, i) => {
-    const d = pts.map((p, j) => (300 * (j + HISTORY - pts.length)) / (HISTORY - 1) + ',' +
+    const d = pts.map((p) => (300 * (1 - (tEnd - p.t) / span)).toFixed(1) + ',' +
       (98 - (96 * (p.values[n] || 0)) / max).toFixed(1)).join(' ');
     box.append(svg('polyline', { points: d, fill: 'none', stroke: PALETTE[i % PALETTE.length],
       'stroke-width': 1.5, 'vector-effect': 'non-scaling-stroke' }));
