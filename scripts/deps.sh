@@ -7,7 +7,8 @@ set -euo pipefail
 build_pkgs="build-essential pkg-config libcivetweb-dev librocksdb-dev libyaml-dev libcjson-dev
 uuid-dev libcurl4-openssl-dev libsystemd-dev libssl-dev libzstd-dev"
 test_pkgs="libcmocka-dev python3-pytest python3-requests curl jq procps iproute2 iptables faketime
-libfaketime openssl clang-14 libclang-rt-14-dev cppcheck zstd"
+libfaketime openssl clang-14 libclang-rt-14-dev cppcheck zstd chromium chromium-driver
+python3-selenium"
 bench_pkgs="wrk etcd-server etcd-client"
 
 case "${1:-build}" in
