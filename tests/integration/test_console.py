@@ -72,6 +72,27 @@ def test_ui_serves_its_files_with_types_etag_and_csp(cluster):
     assert r.status_code == 405 and "GET" in r.headers["Allow"]
 
 
+def test_members_show_what_each_member_reports(cluster):
+    """What the cluster view shows of every member: its mode, keys, newest
+    version and push queue, from its answers to probes (GET /members/)."""
+    n1, n2, _ = cluster
+    n2.put_json("console/members-check", {"x": 1})
+    latest = int(n2.get("/kv/console/members-check").headers["X-Kvs-Timestamp"])
+
+    def reported():
+        ms = {m["id"]: m for m in n1.members()}
+        assert set(ms) == {n.node_id for n in cluster}
+        for n in cluster:
+            m = ms[n.node_id]
+            assert m["mode"] == "normal" and m["push_queue"] >= 0
+            assert m["status_age_ms"] >= 0
+            if m["keys"] != len(n.list_all()) or m["latest_ts"] < latest:
+                return None  # not answered a probe since the write
+        return ms
+    ms = wait_until(reported, timeout=15, msg="every member's report of the new key")
+    assert ms[n1.node_id]["status_age_ms"] == 0  # this node's own, now
+
+
 def test_ui_false_turns_the_console_off(module_factory):
     n = module_factory.start("off", extra={"ui": False})
     for path in ("/ui", "/ui/", "/ui/console.js"):
