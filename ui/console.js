@@ -534,7 +534,7 @@ async function showConflict(key, body) {
 
 async function deleteKey() {
   const cur = state.current;
-  if (!cur) return;
+  if (!cur) { hideBoxes(); return; }
   try {
     const r = await api('DELETE', kvPath(cur.key), { ok: [404, 412], headers: { 'If-Match': cur.etag },
       what: 'delete "' + cur.key + '"' });
@@ -613,9 +613,16 @@ function onEvent(e) {
   if (e.type === 'put') addKey(e.key);
   else removeKey(e.key);
   const cur = state.current;
-  if (cur && cur.key === e.key && '"' + e.uuid + '"' !== cur.etag) {
-    if (state.dirty) notice('"' + e.key + '" changed elsewhere while you edit it: saving will show the conflict.', true);
-    else openKey(e.key);
+  if (!cur || cur.key !== e.key || '"' + e.uuid + '"' === cur.etag) return;
+  if (state.dirty) {
+    notice('"' + e.key + '" was ' + (e.type === 'put' ? 'changed' : 'deleted') +
+      ' elsewhere while you edit it: saving will show the conflict.', true);
+  } else if (e.type === 'put') {
+    openKey(e.key);
+  } else {
+    state.current = null;
+    $('key-view').hidden = true;
+    notice('"' + e.key + '" was ' + (e.type === 'expire' ? 'expired' : 'deleted') + '.');
   }
 }
 

@@ -257,8 +257,31 @@ def test_key_written_on_another_node_appears_without_reload(cluster, browser):
     b.until(lambda: b.by('#tree [data-key="console/remote"]'), timeout=10,
                msg="the remote key in the tree")
     b.until(lambda: b.by('#feed li[data-key="console/remote"][data-type="put"]'), timeout=5)
+    # a key open in the editor (unedited) follows a change made elsewhere
+    b.click('#tree [data-key="console/remote"]')
+    b.until(lambda: "curl on n3" in b.one("#value-editor").get_attribute("value"), timeout=5)
+    cluster[2].put_json("console/remote", {"from": "curl on n3", "v": 2})
+    b.until(lambda: '"v": 2' in b.one("#value-editor").get_attribute("value"), timeout=10,
+            msg="the open key updated live")
     assert b.d.execute_script("return window.__same_page") == 1  # no reload happened
     b.shot("keys")
+
+
+def test_a_large_prefix_pages(cluster, browser):
+    b = browser
+    for i in range(130):
+        cluster[0].put_json(f"paged/k{i:03d}", i)
+    b.type("#prefix", "paged")
+    b.click("#prefix-form button")
+    # 100 keys a page, then "Load more keys" fetches the rest with after=
+    b.until(lambda: len(b.by("#tree button.key")) == 100, timeout=10, msg="the first page")
+    assert b.one("#more").is_displayed()
+    b.click("#more")
+    b.until(lambda: len(b.by("#tree button.key")) == 130, timeout=10, msg="the second page")
+    assert not b.one("#more").is_displayed()
+    b.type("#prefix", "")
+    b.click("#prefix-form button")
+    b.until(lambda: b.by('#tree [data-key="console/remote"]'), timeout=10)
 
 
 def test_stale_edit_shows_the_conflict_and_overwrites_nothing(cluster, browser):
