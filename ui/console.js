@@ -36,7 +36,7 @@ const state = {
   dirty: false,        /* the editor holds an unsaved edit */
   watchIndex: null,    /* resume the watch after this index */
   watchAbort: null,
-  authWanted: false,
+  authWanted: false,   /* a 401 came: polling waits for a token */
 };
 
 /* ------------------------------------------------------------ the API */
@@ -66,6 +66,7 @@ async function api(method, path, opts) {
   let body = null;
   try { body = await r.json(); } catch (e) { body = null; }
   const err = new ApiError(r.status, body, opts.what || (method + ' ' + path));
+  if (r.status === 401) state.authWanted = true;
   if (r.status === 401) askToken(state.token ? 'The token was refused: ' + err.message
     : 'This node requires a token: ' + err.message);
   else if (r.status === 403) notice('This token may not ' + err.what + ': ' + err.message, true);
@@ -115,9 +116,8 @@ function fmtNum(v, digits) {
 /* ------------------------------------------------------------- tokens */
 
 function askToken(msg) {
-  if (state.authWanted && $('token-dialog').open) { $('token-msg').textContent = msg; return; }
-  state.authWanted = true;
   $('token-msg').textContent = msg;
+  if ($('token-dialog').open) return;
   $('token-input').value = '';
   if (!$('token-dialog').open) $('token-dialog').showModal();
   $('token-input').focus();
@@ -140,7 +140,12 @@ function setupToken() {
     sessionStorage.removeItem(TOKEN_KEY);
     $('token-msg').textContent = 'Token forgotten.';
   });
-  $('token-cancel').addEventListener('click', () => { state.authWanted = false; $('token-dialog').close(); });
+  /* closed without a token (Close or Escape): polling stays paused while
+   * the node keeps asking for one, until the Token button is used */
+  $('token-cancel').addEventListener('click', () => $('token-dialog').close());
+  $('token-dialog').addEventListener('close', () => {
+    if (state.authWanted) notice('Paused: this node wants a token. Press "Token" to enter one.', true);
+  });
 }
 
 /* -------------------------------------------------------------- views */
@@ -260,6 +265,9 @@ async function pollCluster() {
     document.title = 'kvs ' + h.node_id;
     const members = await (await api('GET', '/members/', { what: 'list the members' })).json();
     members.sort((a, b) => a.id.localeCompare(b.id));
+    /* /members/ says "alive" with "suspect": true while a member that
+     * missed a probe is being checked: the console calls that suspect */
+    for (const m of members) if (m.status === 'alive' && m.suspect) m.status = 'suspect';
     renderMembers(members);
   } catch (e) {
     if (!(e instanceof ApiError)) notice('Cannot reach this node: ' + e.message, true);
