@@ -37,7 +37,7 @@ CORE := $(patsubst %,$(BUILD)/%.o,$(CORE_OBJS))
 NODE := $(patsubst %,$(BUILD)/%.o,$(NODE_OBJS)) $(BUILD)/http/ui_assets.o
 
 UNIT_TESTS := config path json version record rcache store vote members wire buf store_fault \
-              apply replicate push api_fault peer store_walk changes batch expiry zstd_codec
+              apply replicate push api_fault peer store_walk changes batch expiry zstd_codec clock
 UNIT_BINS  := $(patsubst %,$(BUILD)/tests/test_%,$(UNIT_TESTS))
 
 .PHONY: all deps test-deps run test lint unit integration install uninstall clean bench
@@ -90,6 +90,10 @@ $(BUILD)/tests/test_apply: tests/unit/test_apply.c $(CORE) $(BUILD)/cluster/appl
 REPL_OBJS := $(patsubst %,$(BUILD)/%.o,cluster/replicate cluster/peer node base/notify)
 $(BUILD)/tests/test_replicate: tests/unit/test_replicate.c $(CORE) $(REPL_OBJS) | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(REPL_OBJS) $(CORE) $(LDLIBS) -lcmocka
+
+# A peer's reported status (clock.o), on what replicate.o needs too.
+$(BUILD)/tests/test_clock: tests/unit/test_clock.c $(CORE) $(REPL_OBJS) $(BUILD)/cluster/clock.o | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/cluster/clock.o $(REPL_OBJS) $(CORE) $(LDLIBS) -lcmocka
 
 # test_api_fault and test_peer start an in-process node (node_fixture.h):
 # they link every node object but main.o.
