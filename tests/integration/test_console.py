@@ -17,6 +17,7 @@ order), so the whole file takes well under a minute and a half.
 """
 
 import os
+import subprocess
 import time
 
 import pytest
@@ -100,6 +101,17 @@ def test_ui_false_turns_the_console_off(module_factory):
         assert r.status_code == 404, path
         assert "ui: false" in r.json()["error"]
     assert n.get("/health").status_code == 200
+
+
+def test_ui_takes_only_a_boolean(kvs_bin, tmp_path):
+    for value, ok in (("true", True), ("false", True), ("yes", False), ('"true"', False)):
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(f"node_id: c1\ndata_dir: {tmp_path}/data\nui: {value}\n")
+        r = subprocess.run([str(kvs_bin), "--check-config", str(cfg)], capture_output=True,
+                           text=True, timeout=10)
+        assert (r.returncode == 0) == ok, (value, r.returncode, r.stderr)
+        if not ok:
+            assert r.returncode == 2 and "ui" in r.stderr, r.stderr
 
 
 # ------------------------------------------------------------------ browser
