@@ -335,6 +335,21 @@ def test_delete_asks_first_then_replicates(cluster, browser):
     b.until(lambda: not b.by('#tree [data-key="console/created"]'), timeout=5)
 
 
+def test_keys_open_and_boxes_close_from_the_keyboard(browser):
+    from selenium.webdriver.common.keys import Keys
+    b = browser
+    key = b.one('#tree [data-key="console/edit"]')
+    key.send_keys(Keys.ENTER)
+    b.until(lambda: b.text("#key-name") == "console/edit", timeout=5)
+    b.one("#delete").send_keys(Keys.ENTER)
+    assert b.one("#confirm-delete").is_displayed()
+    # the confirmation starts on "Cancel", and Escape closes it: nothing deleted
+    assert b.d.switch_to.active_element.get_attribute("id") == "confirm-no"
+    b.d.switch_to.active_element.send_keys(Keys.ESCAPE)
+    b.until(lambda: not b.one("#confirm-delete").is_displayed(), timeout=5)
+    assert b.by('#tree [data-key="console/edit"]')
+
+
 def test_phone_width_has_no_horizontal_scroll(browser):
     b = browser
     b.d.set_window_size(390, 844)
