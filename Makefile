@@ -32,13 +32,13 @@ CORE_OBJS := base/kvs base/log base/metrics base/buf base/zstd_codec base/fsutil
 NODE_OBJS := $(CORE_OBJS) base/notify node cluster/peer cluster/conflict cluster/gossip \
              cluster/replicate cluster/sync cluster/apply cluster/fetch cluster/anti_entropy \
              cluster/vote cluster/clock http/audit http/server http/conn http/auth http/routes http/api_kv \
-             http/api_cluster http/api_peer http/api_watch http/api_txn http/api_admin
+             http/api_cluster http/api_peer http/api_watch http/api_txn http/api_admin http/api_ui
 CORE := $(patsubst %,$(BUILD)/%.o,$(CORE_OBJS))
-NODE := $(patsubst %,$(BUILD)/%.o,$(NODE_OBJS))
+NODE := $(patsubst %,$(BUILD)/%.o,$(NODE_OBJS)) $(BUILD)/http/ui_assets.o
 
 UNIT_TESTS := config path json version record rcache store vote members wire buf store_fault \
               apply replicate push api_fault peer store_walk changes batch expiry zstd_codec \
-              snapshot
+              snapshot clock
 UNIT_BINS  := $(patsubst %,$(BUILD)/tests/test_%,$(UNIT_TESTS) client kvsctl_args)
 
 .PHONY: all deps test-deps run test lint unit integration install uninstall clean bench deb
@@ -56,6 +56,15 @@ test-deps:
 
 $(BUILD)/%.o: src/%.c
 	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# The web console (ui/, issue 23): its files become constant arrays in a
+# generated C file (scripts/embed_ui.py), served from memory by api_ui.c.
+UI_FILES := $(wildcard ui/*)
+$(BUILD)/http/ui_assets.c: scripts/embed_ui.py $(UI_FILES)
+	$(PYTHON) scripts/embed_ui.py ui $@
+
+$(BUILD)/http/ui_assets.o: $(BUILD)/http/ui_assets.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # civetweb's TLS needs the OpenSSL 1.1 shim of src/compat/ssl_compat.c, found
@@ -86,6 +95,10 @@ $(BUILD)/tests/test_apply: tests/unit/test_apply.c $(CORE) $(BUILD)/cluster/appl
 REPL_OBJS := $(patsubst %,$(BUILD)/%.o,cluster/replicate cluster/peer node base/notify)
 $(BUILD)/tests/test_replicate: tests/unit/test_replicate.c $(CORE) $(REPL_OBJS) | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(REPL_OBJS) $(CORE) $(LDLIBS) -lcmocka
+
+# A peer's reported status (clock.o), on what replicate.o needs too.
+$(BUILD)/tests/test_clock: tests/unit/test_clock.c $(CORE) $(REPL_OBJS) $(BUILD)/cluster/clock.o | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/cluster/clock.o $(REPL_OBJS) $(CORE) $(LDLIBS) -lcmocka
 
 # test_api_fault and test_peer start an in-process node (node_fixture.h):
 # they link every node object but main.o.

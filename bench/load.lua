@@ -4,6 +4,7 @@
 --
 --   API     kvs | etcd
 --   MODE    health  GET /health (kvs) or /version (etcd): the server's own ceiling
+--           ui      GET /ui/keys.js (kvs): the web console's largest file, from memory
 --           put     PUT a SIZE-byte value to a random key of NKEYS
 --           get     GET a random key of NKEYS (prefill them first)
 --           mixed   GETPCT % get, the rest put, random keys
@@ -152,6 +153,9 @@ function request()
     else
       return wrk.format("GET", "/version", nil, nil)
     end
+  elseif mode == "ui" then
+    keypath(math.random(0, nkeys - 1)) -- the same client work as health
+    return wrk.format("GET", "/ui/keys.js", nil, nil)
   elseif mode == "put" then
     return put(math.random(0, nkeys - 1))
   elseif mode == "get" then

@@ -684,6 +684,7 @@ SPECS=(
   "POST /txn, 1 put|$(human "$NKEYS")|100 B|$A|kvs txn bench $NKEYS 100 1"
   "POST /txn, 4 puts|$(human "$NKEYS")|100 B|$A|kvs txn bench $NKEYS 100 4"
   "POST /txn, 16 puts|$(human "$NKEYS")|100 B|$A|kvs txn bench $NKEYS 100 16"
+  "GET /ui/keys.js (web console, 11 KB)|-|-|$A|kvs ui"
 )
 if [ "$HAVE_ETCD" = 1 ]; then
   start_etcd

@@ -4,10 +4,11 @@
 # Does nothing (and needs no network) when everything is already installed.
 set -euo pipefail
 
-build_pkgs="build-essential pkg-config libcivetweb-dev librocksdb-dev libyaml-dev libcjson-dev
+build_pkgs="build-essential pkg-config python3 libcivetweb-dev librocksdb-dev libyaml-dev libcjson-dev
 uuid-dev libcurl4-openssl-dev libsystemd-dev libssl-dev libzstd-dev libedit-dev"
 test_pkgs="libcmocka-dev python3-pytest python3-requests curl jq procps iproute2 iptables faketime
-libfaketime openssl clang-14 libclang-rt-14-dev cppcheck zstd prometheus debhelper dpkg-dev lintian"
+libfaketime openssl clang-14 libclang-rt-14-dev cppcheck zstd prometheus debhelper dpkg-dev lintian
+chromium chromium-driver python3-selenium"
 bench_pkgs="wrk etcd-server etcd-client hyperfine"
 deb_pkgs="debhelper dpkg-dev lintian"
 

@@ -13,7 +13,8 @@
 /* ------------------------------------------------------------------ tables */
 
 static const char *const route_names[ROUTE_COUNT] = {
-	"kv", "kv_list", "health", "metrics", "members", "peer", "watch", "txn", "admin", "other",
+	"kv", "kv_list", "health", "metrics", "members", "peer", "watch", "txn", "admin", "ui",
+	"other",
 };
 
 static const char *const method_names[METHOD_COUNT] = {

@@ -24,6 +24,7 @@ enum metrics_route {
 	ROUTE_WATCH,     /* /watch/... */
 	ROUTE_TXN,       /* /txn */
 	ROUTE_ADMIN,     /* /admin/... */
+	ROUTE_UI,        /* /ui/ (the web console's static files) */
 	ROUTE_OTHER,     /* anything else (404) */
 	ROUTE_COUNT
 };

@@ -9,7 +9,10 @@
 
 #include "log.h"
 #include "members.h"
+#include "replicate.h"
+#include "store.h"
 #include "version.h"
+#include "wire.h"
 
 #define CLOCK_PEERS 1024         /* entries kept, at most (max_members' range) */
 #define CLOCK_KEEP_BEST_MS 30000 /* a shorter round trip is kept this long */
@@ -19,6 +22,7 @@ struct clock_entry {
 	int64_t offset_ms;
 	int64_t rtt_ms;
 	int64_t at_ms;  /* when the kept sample was taken */
+	struct clock_status status; /* its last report; at_ms 0: none yet */
 };
 
 struct clocks {
@@ -77,6 +81,75 @@ void clock_sample(struct kvs_node *node, const char *id, int64_t t0, int64_t t1,
 		e->at_ms = t1;
 	}
 	pthread_mutex_unlock(&c->lock);
+}
+
+void clock_status_set(struct kvs_node *node, const char *id, const struct clock_status *st)
+{
+	struct clocks *c = node->clocks;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	struct clock_entry *e = entry(c, id, true);
+	if (e)
+		e->status = *st;
+	pthread_mutex_unlock(&c->lock);
+}
+
+bool clock_status_get(struct kvs_node *node, const char *id, struct clock_status *st)
+{
+	struct clocks *c = node->clocks;
+	bool found = false;
+
+	if (!c)
+		return false;
+	pthread_mutex_lock(&c->lock);
+	struct clock_entry *e = entry(c, id, false);
+	if (e && e->status.at_ms > 0) {
+		*st = e->status;
+		found = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return found;
+}
+
+void clock_status_self(struct kvs_node *node, struct clock_status *st)
+{
+	struct store_stats ss;
+
+	store_stats(node->store, &ss);
+	st->mode = atomic_load(&node->mode);
+	st->keys = ss.keys;
+	st->latest_ts = store_latest_ts(node->store);
+	st->push_queue = node->replicate ? (int64_t)replicate_pending(node->replicate) : 0;
+	st->at_ms = version_now_ms();
+}
+
+void clock_status_json(const struct clock_status *st, cJSON *o)
+{
+	cJSON_AddStringToObject(o, "mode", node_mode_name(st->mode));
+	cJSON_AddNumberToObject(o, "keys", (double)st->keys);
+	cJSON_AddNumberToObject(o, "latest_ts", (double)st->latest_ts);
+	cJSON_AddNumberToObject(o, "push_queue", (double)st->push_queue);
+}
+
+bool clock_status_parse(const cJSON *o, struct clock_status *st)
+{
+	const cJSON *mode = cJSON_GetObjectItemCaseSensitive(o, "mode");
+	struct clock_status s = { .mode = -1 };
+
+	if (!cJSON_IsString(mode))
+		return false;
+	for (int m = MODE_NORMAL; m <= MODE_READ_ONLY; m++)
+		if (strcmp(mode->valuestring, node_mode_name(m)) == 0)
+			s.mode = m;
+	if (s.mode < 0 || !wire_get_i64(o, "keys", &s.keys) ||
+	    !wire_get_i64(o, "latest_ts", &s.latest_ts) ||
+	    !wire_get_i64(o, "push_queue", &s.push_queue))
+		return false;
+	s.at_ms = version_now_ms();
+	*st = s;
+	return true;
 }
 
 bool clock_offset(struct kvs_node *node, const char *id, int64_t *offset_ms)

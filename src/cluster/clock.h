@@ -16,6 +16,10 @@
  * again (logged clock_ok).  With fewer peers nobody can tell who is wrong:
  * an offset past the mark is only logged (clock_offset_warning).
  *
+ * Each ping answer also says how the peer is doing (struct clock_status:
+ * its mode, live keys, newest version and push queue), kept beside its
+ * offset for /members/ and the web console (SPEC section 14).
+ *
  * The offsets live in node->clocks, guarded by its own mutex; any thread.
  */
 #ifndef KVS_CLOCK_H
@@ -23,6 +27,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include <cjson/cJSON.h>
 
 #include "buf.h"
 #include "node.h"
@@ -39,6 +45,33 @@ void clock_sample(struct kvs_node *node, const char *id, int64_t t0, int64_t t1,
 
 /* The known offset of peer id in ms (peer minus this node), or false. */
 bool clock_offset(struct kvs_node *node, const char *id, int64_t *offset_ms);
+
+/* A peer's own report in its last ping answer. */
+struct clock_status {
+	int mode;            /* enum node_mode */
+	int64_t keys;        /* live keys it stores */
+	int64_t latest_ts;   /* newest version timestamp it stores, ms */
+	int64_t push_queue;  /* its local writes not yet pushed */
+	int64_t at_ms;       /* when the answer came (this node's clock) */
+};
+
+/* Keeps st as peer id's latest status (dropped when the table is full). */
+void clock_status_set(struct kvs_node *node, const char *id, const struct clock_status *st);
+
+/* Peer id's latest status into *st, or false if none came yet. */
+bool clock_status_get(struct kvs_node *node, const char *id, struct clock_status *st);
+
+/* This node's own status now (at_ms: now). */
+void clock_status_self(struct kvs_node *node, struct clock_status *st);
+
+/* Adds st's fields to object o: "mode", "keys", "latest_ts", "push_queue"
+ * (what a ping answer carries, and /members/ shows). */
+void clock_status_json(const struct clock_status *st, cJSON *o);
+
+/* Reads those fields from a peer's ping answer o, strictly (a known mode,
+ * integers in 0..10^15-1), at_ms set to now.  false if any is missing or
+ * bad (*st then untouched): a peer of an older version sends none. */
+bool clock_status_parse(const cJSON *o, struct clock_status *st);
 
 /* Re-decides node->clock_skewed from the alive peers' offsets. */
 void clock_check(struct kvs_node *node);

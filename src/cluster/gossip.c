@@ -4,8 +4,11 @@
  * Peer endpoints used (served by api_peer.c):
  *   POST /members/join     {"member": M}                 -> {"members": [M...]}
  *   POST /members/gossip   {"from": M, "members": [M...]} -> {"members": [M...]}
- *   POST /members/ping     {"from": M, "clock": ms}       -> {"member": M, "clock": ms}
- *                          (the clocks: each side's wall clock, clock.h)
+ *   POST /members/ping     {"from": M, "clock": ms}       -> {"member": M, "clock": ms,
+ *                                                           "mode", "keys", "latest_ts",
+ *                                                           "push_queue"}
+ *                          (the clocks: each side's wall clock; and how the peer
+ *                          is doing, shown in /members/: clock.h)
  *   POST /members/probe    {"from": M, "address": A}      -> {"ok": bool}
  *   POST /members/suspect  {"from": M, "id": ID}          -> {}
  *   POST /members/left     {"from": M}                    -> {}
@@ -220,8 +223,12 @@ int gossip_ping(struct kvs_node *node, const char *address, char *id_out, size_t
 		if (member_from_json(m, &e) == 0) {
 			struct member known;
 
+			struct clock_status st;
+
 			if (wire_get_i64(reply, "clock", &peer_clock))
 				clock_sample(node, e.id, t0, t1, peer_clock);
+			if (clock_status_parse(reply, &st))
+				clock_status_set(node, e.id, &st);
 			/* the member's own word, from the address it is known by,
 			 * is the one source of "left" without a secret */
 			if (gossip_record_trusted(node, &e) ||

@@ -134,6 +134,7 @@ struct kvs_config {
 	char tls_key_file[CONFIG_PATH_MAX];        /* PEM private key */
 	char tls_ca_file[CONFIG_PATH_MAX];         /* CA that signs peers' certificates */
 	bool tls_verify_peer;                      /* require client certificates (mutual TLS) */
+	bool ui;                                   /* serve the web console at /ui/ */
 };
 
 /* Fills cfg with every default of the key table (node_id = hostname). */

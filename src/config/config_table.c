@@ -165,6 +165,8 @@ const struct config_key config_keys[] = {
 	    "CA certificate that signs the peers' certificates (checked on every peer connection)."),
 	KEY(tls_verify_peer, CT_BOOL, 0, 0, NULL, CD_VALUE, "false",
 	    "true: require a client certificate signed by tls_ca_file (mutual TLS); clients need one too."),
+	KEY(ui, CT_BOOL, 0, 0, NULL, CD_VALUE, "true",
+	    "true: serve the web console at /ui/ (static pages that use the public API); false: 404."),
 };
 
 const int config_key_count = (int)(sizeof(config_keys) / sizeof(config_keys[0]));

@@ -73,6 +73,10 @@ int api_watch(struct kvs_node *node, struct mg_connection *c, const struct mg_re
 	      const char *raw_path);
 const char *api_watch_bad_path(const char *raw_path);
 
+/* GET|HEAD /ui and /ui/{file}: the web console's files, 404 with
+ * "ui: false" (api_ui.c, SPEC section 14) */
+int api_ui(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
+	   const char *raw_path);
 /* GET|HEAD /health, /metrics, /members and /members/; DELETE
  * /members/leave, a client asking this node to leave (api_cluster.c) */
 int api_health(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,

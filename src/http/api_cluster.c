@@ -21,6 +21,7 @@
 #include "audit.h"
 #include "clock.h"
 #include "members.h"
+#include "replicate.h"
 
 int api_health(struct kvs_node *node, struct mg_connection *c, const struct mg_request_info *ri,
 	       const char *raw_path)
@@ -98,6 +99,9 @@ int api_metrics(struct kvs_node *node, struct mg_connection *c,
 		       "max_members.\n# TYPE kvs_members_refused_total counter\n"
 		       "kvs_members_refused_total %llu\n",
 		   (unsigned long long)members_refused_total(node->members));
+	buf_printf(&b, "# HELP kvs_push_queue_records Local writes waiting to be pushed to "
+		       "peers.\n# TYPE kvs_push_queue_records gauge\nkvs_push_queue_records %zu\n",
+		   node->replicate ? replicate_pending(node->replicate) : (size_t)0);
 	buf_printf(&b, "# HELP kvs_watchers_open Watch requests open now (at most max_watchers).\n"
 		       "# TYPE kvs_watchers_open gauge\nkvs_watchers_open %d\n", http_watchers(node));
 	if (store_changes_on(node->store))
@@ -139,15 +143,25 @@ int api_members(struct kvs_node *node, struct mg_connection *c,
 	(void)raw_path;
 	arr = gossip_members_json(node);
 	cJSON *m;
-	cJSON_ArrayForEach(m, arr) { /* each peer's clock offset, as far as known */
+	/* each peer's clock offset and its own report of mode, keys, newest
+	 * version and push queue (its last ping answer; "status_age_ms" old),
+	 * as far as known; this node's own, now */
+	cJSON_ArrayForEach(m, arr) {
 		const cJSON *id = cJSON_GetObjectItemCaseSensitive(m, "id");
+		bool self = cJSON_IsString(id) && strcmp(id->valuestring, node->cfg.node_id) == 0;
+		struct clock_status st;
 		int64_t off = 0;
 
-		if (cJSON_IsString(id) && (strcmp(id->valuestring, node->cfg.node_id) == 0 ||
-					   clock_offset(node, id->valuestring, &off)))
+		if (self || (cJSON_IsString(id) && clock_offset(node, id->valuestring, &off)))
 			cJSON_AddNumberToObject(m, "clock_offset_ms", (double)off);
 		else
 			cJSON_AddNullToObject(m, "clock_offset_ms");
+		if (self)
+			clock_status_self(node, &st);
+		if (self || (cJSON_IsString(id) && clock_status_get(node, id->valuestring, &st))) {
+			clock_status_json(&st, m);
+			cJSON_AddNumberToObject(m, "status_age_ms", (double)(version_now_ms() - st.at_ms));
+		}
 	}
 	text = arr ? cJSON_PrintUnformatted(arr) : NULL;
 	cJSON_Delete(arr);

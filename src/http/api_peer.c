@@ -22,6 +22,7 @@
 
 #include "api.h"
 #include "buf.h"
+#include "clock.h"
 #include "conflict.h"
 #include "gossip.h"
 #include "http.h"
@@ -207,7 +208,11 @@ int api_peer_ping(struct kvs_node *node, struct mg_connection *c,
 	heard_from(node, &from);
 	if (o) {
 		cJSON_AddItemToObject(o, "member", gossip_self_json(node));
+		struct clock_status st;
+
 		cJSON_AddNumberToObject(o, "clock", (double)version_now_ms());
+		clock_status_self(node, &st);
+		clock_status_json(&st, o);
 	}
 	return send_json(c, o);
 }

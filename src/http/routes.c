@@ -120,6 +120,8 @@ static const struct route routes[] = {
 	{ "/watch/", PREFIX, M_GET, AUTH_READ, ROUTE_WATCH, .fn = api_watch, .flags = INDEX,
 	  .bad_path = api_watch_bad_path },
 	{ "/admin/snapshot", EXACT, M_GET, AUTH_ADMIN, ROUTE_ADMIN, .fn = api_admin_snapshot },
+	{ "/ui", EXACT, M_READ, AUTH_OPEN, ROUTE_UI, .fn = api_ui },
+	{ "/ui/", PREFIX, M_READ, AUTH_OPEN, ROUTE_UI, .fn = api_ui },
 	/* the peer namespace: any other path under /members/ is 404, but only
 	 * to a peer (with a secret, 401 to anyone else) */
 	{ "/members/", PREFIX, 0, AUTH_PEER, ROUTE_PEER, .fn = NULL },

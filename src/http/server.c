@@ -97,6 +97,7 @@ static const char *status_text(int status)
 	switch (status) {
 	case 200: return "OK";
 	case 204: return "No Content";
+	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
@@ -104,7 +105,9 @@ static const char *status_text(int status)
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
 	case 409: return "Conflict";
+	case 410: return "Gone";
 	case 411: return "Length Required";
+	case 412: return "Precondition Failed";
 	case 413: return "Payload Too Large";
 	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";

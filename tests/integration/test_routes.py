@@ -66,6 +66,8 @@ class Route:
             return self.path + "routes-t/"
         if self.path == "/kv/":
             return self.path + "routes-t/k"
+        if self.path == "/ui/":
+            return self.path + "console.js"  # a file of the console
         return self.path + "no-such-route"
 
     def __repr__(self):
