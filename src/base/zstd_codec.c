@@ -47,7 +47,12 @@ int zstd_unpack(const void *in, size_t len, size_t cap, char **out, size_t *out_
 	if (!d)
 		return KVS_ENOMEM;
 	/* at most cap + 1 bytes ever: one byte past the cap proves it passed */
-	ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, 27); /* 128 MiB windows at most */
+	/* a window no larger than the cap needs (a hostile frame may ask for
+	 * more; 2^27 = 128 MiB at most), so memory stays near the cap */
+	int wlog = 10; /* zstd's smallest */
+	while (wlog < 27 && ((size_t)1 << wlog) < cap)
+		wlog++;
+	ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, wlog);
 	alloc = alloc < cap + 1 ? alloc : cap + 1;
 	if (!(dst = malloc(alloc + 1))) {
 		ZSTD_freeDCtx(d);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "client_int.h"
 
@@ -431,6 +432,10 @@ static int setup_handle(kvs_client *c)
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->curl_err);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* a key's "." and ".." go to the node as they are (which refuses them
+	 * with 400), never folded by curl into another path: "a/../../members/
+	 * leave" must not become DELETE /members/leave */
+	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
 	if (c->cacert)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert);
 	if (c->cert)
@@ -458,6 +463,11 @@ static CURLcode attempt(kvs_client *c, const struct kc_req *req, const char *bas
 	rep->body.limit = c->max_reply;
 	rep->status = 0;
 	rep->sink_bytes = 0;
+	if (req->sink) { /* a stream tried again elsewhere starts the file again */
+		if (fflush(req->sink) != 0 || ftruncate(fileno(req->sink), 0) != 0)
+			return CURLE_WRITE_ERROR;
+		rewind(req->sink);
+	}
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	if (req->body) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);

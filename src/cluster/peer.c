@@ -204,9 +204,10 @@ int peer_push(struct kvs_node *node, const char *address, const struct peer_body
 			 packed ? b->zlen : b->len, 0, reply, status, packed ? "zstd" : NULL,
 			 &offered);
 
-	if (rc != 0 && packed && *status == 415) {
-		/* it no longer takes zstd (restarted with peer_compression off, or
-		 * older): the plain body at once, and plain from now on */
+	if (rc != 0 && packed && (*status == 415 || *status == 400)) {
+		/* it no longer takes zstd (restarted with peer_compression off: 415;
+		 * or as a kvs that reads any body as JSON: 400): the plain body at
+		 * once, and plain from now on */
 		atomic_fetch_add(&node->metrics.push_encoding_refused, 1);
 		packed = false;
 		buf_reset(reply);

@@ -578,7 +578,7 @@ static void send_batch(struct replicate *r, struct entry *first, size_t n)
 	buf_init(&b->zbody, b->body.len + (b->body.len >> 3) + 1024);
 	if (node->cfg.peer_compression && b->body.len >= ZSTD_CODEC_MIN_BYTES &&
 	    (zstd_pack(b->body.data, b->body.len, &b->zbody) != 0 || b->zbody.len >= b->body.len))
-		buf_reset(&b->zbody); /* no frame, or no smaller: sent plain */
+		buf_release(&b->zbody); /* no frame, or no smaller: sent plain */
 	b->n = n;
 	b->born_ms = first->queued_ms;
 	atomic_store(&b->refs, 1); /* this function's, dropped at the end */

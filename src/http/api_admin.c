@@ -27,7 +27,7 @@
 /* The writer's sink: the connection. */
 static int sink_conn(void *ctx, const uint8_t *data, size_t len)
 {
-	return http_stream_write(ctx, (const char *)data, len) ? 0 : KVS_EIO;
+	return http_chunk_write(ctx, (const char *)data, len) ? 0 : KVS_EIO;
 }
 
 /* store_snapshot's callback: one record into the writer. */
@@ -58,7 +58,7 @@ int api_admin_snapshot(struct kvs_node *node, struct mg_connection *c,
 		 "Content-Disposition: attachment; filename=\"kvs-%s-%lld.snap\"\r\n"
 		 "X-Kvs-Snapshot-Version: %d\r\n",
 		 node->cfg.node_id, (long long)now, SNAPSHOT_VERSION);
-	if (!http_stream_start(c, "application/octet-stream", extra)) {
+	if (!http_chunked_start(c, "application/octet-stream", extra)) {
 		snapshot_writer_release(&w);
 		http_snapshot_end(c);
 		return 200;
@@ -66,6 +66,8 @@ int api_admin_snapshot(struct kvs_node *node, struct mg_connection *c,
 	rc = store_snapshot(node->store, add_record, &w);
 	if (rc == 0)
 		rc = snapshot_writer_finish(&w);
+	if (rc == 0 && !http_chunk_end(c)) /* only a whole stream gets its end */
+		rc = KVS_EIO;
 	if (rc == 0)
 		log_info("snapshot_sent", "records=%llu bytes=%llu ms=%lld",
 			 (unsigned long long)w.count, (unsigned long long)w.bytes,

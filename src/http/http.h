@@ -105,6 +105,17 @@ bool http_stream_start(struct mg_connection *c, const char *ctype, const char *e
 bool http_stream_write(struct mg_connection *c, const char *data, size_t len);
 
 /*
+ * A streamed reply whose end the client can tell from a cut: the same
+ * headers with "Transfer-Encoding: chunked"; http_chunk_write() sends one
+ * chunk (nothing for len 0), http_chunk_end() the last, empty one — only
+ * when the body is whole, so a stream that stops early is an error to
+ * any HTTP client, not a short file.  False once the client is gone.
+ */
+bool http_chunked_start(struct mg_connection *c, const char *ctype, const char *extra);
+bool http_chunk_write(struct mg_connection *c, const char *data, size_t len);
+bool http_chunk_end(struct mg_connection *c);
+
+/*
  * Watch requests (api_watch.c).  http_watch_begin() takes one of the
  * node's max_watchers places for c's request (false: all are taken);
  * http_watch_end() gives it back.  Between the two, http_watch_over() says

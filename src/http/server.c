@@ -177,22 +177,52 @@ void http_set_index(struct mg_connection *c, uint64_t index)
 	conn_slot_set_header(mg_get_user_connection_data(c), line);
 }
 
-bool http_stream_start(struct mg_connection *c, const char *ctype, const char *extra)
+/* The headers of a streamed 200 (chunked or ended by the connection). */
+static bool stream_headers(struct mg_connection *c, const char *ctype, const char *extra,
+			   bool chunked)
 {
 	char hdr[HEADER_MAX + 512];
 	int n;
 
-	mg_disable_keep_alive(c); /* no length: the stream ends with the connection */
+	mg_disable_keep_alive(c); /* the stream ends with the connection */
 	n = snprintf(hdr, sizeof(hdr),
 		     "HTTP/1.1 200 OK\r\n"
 		     "Content-Type: %s\r\n"
 		     "Cache-Control: no-cache\r\n"
 		     "Connection: close\r\n"
-		     "%s%s\r\n",
-		     ctype, conn_slot_header(mg_get_user_connection_data(c)), extra ? extra : "");
+		     "%s%s%s\r\n",
+		     ctype, chunked ? "Transfer-Encoding: chunked\r\n" : "",
+		     conn_slot_header(mg_get_user_connection_data(c)), extra ? extra : "");
 	if (n < 0 || (size_t)n >= sizeof(hdr))
 		return false;
 	return mg_write(c, hdr, (size_t)n) == n;
+}
+
+bool http_stream_start(struct mg_connection *c, const char *ctype, const char *extra)
+{
+	return stream_headers(c, ctype, extra, false);
+}
+
+bool http_chunked_start(struct mg_connection *c, const char *ctype, const char *extra)
+{
+	return stream_headers(c, ctype, extra, true);
+}
+
+bool http_chunk_write(struct mg_connection *c, const char *data, size_t len)
+{
+	char size[24];
+	int n;
+
+	if (len == 0)
+		return true; /* an empty chunk would end the body */
+	n = snprintf(size, sizeof(size), "%zx\r\n", len);
+	return mg_write(c, size, (size_t)n) == n && mg_write(c, data, len) == (int)len &&
+	       mg_write(c, "\r\n", 2) == 2;
+}
+
+bool http_chunk_end(struct mg_connection *c)
+{
+	return mg_write(c, "0\r\n\r\n", 5) == 5;
 }
 
 bool http_stream_write(struct mg_connection *c, const char *data, size_t len)

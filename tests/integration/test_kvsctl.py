@@ -255,6 +255,19 @@ def test_bad_input_exit_2(one, args, needle):
     assert one.get("/kv/k").status_code == 404           # nothing written
 
 
+def test_dot_segments_reach_the_node_unfolded(one):
+    """A key's ".." is sent as it is (the node refuses it with 400, exit 2),
+    never folded by curl into another path: "x/../../members/leave" must not
+    become DELETE /members/leave, nor "a/../b" a read of b."""
+    ok(ctl("put", "b", "1", endpoints=one.address))
+    for args in (["rm", "x/../../members/leave"], ["get", "a/../b"], ["get", "../health"],
+                 ["ls", "a/../"]):
+        r = ctl(*args, endpoints=one.address)
+        assert r.returncode == 2 and "400" in r.stderr, (args, r.returncode, r.stderr)
+    assert [m["status"] for m in one.members() if m["id"] == one.node_id] == ["alive"]
+    assert one.get("/kv/b").status_code == 200
+
+
 def test_help_everywhere():
     r = ctl("--help")
     assert r.returncode == 0

@@ -125,6 +125,8 @@ def snapshot(node, token=None):
     r = node.get("/admin/snapshot", headers=bearer(token), timeout=60)
     assert r.status_code == 200, r.text
     assert r.headers["Content-Type"] == "application/octet-stream"
+    # chunked: a stream cut short is an error to the client, never a short file
+    assert r.headers.get("Transfer-Encoding") == "chunked", r.headers
     return r.content
 
 
