@@ -288,12 +288,14 @@ def test_audit_lines_and_no_token_in_them(anode):
 def test_audit_reopened_on_sighup(node_factory, tmp_path):
     n = node_factory.start("rot", extra=base_config(tmp_path))
     log = tmp_path / "audit.log"
-    n.put("/kv/app/one", "1", headers=bearer(APP))
+    r = n.put("/kv/app/one", "1", headers=bearer(APP))
+    assert r.status_code == 200, r.text  # (a refused request would never reach the audit)
     wait_until(lambda: log.exists() and "app/one" in log.read_text(), 15)
     os.rename(log, tmp_path / "audit.log.1")
     n.send_signal(signal.SIGHUP)
     wait_until(lambda: "audit_reopen" in n.log_text(), 15)
-    n.put("/kv/app/two", "1", headers=bearer(APP))
+    r = n.put("/kv/app/two", "1", headers=bearer(APP))
+    assert r.status_code == 200, r.text
     wait_until(lambda: log.exists() and "app/two" in log.read_text(), 15,
                msg="the audit log was not reopened")
     assert "app/two" not in (tmp_path / "audit.log.1").read_text()
