@@ -92,6 +92,7 @@ struct sender {
  * peers / 2 ms (LINGER_MAX_MS at most): fewer, fuller pushes (linger) */
 #define LINGER_PEERS 8
 #define LINGER_MAX_MS 20
+#define BEHIND_CHECK_MS 5  /* how often a write works out the push backlog */
 
 struct replicate {
 	struct kvs_node *node;
@@ -103,6 +104,7 @@ struct replicate {
 	pthread_cond_t sent;    /* a sender took a batch off its queue */
 	pthread_cond_t drained; /* the same, or the replicator took a batch: broadcast */
 	atomic_bool behind;     /* pushes lag more than replication_lag_max_ms */
+	int64_t behind_checked_ms; /* (lock) when `behind` was last worked out */
 	_Atomic int64_t last_warn_ms; /* rate limit for push_failed warnings */
 	_Atomic uint64_t txn_seq; /* the last transaction id given */
 };
@@ -191,9 +193,14 @@ static int queue_append(struct replicate *r, struct entry *first, size_t count, 
 	r->tail = last;
 	r->count += count;
 	r->bytes += bytes;
-	if (r->node->cfg.replication_lag_max_ms > 0)
-		atomic_store_explicit(&r->behind, backlog_ms(r, now_ms()) >
+	/* the backlog walks every sender: at most every BEHIND_CHECK_MS, not
+	 * on every write (replicate_throttle looks again before it waits) */
+	int64_t now = now_ms();
+	if (r->node->cfg.replication_lag_max_ms > 0 && now - r->behind_checked_ms >= BEHIND_CHECK_MS) {
+		r->behind_checked_ms = now;
+		atomic_store_explicit(&r->behind, backlog_ms(r, now) >
 				      r->node->cfg.replication_lag_max_ms, memory_order_relaxed);
+	}
 	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
 	return 0;

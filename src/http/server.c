@@ -232,26 +232,44 @@ bool http_stream_write(struct mg_connection *c, const char *data, size_t len)
 
 /* ----------------------------------------------------------------- watches */
 
+/*
+ * A long stream (a watch, a snapshot) takes one of max places counted in
+ * *open, and is marked on its connection slot as not a worker held by a
+ * slow client: it does not put the server under connection pressure
+ * (conn.c), which would cut other clients between keep-alive requests.
+ */
+static bool stream_begin(struct mg_connection *c, _Atomic int *open, int max)
+{
+	struct kvs_node *node = mg_get_user_data(mg_get_context(c));
+
+	if (atomic_fetch_add(open, 1) >= max) {
+		atomic_fetch_sub(open, 1);
+		return false;
+	}
+	conn_slot_watch(node->http->guard, mg_get_user_connection_data(c), true);
+	return true;
+}
+
+static void stream_end(struct mg_connection *c, _Atomic int *open)
+{
+	struct kvs_node *node = mg_get_user_data(mg_get_context(c));
+
+	conn_slot_watch(node->http->guard, mg_get_user_connection_data(c), false);
+	atomic_fetch_sub(open, 1);
+}
+
 bool http_watch_begin(struct mg_connection *c)
 {
 	struct kvs_node *node = mg_get_user_data(mg_get_context(c));
-	struct http_server *hs = node->http;
 
-	if (atomic_fetch_add(&hs->watchers, 1) >= node->cfg.max_watchers) {
-		atomic_fetch_sub(&hs->watchers, 1);
-		return false;
-	}
-	conn_slot_watch(hs->guard, mg_get_user_connection_data(c), true);
-	return true;
+	return stream_begin(c, &node->http->watchers, node->cfg.max_watchers);
 }
 
 void http_watch_end(struct mg_connection *c)
 {
 	struct kvs_node *node = mg_get_user_data(mg_get_context(c));
-	struct http_server *hs = node->http;
 
-	conn_slot_watch(hs->guard, mg_get_user_connection_data(c), false);
-	atomic_fetch_sub(&hs->watchers, 1);
+	stream_end(c, &node->http->watchers);
 }
 
 bool http_watch_over(struct mg_connection *c)
@@ -273,27 +291,15 @@ int http_watchers(struct kvs_node *node)
 bool http_snapshot_begin(struct mg_connection *c)
 {
 	struct kvs_node *node = mg_get_user_data(mg_get_context(c));
-	struct http_server *hs = node->http;
 
-	if (atomic_fetch_add(&hs->snapshots, 1) >= HTTP_SNAPSHOTS_MAX) {
-		atomic_fetch_sub(&hs->snapshots, 1);
-		return false;
-	}
-	/* a long stream, like a watch: not a worker held by a slow client, so
-	 * it does not put the server under connection pressure (conn.c), which
-	 * would cut clients between keep-alive requests (408s seen under PUT
-	 * load in make bench) */
-	conn_slot_watch(hs->guard, mg_get_user_connection_data(c), true);
-	return true;
+	return stream_begin(c, &node->http->snapshots, HTTP_SNAPSHOTS_MAX);
 }
 
 void http_snapshot_end(struct mg_connection *c)
 {
 	struct kvs_node *node = mg_get_user_data(mg_get_context(c));
-	struct http_server *hs = node->http;
 
-	conn_slot_watch(hs->guard, mg_get_user_connection_data(c), false);
-	atomic_fetch_sub(&hs->snapshots, 1);
+	stream_end(c, &node->http->snapshots);
 }
 
 int http_error(struct mg_connection *c, int status, const char *extra, const char *fmt, ...)
