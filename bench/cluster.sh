@@ -279,6 +279,10 @@ bench_cluster() {
   val cspread_rate "$(median_rps "PUT, 3-member kvs cluster, spread over all 3")"
   NODES="n1 n2 n3" lag_record cspread "wrk full speed spread over the 3 nodes (all 3 nodes' lag)" \
     "$spread_kvs"
+  # left for anti-entropy, as for the full-speed run above
+  sleep 12
+  snap_all cspread settled
+  val cspread_ae_after "$(($(repaired "$TMP"/cspread.n?.settled) - $(repaired "$TMP"/cspread.n?.after)))"
   TAGS+=(cspread)
   if [ "$HAVE_ETCD" = 1 ]; then
     stop_pid "$PID_e3"; stop_pid "$PID_e2"; stop_pid "$PID_e1"
