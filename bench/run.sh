@@ -644,15 +644,16 @@ want=$((NKEYS + N1K + N10K))
 have=$(metric "$P_A" kvs_keys)
 [ "$have" -ge "$want" ] || log "warning: $have keys after the fills, expected $want"
 
-# the sync_writes node starts from a copy of the same store
+# the sync_writes node and the access-control node start from copies of the same store, both
+# taken while it is stopped (a running node compacts, deleting files under cp)
 stop_kvs single
 cp -a "$TMP/single.data" "$TMP/syncw.data"
+cp -a "$TMP/single.data" "$TMP/acl.data"
 start_kvs single "$P_A"
 kvs_config syncw "$P_B" true
 start_kvs syncw "$P_B"
-# and a node with access control (issue 19) from the same store: 50 scoped tokens of 3 rules
-# each, the audit log on; the load uses the last token (every token is tried anyway)
-cp -a "$TMP/single.data" "$TMP/acl.data"
+# and the node with access control (issue 19): 50 scoped tokens of 3 rules each, the audit
+# log on; the load uses the last token (every token is tried anyway)
 kvs_config acl "$P_ACL" false
 {
   echo 'cluster_secret: "bench-cluster-secret-0123456789"'
