@@ -7,8 +7,11 @@
 # Measures a copy of build/kvs taken at the start, so a rebuild meanwhile changes nothing.
 #
 # Environment:
-#   BENCH_QUICK=1   smoke run: 1 s per wrk run, 1 run each, 10k keys instead of 100k/1M,
-#                   8 s instead of 20 s per slow-client flood window;
+#   BENCH_QUICK=1   smoke run of about 80 s (2 cores) that still runs every section once:
+#                   1 s per wrk run, 1 run each, 10k keys instead of 100k/1M, 1 s of paced
+#                   writes, flood windows, expiries and full-speed cluster load, and fewer wrk
+#                   scenarios (the settings below list what it leaves out; a Targets row it
+#                   does not measure says "not measured (quick)");
 #                   its report goes to bench/results/quick.md, latest.md is left alone
 #   BENCH_KEEP=1    keep the temp dir (logs, data) for inspection
 #   KVS_BIN=path    binary to measure (default build/kvs)
@@ -20,7 +23,7 @@
 #   BENCH_ONLY=cluster only the cluster scenarios (bench/cluster.sh: 3 nodes, a 3-member etcd,
 #                   20 and 40 nodes); report in bench/results/cluster.md
 #   BENCH_ONLY=scale  only the 20- and 40-node part of it; report in bench/results/scale.md
-#   BENCH_SCALE="20 40"  cluster sizes of the scale scenario (quick: 10)
+#   BENCH_SCALE="20 40"  cluster sizes of the scale scenario (quick: 5)
 #   BENCH_ONLY=snapshot only the snapshot scenario (issue 22); bench/results/snapshot.md
 #   BENCH_ONLY=client only libkvs and kvsctl (issue 21); report in bench/results/client.md
 #                   (watch-quick.md with BENCH_QUICK=1)
@@ -39,13 +42,28 @@ OUTDIR=$ROOT/bench/results
 
 REPORT=latest
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
-  DUR=1 RUNS=1 NKEYS=10000 N1K=10000 N10K=2000 NBIG=10000 PACED_S=3 FLOOD_S=8 REPORT=quick
-  FULL_S=5 SCALE_SIZES=10
-  NWATCH=200 NEXPIRE=5000 EXPIRE_S=5 NCLIENT=10000 HYPER_RUNS=100
+  # The smoke run (about 80 s on 2 cores): every section once, each as short as its code
+  # allows, so the scripts cannot rot; its figures are rough.  Besides the smaller sizes and
+  # shorter loads it leaves out some wrk runs: the main section runs only the scenarios the
+  # Targets table divides by (MAIN_PICK, '|'-separated names), the big store none (BIG_WRK=0:
+  # fill, restart and join only), the paced cluster ladder one step (LADDER_RATES), the
+  # cluster no separate full-speed rounds (CMAX=0: one 1 s round would repeat the 1 s
+  # full-speed run), the watch section no GET /health pair (WATCH_HEALTH=0), the client
+  # section GET only (CLIENT_MODES).  quiesce() samples 0.1 s (QUIESCE_S); the fixed waits (RSS
+  # readings, anti-entropy after the full-speed cluster run) are a tenth as long (PAUSE_SCALE).
+  QUICK=1
+  DUR=1 RUNS=1 NKEYS=10000 N1K=2000 N10K=1000 NBIG=10000 PACED_S=1 FLOOD_S=1 REPORT=quick
+  FULL_S=1 SCALE_SIZES=5 NWATCH=200 NEXPIRE=1000 EXPIRE_S=1 EXPIRE_LEAD=1 NCLIENT=10000
+  HYPER_RUNS=20 QUIESCE_S=0.1 PAUSE_SCALE=0.1
+  MAIN_PICK="GET /health|PUT /kv|GET /kv|etcd v2 PUT|etcd v2 GET|etcd GET /version"
+  BIG_WRK=0 LADDER_RATES=4000 CMAX=0 WATCH_HEALTH=0 CLIENT_MODES=get
 else
+  QUICK=0
   DUR=5 RUNS=3 NKEYS=100000 N1K=100000 N10K=20000 NBIG=1000000 PACED_S=10 FLOOD_S=20
-  FULL_S=30 SCALE_SIZES="20 40"
-  NWATCH=1000 NEXPIRE=100000 EXPIRE_S=60 NCLIENT=100000 HYPER_RUNS=500
+  FULL_S=30 SCALE_SIZES="20 40" NWATCH=1000 NEXPIRE=100000 EXPIRE_S=60 EXPIRE_LEAD=10
+  NCLIENT=100000 HYPER_RUNS=500 QUIESCE_S=1 PAUSE_SCALE=1
+  MAIN_PICK=""
+  BIG_WRK=1 LADDER_RATES="2000 4000 8000 16000" CMAX=1 WATCH_HEALTH=1 CLIENT_MODES="get put"
 fi
 NWATCH=${BENCH_WATCHERS:-$NWATCH}
 SCALE_SIZES=${BENCH_SCALE:-$SCALE_SIZES}
@@ -144,6 +162,7 @@ info connections "$CONNS"
 info duration "$DUR"
 info runs "$RUNS"
 info clk_tck "$(getconf CLK_TCK)"
+info quick "$QUICK"
 
 mapfile -t PORTS < <("$PY" "$LIB" ports 23)
 P_A=${PORTS[0]} P_B=${PORTS[1]} P_ETCD=${PORTS[2]} P_ETCDPEER=${PORTS[3]}
@@ -261,16 +280,22 @@ cpu_ticks() {
 }
 
 # quiesce: waits (up to 30 s) until the servers are idle: at most 3 ticks (30 ms) of CPU in
-# one second.  RocksDB flushes and compactions left over from the previous scenario would
-# otherwise run during the next one and charge it for the previous one's writes.
+# one second, sampled over QUIESCE_S s (the threshold scaled to it, at least 1 tick).  RocksDB
+# flushes and compactions left over from the previous scenario would otherwise run during the
+# next one and charge it for the previous one's writes.
+QUIESCE_TRIES=$(awk -v s="$QUIESCE_S" 'BEGIN {printf "%d", 30 / s + 0.5}')
+QUIESCE_TICKS=$(awk -v s="$QUIESCE_S" 'BEGIN {t = int(3 * s + 0.5); print (t < 1) ? 1 : t}')
 quiesce() {
   local t0 t1 i
-  for ((i = 0; i < 30; i++)); do
-    t0=$(cpu_ticks); sleep 1; t1=$(cpu_ticks)
-    [ $((t1 - t0)) -gt 3 ] || return 0
+  for ((i = 0; i < QUIESCE_TRIES; i++)); do
+    t0=$(cpu_ticks); sleep "$QUIESCE_S"; t1=$(cpu_ticks)
+    [ $((t1 - t0)) -gt "$QUIESCE_TICKS" ] || return 0
   done
-  log "servers still busy after 30 s ($((t1 - t0)) ticks/s); measuring anyway"
+  log "servers still busy after 30 s ($((t1 - t0)) ticks in $QUIESCE_S s); measuring anyway"
 }
+
+# pause S: a fixed wait of S s (for a node to settle), PAUSE_SCALE times as long
+pause() { sleep "$(awk -v s="$1" -v f="$PAUSE_SCALE" 'BEGIN {print s * f}')"; }
 
 # run_wrk SCENARIO KEYS SIZE URL LUA-ARGS...: one timed wrk run, appended to the results.
 # Waits for idle servers first, unless NO_QUIESCE=1 (a load of the caller's runs alongside).
@@ -412,12 +437,12 @@ bench_watches() {
   WON=http://127.0.0.1:$P_WON WOFF=http://127.0.0.1:$P_WOFF
 
   # memory per open watcher: RSS of the fresh node without, then with the idle watchers
-  sleep 2
+  pause 2
   rss0=$(rss_kb "$PID_won")
   val watch_rss_reserved_kb "$(rss_kb "$PID_wzero") $rss0 $((NWATCH + 100))"
   stop_kvs wzero
   watchers_open "$P_WON" "$NWATCH"
-  sleep 1
+  pause 1
   rss1=$(rss_kb "$PID_won")
   watchers_close "$P_WON"
   val watch_count "$NWATCH"
@@ -449,7 +474,7 @@ bench_watches() {
 watch_runs_without() {
   local k which
   k=$(human "$NKEYS")
-  for which in "$@"; do
+  [ "$WATCH_HEALTH" = 0 ] || for which in "$@"; do
     watch_wrk "GET /health, change index $which" - - "$(watch_node "$which")" kvs health
   done
   for which in "$@"; do
@@ -488,7 +513,7 @@ bench_expiry() {
   wait_cluster 2 "$P_W1" "$P_W2"
   log "expiry: $NEXPIRE keys expiring over $EXPIRE_S s, measured on the other node"
   "$PY" "$EXPIRY" run --writer "127.0.0.1:$P_W1" --peer "127.0.0.1:$P_W2" --peer-pid "$PID_x2" \
-    --count "$NEXPIRE" --spread "$EXPIRE_S" --lead "$((NEXPIRE / 2000 + 10))" \
+    --count "$NEXPIRE" --spread "$EXPIRE_S" --lead "$((NEXPIRE / 2000 + EXPIRE_LEAD))" \
     --out "$TMP/expiry.json" >/dev/null || log "warning: the expiry run reported an error"
   [ -s "$TMP/expiry.json" ] && val expiry "$(cat "$TMP/expiry.json")"
   log "expiry: $(cat "$TMP/expiry.json" 2>/dev/null)"
@@ -558,7 +583,7 @@ bench_client() {
   start_kvs cl "$P_CL"
   fill "$url" kvs cl "$NCLIENT" 100
   for ((RUN = 1; RUN <= RUNS; RUN++)); do
-    for mode in get put; do
+    for mode in $CLIENT_MODES; do
       quiesce
       out=$(wrk -t1 -c1 -d"${DUR}s" --timeout 10s -s "$LUA" "$url" -- kvs "$mode" cl "$NCLIENT" 100 2>&1 |
             grep '^RESULT ' | tail -1)
@@ -633,7 +658,7 @@ E=http://127.0.0.1:$P_ETCD
 kvs_config single "$P_A" false
 start_kvs single "$P_A"
 val startup_empty_ms "$STARTUP_MS"
-sleep 2
+pause 2
 val rss_idle_mb "$(rss_mb "$PID_single")"
 log "idle RSS $(rss_mb "$PID_single") MB, start-up ${STARTUP_MS} ms (empty store)"
 
@@ -698,6 +723,13 @@ if [ "$HAVE_ETCD" = 1 ]; then
 else
   log "etcd not installed: no side-by-side figures"
 fi
+if [ -n "$MAIN_PICK" ]; then   # quick: only the scenarios named in MAIN_PICK
+  picked=()
+  for spec in "${SPECS[@]}"; do
+    case "|$MAIN_PICK|" in *"|${spec%%|*}|"*) picked+=("$spec") ;; esac
+  done
+  SPECS=("${picked[@]}")
+fi
 
 rounds "${SPECS[@]}"
 
@@ -715,7 +747,7 @@ kvs_config big "$P_BIG" false
 start_kvs big "$P_BIG"
 fill "$BIG" kvs big "$NBIG" 100
 val fill_1m_s "$FILL_S"
-sleep 1
+pause 1
 val rss_1m_mb "$(rss_mb "$PID_big")"
 keys=$(metric "$P_BIG" kvs_keys)
 [ "$keys" -ge "$NBIG" ] || log "warning: $keys keys after the fill, expected $NBIG"
@@ -725,9 +757,9 @@ val disk_per_key "$(awk -v b="$bytes" -v k="$keys" 'BEGIN {printf "%.0f (%.1f MB
 start_kvs big "$P_BIG"
 val startup_1m_ms "$STARTUP_MS"
 log "start-up with $keys keys: $STARTUP_MS ms"
-sleep 2
+pause 2
 val rss_1m_idle_mb "$(rss_mb "$PID_big")"
-rounds \
+[ "$BIG_WRK" = 0 ] || rounds \
   "PUT /kv, $(human "$NBIG")-key store|$(human "$NBIG")|100 B|$BIG|kvs put big $NBIG 100" \
   "GET /kv, $(human "$NBIG")-key store|$(human "$NBIG")|100 B|$BIG|kvs get big $NBIG 100"
 # a new node joining the 1M-key node with the default settings (issue 20): seconds from its
