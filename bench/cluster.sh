@@ -286,7 +286,8 @@ bench_cluster() {
   NODES="n1 n2 n3" lag_record cspread "wrk full speed spread over the 3 nodes (all 3 nodes' lag)" \
     "$spread_kvs"
   # left for anti-entropy, as for the full-speed run above
-  sleep 12
+  pause 12
+  val cspread_ae_wait_s "$(awk -v f="$PAUSE_SCALE" 'BEGIN {print 12 * f}')"
   snap_all cspread settled
   val cspread_ae_after "$(($(repaired "$TMP"/cspread.n?.settled) - $(repaired "$TMP"/cspread.n?.after)))"
   TAGS+=(cspread)
