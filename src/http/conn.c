@@ -25,6 +25,11 @@
  *    part of a request gets 408; one that sent nothing is just closed.
  *    Without pressure nothing is cut before civetweb's own timeouts, so
  *    idle keep-alive connections between peers are left alone.
+ *  - Once the server is stopping (conn_guard_drain()), the reaper cuts every
+ *    connection waiting for headers at its next tick, pressure or not: a
+ *    worker waiting on an idle keep-alive notices civetweb's stop flag only
+ *    every two seconds (its poll quantum), and peers keep connections open,
+ *    so each stop used to take about two seconds.
  *
  * Slow bodies.  civetweb's request timeout applies to each recv(), and
  * mg_read() loops until it has every byte asked for: a client dripping its
@@ -120,6 +125,8 @@ struct conn_guard {
 	pthread_t reaper;
 	bool reaper_started;
 	atomic_bool stopping;           /* tells the reaper to end */
+	atomic_bool draining;           /* the server is stopping: cut every waiting connection */
+	int drained;                    /* (lock) connections cut while draining */
 };
 
 /* A socket the reaper is to shut down, found by its client address. */
@@ -184,6 +191,12 @@ void conn_guard_start(struct conn_guard *g)
 			  "connections are cut only by civetweb's timeouts\"");
 }
 
+void conn_guard_drain(struct conn_guard *g)
+{
+	if (g)
+		atomic_store(&g->draining, true);
+}
+
 void conn_guard_free(struct conn_guard *g)
 {
 	if (!g)
@@ -191,6 +204,9 @@ void conn_guard_free(struct conn_guard *g)
 	atomic_store(&g->stopping, true);
 	if (g->reaper_started)
 		pthread_join(g->reaper, NULL);
+	if (atomic_load(&g->draining))
+		log_info("http_drained", "idle_connections_cut=%d", g->drained);
+	g->reaper_started = false;
 	pthread_mutex_destroy(&g->lock);
 	free(g->slots);
 	free(g);
@@ -559,19 +575,21 @@ static int count_ip(const uint32_t *ips, int n, uint32_t ip)
 }
 
 /*
- * Under pressure (more than half of the workers hold a connection), picks
- * the connections to cut (policy in the design comment), marks them reaped
- * and appends them to targets.  Returns how many were appended.  Called
- * with the lock held; scratch holds nslots entries of each kind.
+ * Under pressure (more than half of the workers hold a connection), or
+ * while draining (every one, at once), picks the connections to cut
+ * (policy in the design comment), marks them reaped and appends them to
+ * targets.  Returns how many were appended.  Called with the lock held;
+ * scratch holds nslots entries of each kind.
  */
-static size_t pick_waiting(struct conn_guard *g, uint64_t now, struct reap_cand *cand,
-			   uint32_t *ips, struct reap_target *targets)
+static size_t pick_waiting(struct conn_guard *g, uint64_t now, bool drain,
+			   struct reap_cand *cand, uint32_t *ips, struct reap_target *targets)
 {
 	int half = g->workers / 2, heavy = g->workers / 8, nips = 0, ncand = 0;
 	int held = g->slots_used - g->watching;
+	uint64_t grace_us = drain ? 0 : (uint64_t)REAP_GRACE_MS * 1000;
 	size_t n = 0;
 
-	if (held <= half)
+	if (held <= half && !drain)
 		return 0;
 	for (int i = 0; i < g->nslots; i++)
 		if (g->slots[i].used && slot_addr(&g->slots[i]))
@@ -581,7 +599,7 @@ static size_t pick_waiting(struct conn_guard *g, uint64_t now, struct reap_cand 
 		struct conn_slot *s = &g->slots[i];
 
 		if (!s->used || s->busy || s->reaped || s->watching || s->ip == 0 ||
-		    now - s->since_us < (uint64_t)REAP_GRACE_MS * 1000)
+		    now - s->since_us < grace_us)
 			continue;
 		cand[ncand].slot = s;
 		cand[ncand].addr_conns = count_ip(ips, nips, s->ip);
@@ -589,7 +607,7 @@ static size_t pick_waiting(struct conn_guard *g, uint64_t now, struct reap_cand 
 	}
 	qsort(cand, (size_t)ncand, sizeof(*cand), cmp_cand);
 	for (int i = 0; i < ncand; i++) {
-		if (cand[i].addr_conns <= heavy && held <= half)
+		if (!drain && cand[i].addr_conns <= heavy && held <= half)
 			break;
 		cand[i].slot->reaped = true;
 		targets[n++] = (struct reap_target){ cand[i].slot->ip, cand[i].slot->port, SHUT_RD, NULL };
@@ -641,8 +659,13 @@ static void *reaper_thread(void *arg)
 			targets[n++] = (struct reap_target){ w->ip, w->port, SHUT_RD, NULL };
 		}
 		held = g->slots_used - g->watching;
-		picked = pick_waiting(g, now, cand, ips, targets + n);
+		bool drain = atomic_load(&g->draining);
+		picked = pick_waiting(g, now, drain, cand, ips, targets + n);
 		n += picked;
+		if (drain) {
+			g->drained += (int)picked;
+			picked = 0; /* a stop, not pressure: nothing to warn about */
+		}
 		if (++ticks % PROBE_EVERY_TICKS == 0 && g->watching > 0)
 			probe_watchers(g);
 		if (n)

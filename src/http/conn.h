@@ -40,6 +40,14 @@ struct conn_guard *conn_guard_new(int workers, int watchers, int port);
  * civetweb's own timeouts still close idle connections. */
 void conn_guard_start(struct conn_guard *g);
 
+/*
+ * The server is stopping: from the reaper's next tick on, every connection
+ * waiting for request headers (idle keep-alives, peers' included) is cut at
+ * once, so that none holds a worker, and so mg_stop(), for civetweb's
+ * two-second poll quantum.  Requests being handled finish.  g may be NULL.
+ */
+void conn_guard_drain(struct conn_guard *g);
+
 /* Stops and joins the reaper (if started) and frees g; g may be NULL.
  * Call only once civetweb has stopped: no slot or body may be in use. */
 void conn_guard_free(struct conn_guard *g);

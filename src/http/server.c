@@ -727,6 +727,7 @@ void http_stop(struct http_server *hs)
 	/* open watches end now, rather than hold mg_stop() for their wait */
 	atomic_store(&hs->stopping, true);
 	hub_kick_all(store_hub(hs->node->store));
+	conn_guard_drain(hs->guard); /* idle keep-alives must not hold mg_stop() */
 	knocking = pthread_create(&t, NULL, knock, &k) == 0;
 	mg_stop(hs->ctx);
 	atomic_store(&k.done, true);

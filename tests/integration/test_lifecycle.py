@@ -1,6 +1,7 @@
 """SPEC sections 4 and 5 on one node: /health, /members/, /metrics, signals, durability."""
 
 import json
+import re
 import signal
 import socket
 import time
@@ -141,6 +142,28 @@ def test_sigterm_with_open_idle_connections(node):
     finally:
         for s in socks:
             s.close()
+
+
+def test_sigterm_cuts_idle_keepalive_at_once(node):
+    """A keep-alive connection that has had its answer holds a worker while it waits for the
+    next request, and civetweb's workers look at the stop flag only every two seconds: the
+    stop cuts such connections itself (peers keep theirs open, so every stop used to take
+    about two seconds).  Its log line says how many it cut."""
+    s = socket.create_connection(("127.0.0.1", node.port), timeout=10)
+    try:
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = s.recv(4096)
+            assert chunk, f"closed before the answer: {reply!r}"
+            reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200"), reply
+        assert node.stop(timeout=10) == 0
+        assert s.recv(4096) == b"", "the idle keep-alive is closed, not answered"
+    finally:
+        s.close()
+    cut = re.findall(r"http_drained.*idle_connections_cut=(\d+)", node.log_text())
+    assert cut and int(cut[-1]) >= 1, cut  # the harness's own keep-alive may be cut too
 
 
 def test_durability_kill9(node):
