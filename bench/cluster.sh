@@ -32,6 +32,17 @@ converge() {
 repaired() {
   cat "$@" | awk '/^kvs_sync_items_applied_total/ && /kind="anti_entropy"/ {s += $2} END {printf "%d", s}'
 }
+# ae_settled TAG: anything left for anti-entropy to repair after TAG's load: waits one
+# anti_entropy_interval (10 s) + 2 s after catching up (quick: PAUSE_SCALE of it, less than an
+# interval), then records what its rounds applied meanwhile (those during the load raced the
+# push, see lag_record)
+ae_settled() {
+  local tag=$1
+  pause 12
+  val "${tag}_ae_wait_s" "$(awk -v f="$PAUSE_SCALE" 'BEGIN {print 12 * f}')"
+  snap_all "$tag" settled
+  val "${tag}_ae_after" "$(($(repaired "$TMP/$tag".n?.settled) - $(repaired "$TMP/$tag".n?.after)))"
+}
 # synced SNAPSHOT...: records a regular or catch-up sync applied before their push came
 synced() {
   cat "$@" | awk '/^kvs_sync_items_applied_total/ && /kind="(regular|catchup)"/ {s += $2} END {printf "%d", s}'
@@ -244,12 +255,7 @@ bench_cluster() {
   lag_record cfull "wrk full speed for $FULL_S s, one run" \
     "$((WRK_REQUESTS + $(jq -r .acked "$TMP/cfull.json")))"
   direct_record cfull "$TMP/cfull.json"
-  # anything left for anti-entropy to repair: one anti_entropy_interval (10 s) after catching up,
-  # records its rounds applied meanwhile (those during the load raced the push, see above);
-  # quick (PAUSE_SCALE) waits less than an interval
-  pause 12
-  val cfull_ae_wait_s "$(awk -v f="$PAUSE_SCALE" 'BEGIN {print 12 * f}')"
-  snap_all cfull settled
+  ae_settled cfull
   # push bodies as sent (zstd, negotiated) against their JSON size, node 1
   local raw wire
   raw=$(awk '$1 == "kvs_push_bytes_total" {v[FILENAME] = $2} END {print v[ARGV[1]] - v[ARGV[2]]}' \
@@ -257,7 +263,6 @@ bench_cluster() {
   wire=$(awk '$1 == "kvs_push_wire_bytes_total" {v[FILENAME] = $2} END {print v[ARGV[1]] - v[ARGV[2]]}' \
     "$TMP/cfull.n1.after" "$TMP/cfull.n1.before")
   val cfull_push_wire "$(awk -v r="$raw" -v w="$wire" 'BEGIN {printf "%.1f of %.1f MB (%.2f)", w / 1e6, r / 1e6, r ? w / r : 0}')"
-  val cfull_ae_after "$(($(repaired "$TMP"/cfull.n?.settled) - $(repaired "$TMP"/cfull.n?.after)))"
   TAGS+=(cfull)
 
   # --- full speed spread over the three nodes (goal 2), beside a three-member etcd cluster
@@ -285,11 +290,7 @@ bench_cluster() {
   val cspread_rate "$(median_rps "PUT, 3-member kvs cluster, spread over all 3")"
   NODES="n1 n2 n3" lag_record cspread "wrk full speed spread over the 3 nodes (all 3 nodes' lag)" \
     "$spread_kvs"
-  # left for anti-entropy, as for the full-speed run above
-  pause 12
-  val cspread_ae_wait_s "$(awk -v f="$PAUSE_SCALE" 'BEGIN {print 12 * f}')"
-  snap_all cspread settled
-  val cspread_ae_after "$(($(repaired "$TMP"/cspread.n?.settled) - $(repaired "$TMP"/cspread.n?.after)))"
+  ae_settled cspread
   TAGS+=(cspread)
   if [ "$HAVE_ETCD" = 1 ]; then
     stop_pid "$PID_e3"; stop_pid "$PID_e2"; stop_pid "$PID_e1"

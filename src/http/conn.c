@@ -206,7 +206,6 @@ void conn_guard_free(struct conn_guard *g)
 		pthread_join(g->reaper, NULL);
 	if (atomic_load(&g->draining))
 		log_info("http_drained", "idle_connections_cut=%d", g->drained);
-	g->reaper_started = false;
 	pthread_mutex_destroy(&g->lock);
 	free(g->slots);
 	free(g);
